@@ -1,0 +1,42 @@
+# pg_apes_health: PGXS build.  The version lives in the control file only.
+EXTENSION  = pg_apes_health
+EXTVERSION = $(shell sed -n "s/^default_version *= *'\(.*\)'.*/\1/p" $(EXTENSION).control)
+
+MODULE_big = $(EXTENSION)
+OBJS       = $(patsubst %.c,%.o,$(wildcard src/*.c))
+PGFILEDESC = "pg_apes_health - database health from inside PostgreSQL"
+
+DATA       = sql/$(EXTENSION)--$(EXTVERSION).sql $(wildcard sql/$(EXTENSION)--*--*.sql)
+DOCS       = README.md
+
+PG_CPPFLAGS += -Isrc -DAPES_VERSION=\"$(EXTVERSION)\"
+
+# pg_regress: inputs in test/sql, expected output in expected/ (top level).
+REGRESS      = install index_health findings privileges security
+REGRESS_OPTS = --inputdir=test --outputdir=.
+CONTRIB_TESTDB = apes_regression
+
+EXTRA_CLEAN = results regression.diffs regression.out
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+# The warning set CI builds with (kept out of the default so packagers are not broken by -Werror).
+STRICT_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers -Werror
+
+.PHONY: test demo bench strict
+# One command: install what is missing, build, start a throwaway cluster, run pg_regress and pgTAP.
+test:
+	test/run_tests.sh
+
+# One command: the same set-up, then a demo database with planted problems and its health report.
+demo:
+	test/demo.sh
+
+# The index-health benchmark (10,000 tables, ~41,000 indexes) in a throwaway cluster.
+bench:
+	bench/run.sh
+
+strict:
+	$(MAKE) PG_CFLAGS='$(STRICT_CFLAGS)'

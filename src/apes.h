@@ -1,0 +1,91 @@
+/*
+ * apes.h: what the areas of pg_apes_health share: the finding shape, the evidence builder and the settings.
+ *
+ * Areas (index_health.c, later bloat, queries, connections) meet only here: each one appends ApesFinding rows to a
+ * list, and findings.c merges, orders and renders them.  An area never calls another area.
+ */
+#ifndef APES_H
+#define APES_H
+
+#include "postgres.h"
+#include "nodes/pg_list.h"
+#include "utils/jsonb.h"
+
+#include "compat.h"
+
+#ifndef APES_VERSION
+#error "APES_VERSION comes from the control file through the Makefile"
+#endif
+
+/* Severity, most urgent first (the order reports use). */
+typedef enum ApesSeverity
+{
+	APES_CRITICAL = 0,
+	APES_WARNING,
+	APES_INFO
+} ApesSeverity;
+
+/* How far a finding can be trusted; the reason is always in the evidence. */
+typedef enum ApesConfidence
+{
+	APES_HIGH = 0,
+	APES_MEDIUM,
+	APES_LOW
+} ApesConfidence;
+
+/* One finding of any area: the public shape of apes.findings(). */
+typedef struct ApesFinding
+{
+	const char *check_id;		/* stable identifier, part of the public API */
+	const char *area;			/* "index", ... */
+	ApesSeverity severity;
+	char	   *object_name;	/* schema-qualified, quoted as PostgreSQL would */
+	char	   *summary;		/* one line a person can act on */
+	int64		wasted_bytes;	/* < 0 when not meaningful (NULL) */
+	ApesConfidence confidence;
+	Jsonb	   *evidence;		/* the numbers behind the verdict */
+	char	   *fix_sql;		/* NULL where no DDL applies */
+	char	   *undo_sql;		/* NULL where no DDL applies */
+} ApesFinding;
+
+struct ApesCatalog;
+
+/* An area's collector: appends its findings (ApesFinding *) to *out. */
+typedef void (*ApesCollector) (struct ApesCatalog *cat, List **out);
+
+/* findings.c */
+extern ApesFinding *apes_new_finding(const char *check_id, const char *area, ApesSeverity severity,
+									 const char *object_name);
+extern const char *apes_severity_name(ApesSeverity s);
+extern const char *apes_confidence_name(ApesConfidence c);
+
+/* evidence.c: a thin layer over the server's jsonb builder (pushJsonbValue). */
+typedef struct ApesJson
+{
+	JsonbParseState *state;
+	JsonbValue *result;
+} ApesJson;
+
+extern void apes_json_begin(ApesJson *j);
+extern Jsonb *apes_json_end(ApesJson *j);
+extern void apes_json_key(ApesJson *j, const char *key);
+extern void apes_json_text(ApesJson *j, const char *key, const char *value);
+extern void apes_json_int(ApesJson *j, const char *key, int64 value);
+extern void apes_json_float(ApesJson *j, const char *key, double value);
+extern void apes_json_bool(ApesJson *j, const char *key, bool value);
+extern void apes_json_null(ApesJson *j, const char *key);
+extern void apes_json_jsonb(ApesJson *j, const char *key, Jsonb *value);
+extern void apes_json_begin_object(ApesJson *j, const char *key);
+extern void apes_json_end_object(ApesJson *j);
+extern void apes_json_begin_array(ApesJson *j, const char *key);
+extern void apes_json_end_array(ApesJson *j);
+
+/* pg_apes_health.c: settings (documented in docs/settings.md). */
+extern int	apes_unused_index_min_size_kb;
+extern int	apes_stats_trusted_age_s;
+extern int	apes_report_limit;
+
+/* index_health.c */
+extern void apes_collect_index_findings(struct ApesCatalog *cat, List **out);
+
+#endif							/* APES_H */

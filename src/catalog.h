@@ -1,0 +1,108 @@
+/*
+ * catalog.h: one pass over the system catalogs, shared by every check.
+ *
+ * apes_catalog_load() reads pg_namespace, pg_class, pg_index, pg_constraint and pg_inherits once, with plain catalog
+ * heap scans under AccessShareLock, into arrays and hash tables in a private memory context.  No relation of the
+ * user's is opened or locked, so a report never waits behind DDL.  Objects in system schemas (pg_catalog,
+ * information_schema, pg_toast) and in temporary schemas are left out.
+ */
+#ifndef APES_CATALOG_H
+#define APES_CATALOG_H
+
+#include "postgres.h"
+#include "nodes/pg_list.h"
+#include "utils/hsearch.h"
+#include "utils/timestamp.h"
+
+/* One relation (table, partitioned table, matview, index or partitioned index) of a user schema. */
+typedef struct ApesRel
+{
+	Oid			oid;			/* hash key */
+	Oid			nspoid;
+	const char *nspname;		/* points into the namespace table */
+	char	   *relname;
+	char		relkind;
+	bool		ispartition;	/* attached partition (of a table or of an index) */
+	Oid			parent;			/* pg_inherits parent when ispartition, else InvalidOid */
+	int32		relpages;
+	float4		reltuples;
+	Oid			relam;
+	Oid			relfilenode;
+	Oid			reltablespace;
+	List	   *children;		/* partitions (ApesRel *), for partitioned tables and indexes */
+	List	   *indexes;		/* for tables: their indexes (ApesIndex *), oldest first */
+	List	   *fks;			/* for tables: their foreign keys (ApesForeignKey *) */
+	int64		disk_bytes;		/* main-fork bytes, -1 until apes_rel_bytes() computed it */
+	struct ApesIndex *index;	/* for indexes: the pg_index row */
+} ApesRel;
+
+/* One pg_index row, with what pg_constraint says about it. */
+typedef struct ApesIndex
+{
+	ApesRel    *rel;			/* the index */
+	ApesRel    *table;			/* the table it is on */
+	int16		natts;			/* key + INCLUDE columns */
+	int16		nkeyatts;
+	int16	   *keys;			/* natts attribute numbers; 0 = expression */
+	Oid		   *opclass;		/* nkeyatts */
+	Oid		   *collation;		/* nkeyatts */
+	int16	   *option;			/* nkeyatts (DESC, NULLS FIRST) */
+	bool		unique;
+	bool		primary;
+	bool		exclusion;
+	bool		immediate;
+	bool		clustered;
+	bool		valid;
+	bool		ready;
+	bool		live;
+	bool		replident;
+	bool		nulls_not_distinct;
+	char	   *exprs_str;		/* nodeToString of indexprs, or NULL */
+	char	   *pred_str;		/* nodeToString of indpred, or NULL */
+	List	   *exprs;			/* parsed on demand by apes_index_exprs() */
+	List	   *pred;			/* parsed on demand by apes_index_pred() (implicit AND list) */
+	bool		parsed;
+	Oid			constraint_oid; /* PK, unique or exclusion constraint this index backs, or InvalidOid */
+	char		constraint_type;	/* 'p', 'u', 'x' or 0 */
+	char	   *constraint_name;
+	Oid			fk_referencing; /* a foreign key whose referenced side uses this index, or InvalidOid */
+	bool		proposed;		/* scratch for one report: a drop of this index is already proposed */
+} ApesIndex;
+
+/* One foreign key constraint. */
+typedef struct ApesForeignKey
+{
+	Oid			oid;
+	char	   *name;
+	ApesRel    *table;			/* referencing table */
+	ApesRel    *reftable;		/* referenced table (NULL if in a skipped schema) */
+	Oid			parent;			/* conparentid: the constraint it was cloned from, for partitions */
+	int			nkeys;
+	int16	   *keys;			/* referencing columns */
+	char		deltype;
+	char		updtype;
+} ApesForeignKey;
+
+/* Everything one report needs to know about the catalogs. */
+typedef struct ApesCatalog
+{
+	MemoryContext cxt;
+	HTAB	   *rels;			/* Oid -> ApesRel */
+	ApesIndex **indexes;		/* sorted by table oid, then index oid */
+	int			nindexes;
+	ApesForeignKey **fks;
+	int			nfks;
+	TimestampTz now;
+	TimestampTz stats_since;	/* counters cover at least [stats_since, now] */
+	const char *stats_since_basis;	/* "stats_reset" or "server_start" */
+} ApesCatalog;
+
+extern ApesCatalog *apes_catalog_load(void);
+extern ApesRel *apes_rel(ApesCatalog *cat, Oid oid);
+extern char *apes_qualified_name(ApesRel *rel);
+extern int64 apes_rel_bytes(ApesRel *rel);
+extern List *apes_index_exprs(ApesIndex *idx);
+extern List *apes_index_pred(ApesIndex *idx);
+extern char *apes_attname(ApesRel *table, int16 attnum);
+
+#endif							/* APES_CATALOG_H */

@@ -1,0 +1,62 @@
+/*
+ * compat.h: every PostgreSQL-version difference pg_apes_health depends on, in one place.
+ *
+ * Tested on PostgreSQL 15 only (the version of the Debian 12 machines this project is built on).  The shims for other
+ * majors follow the server's release notes and headers but are not claimed to work until a CI job runs them.
+ */
+#ifndef APES_COMPAT_H
+#define APES_COMPAT_H
+
+#include "postgres.h"
+#include "funcapi.h"
+#include "utils/guc.h"
+
+#if PG_VERSION_NUM < 140000
+#error "pg_apes_health needs PostgreSQL 14 or later"
+#endif
+
+/* Materialized set-returning functions: InitMaterializedSRF arrived in 15 (as SetSingleFuncCall, renamed in 16). */
+#if PG_VERSION_NUM >= 150000
+#define apes_init_materialized_srf(fcinfo) InitMaterializedSRF((fcinfo), 0)
+#else
+extern void apes_init_materialized_srf(FunctionCallInfo fcinfo);
+#define APES_NEED_SRF_SHIM 1
+#endif
+
+/* Reserving the GUC prefix: MarkGUCPrefixReserved in 15, EmitWarningsOnPlaceholders before. */
+#if PG_VERSION_NUM >= 150000
+#define apes_reserve_guc_prefix(p) MarkGUCPrefixReserved(p)
+#else
+#define apes_reserve_guc_prefix(p) EmitWarningsOnPlaceholders(p)
+#endif
+
+/* UNIQUE NULLS NOT DISTINCT arrived in 15. */
+#if PG_VERSION_NUM >= 150000
+#define apes_index_nulls_not_distinct(form) ((form)->indnullsnotdistinct)
+#else
+#define apes_index_nulls_not_distinct(form) false
+#endif
+
+/*
+ * Path of a permanent relation's main fork: RelFileNode became RelFileLocator in 16, BackendId became ProcNumber in
+ * 17.  Temporary relations are never sized this way (their schemas are skipped).
+ */
+#include "common/relpath.h"
+#if PG_VERSION_NUM >= 170000
+#define apes_relpath(spc, db, num) relpathperm(((RelFileLocator) {(spc), (db), (num)}), MAIN_FORKNUM)
+#elif PG_VERSION_NUM >= 160000
+#include "storage/relfilelocator.h"
+#define apes_relpath(spc, db, num) relpathperm(((RelFileLocator) {(spc), (db), (num)}), MAIN_FORKNUM)
+#else
+#include "storage/relfilenode.h"
+#define apes_relpath(spc, db, num) relpathperm(((RelFileNode) {(spc), (db), (num)}), MAIN_FORKNUM)
+#endif
+
+/* Per-index scan counts in the cumulative statistics: the shared-memory statistics system arrived in 15. */
+#if PG_VERSION_NUM >= 150000
+#define apes_fetch_tabentry(relid) pgstat_fetch_stat_tabentry_ext(false, (relid))
+#else
+#define apes_fetch_tabentry(relid) pgstat_fetch_stat_tabentry(relid)
+#endif
+
+#endif							/* APES_COMPAT_H */

@@ -1,0 +1,387 @@
+/*
+ * findings.c: the one findings model every area reports through, and its three renderings:
+ *
+ *   apes.findings(area)    one row per finding
+ *   apes.health_report()   text for people: a verdict, then findings by severity and area, largest first
+ *   apes.health_json()     the same as one jsonb document, for tools
+ *
+ * The catalog is loaded once per call (catalog.c) and handed to each area's collector; the rows are then ordered:
+ * severity, area, wasted bytes (largest first), object name, check id.
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "funcapi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "commands/dbcommands.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+#include "apes.h"
+#include "catalog.h"
+
+/* An area: its name, its collector, and the check ids it can report (zero counts appear in health_json). */
+typedef struct ApesArea
+{
+	const char *name;
+	ApesCollector collect;
+	const char *const *checks;
+} ApesArea;
+
+static const char *const index_checks[] = {
+	"index_invalid", "index_duplicate", "index_redundant", "index_unused", "fk_missing_index", NULL
+};
+
+static const ApesArea apes_areas[] = {
+	{"index", apes_collect_index_findings, index_checks},
+};
+
+#define APES_NAREAS lengthof(apes_areas)
+#define APES_NSEVERITIES 3
+
+static const char *const severity_names[] = {"critical", "warning", "info"};
+static const char *const confidence_names[] = {"high", "medium", "low"};
+
+/* The name of a severity. */
+const char *
+apes_severity_name(ApesSeverity s)
+{
+	return severity_names[s];
+}
+
+/* The name of a confidence level. */
+const char *
+apes_confidence_name(ApesConfidence c)
+{
+	return confidence_names[c];
+}
+
+/* A new finding with high confidence and no size, summary, evidence or DDL yet. */
+ApesFinding *
+apes_new_finding(const char *check_id, const char *area, ApesSeverity severity, const char *object_name)
+{
+	ApesFinding *f = palloc0(sizeof(ApesFinding));
+
+	f->check_id = check_id;
+	f->area = area;
+	f->severity = severity;
+	f->object_name = pstrdup(object_name);
+	f->wasted_bytes = -1;
+	f->confidence = APES_HIGH;
+	return f;
+}
+
+/* "index, ..." : the valid area names, for error hints. */
+static char *
+apes_area_list(void)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (int i = 0; i < APES_NAREAS; i++)
+		appendStringInfo(&buf, "%s%s", i > 0 ? ", " : "", apes_areas[i].name);
+	return buf.data;
+}
+
+/* The area named, or an error (22023) whose hint lists the valid ones; NULL means every area. */
+static const ApesArea *
+apes_lookup_area(const char *name)
+{
+	if (name == NULL)
+		return NULL;
+	for (int i = 0; i < APES_NAREAS; i++)
+		if (strcmp(apes_areas[i].name, name) == 0)
+			return &apes_areas[i];
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("unknown area \"%s\"", name),
+			 errhint("Valid areas are: %s; NULL means all of them.", apes_area_list())));
+	return NULL;				/* keep compiler quiet */
+}
+
+/* Report order: severity, area, wasted bytes (largest first, none last), object name, check id. */
+static int
+apes_finding_cmp(const ListCell *a, const ListCell *b)
+{
+	const ApesFinding *x = lfirst(a);
+	const ApesFinding *y = lfirst(b);
+	int			c;
+
+	if (x->severity != y->severity)
+		return x->severity < y->severity ? -1 : 1;
+	if ((c = strcmp(x->area, y->area)) != 0)
+		return c;
+	if (x->wasted_bytes != y->wasted_bytes)
+		return x->wasted_bytes > y->wasted_bytes ? -1 : 1;
+	if ((c = strcmp(x->object_name, y->object_name)) != 0)
+		return c;
+	return strcmp(x->check_id, y->check_id);
+}
+
+/* Every finding of one area (or of all when area is NULL), in report order.  Catalog memory is the caller's. */
+static List *
+apes_collect(const ApesArea *area, ApesCatalog **catp)
+{
+	ApesCatalog *cat = apes_catalog_load();
+	List	   *out = NIL;
+
+	for (int i = 0; i < APES_NAREAS; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (area == NULL || area == &apes_areas[i])
+			apes_areas[i].collect(cat, &out);
+	}
+	list_sort(out, apes_finding_cmp);
+	if (catp != NULL)
+		*catp = cat;
+	return out;
+}
+
+PG_FUNCTION_INFO_V1(apes_findings);
+
+/* apes.findings(area text DEFAULT NULL): one row per finding. */
+Datum
+apes_findings(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	const ApesArea *area = apes_lookup_area(PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	List	   *findings;
+	ListCell   *lc;
+
+	apes_init_materialized_srf(fcinfo);
+	if (rsinfo->setDesc->natts != 10)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("apes.findings() must return 10 columns, not %d", rsinfo->setDesc->natts)));
+
+	findings = apes_collect(area, NULL);
+	foreach(lc, findings)
+	{
+		ApesFinding *f = lfirst(lc);
+		Datum		values[10];
+		bool		nulls[10] = {0};
+		int			i = 0;
+
+		values[i++] = CStringGetTextDatum(f->check_id);
+		values[i++] = CStringGetTextDatum(f->area);
+		values[i++] = CStringGetTextDatum(apes_severity_name(f->severity));
+		values[i++] = CStringGetTextDatum(f->object_name);
+		values[i++] = CStringGetTextDatum(f->summary ? f->summary : "");
+		nulls[i] = f->wasted_bytes < 0;
+		values[i++] = Int64GetDatum(f->wasted_bytes);
+		values[i++] = CStringGetTextDatum(apes_confidence_name(f->confidence));
+		nulls[i] = f->evidence == NULL;
+		values[i++] = PointerGetDatum(f->evidence);
+		nulls[i] = f->fix_sql == NULL;
+		values[i++] = f->fix_sql ? CStringGetTextDatum(f->fix_sql) : (Datum) 0;
+		nulls[i] = f->undo_sql == NULL;
+		values[i++] = f->undo_sql ? CStringGetTextDatum(f->undo_sql) : (Datum) 0;
+		Assert(i == 10);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+/* Totals over a list of findings, for the verdict. */
+typedef struct ApesTotals
+{
+	int			by_severity[APES_NSEVERITIES];
+	int			total;
+	int64		wasted_bytes;
+} ApesTotals;
+
+/* Count findings by severity and add up what they would reclaim. */
+static ApesTotals
+apes_totals(List *findings)
+{
+	ApesTotals	t = {{0}, 0, 0};
+	ListCell   *lc;
+
+	foreach(lc, findings)
+	{
+		ApesFinding *f = lfirst(lc);
+
+		t.by_severity[f->severity]++;
+		t.total++;
+		if (f->wasted_bytes > 0)
+			t.wasted_bytes += f->wasted_bytes;
+	}
+	return t;
+}
+
+/* "critical", "warning" or "ok": the worst severity found (info alone is ok). */
+static const char *
+apes_status(ApesTotals *t)
+{
+	if (t->by_severity[APES_CRITICAL] > 0)
+		return "critical";
+	if (t->by_severity[APES_WARNING] > 0)
+		return "warning";
+	return "ok";
+}
+
+/* Bytes through the server's pg_size_pretty(). */
+static char *
+apes_size_pretty(int64 bytes)
+{
+	return text_to_cstring(DatumGetTextPP(DirectFunctionCall1(pg_size_pretty, Int64GetDatum(bytes))));
+}
+
+/* The one-line verdict both reports start with. */
+static char *
+apes_verdict(ApesTotals *t)
+{
+	if (t->total == 0)
+		return pstrdup("OK: no findings");
+	return psprintf("%s: %d finding%s (%d critical, %d warning, %d info); %s could be reclaimed",
+					t->by_severity[APES_CRITICAL] > 0 ? "CRITICAL" :
+					t->by_severity[APES_WARNING] > 0 ? "WARNING" : "OK",
+					t->total, t->total == 1 ? "" : "s",
+					t->by_severity[APES_CRITICAL], t->by_severity[APES_WARNING], t->by_severity[APES_INFO],
+					apes_size_pretty(t->wasted_bytes));
+}
+
+PG_FUNCTION_INFO_V1(apes_health_report);
+
+/* apes.health_report(): the verdict, then findings grouped by severity and area, the largest first. */
+Datum
+apes_health_report(PG_FUNCTION_ARGS)
+{
+	List	   *findings = apes_collect(NULL, NULL);
+	ApesTotals	t = apes_totals(findings);
+	StringInfoData buf;
+	ListCell   *lc;
+	ApesFinding *prev = NULL;
+	int			shown = 0;
+	int			omitted = 0;
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "pg_apes_health %s: database %s\n%s\n",
+					 APES_VERSION, quote_identifier(get_database_name(MyDatabaseId)), apes_verdict(&t));
+
+	foreach(lc, findings)
+	{
+		ApesFinding *f = lfirst(lc);
+		bool		new_group = prev == NULL || prev->severity != f->severity || strcmp(prev->area, f->area) != 0;
+
+		if (new_group)
+		{
+			if (omitted > 0)
+				appendStringInfo(&buf, "  ... and %d more: SELECT * FROM apes.findings('%s') WHERE severity = '%s';\n",
+								 omitted, prev->area, apes_severity_name(prev->severity));
+			appendStringInfo(&buf, "\n== %s: %s ==\n", apes_severity_name(f->severity), f->area);
+			shown = omitted = 0;
+		}
+		prev = f;
+		if (apes_report_limit > 0 && shown >= apes_report_limit)
+		{
+			omitted++;
+			continue;
+		}
+		shown++;
+		appendStringInfo(&buf, "* [%s] %s", f->check_id, f->object_name);
+		if (f->wasted_bytes >= 0)
+			appendStringInfo(&buf, " (%s)", apes_size_pretty(f->wasted_bytes));
+		if (f->confidence != APES_HIGH)
+			appendStringInfo(&buf, " [confidence: %s]", apes_confidence_name(f->confidence));
+		appendStringInfo(&buf, "\n    %s\n", f->summary ? f->summary : "");
+		if (f->fix_sql != NULL)
+			appendStringInfo(&buf, "    fix:  %s\n", f->fix_sql);
+		if (f->undo_sql != NULL)
+			appendStringInfo(&buf, "    undo: %s\n", f->undo_sql);
+	}
+	if (omitted > 0)
+		appendStringInfo(&buf, "  ... and %d more: SELECT * FROM apes.findings('%s') WHERE severity = '%s';\n",
+						 omitted, prev->area, apes_severity_name(prev->severity));
+	PG_RETURN_TEXT_P(cstring_to_text(buf.data));
+}
+
+/* One finding as a jsonb object inside the findings array. */
+static void
+apes_json_finding(ApesJson *j, ApesFinding *f)
+{
+	apes_json_begin_object(j, NULL);
+	apes_json_text(j, "check_id", f->check_id);
+	apes_json_text(j, "area", f->area);
+	apes_json_text(j, "severity", apes_severity_name(f->severity));
+	apes_json_text(j, "object_name", f->object_name);
+	apes_json_text(j, "summary", f->summary);
+	if (f->wasted_bytes >= 0)
+		apes_json_int(j, "wasted_bytes", f->wasted_bytes);
+	else
+		apes_json_null(j, "wasted_bytes");
+	apes_json_text(j, "confidence", apes_confidence_name(f->confidence));
+	apes_json_jsonb(j, "evidence", f->evidence);
+	apes_json_text(j, "fix_sql", f->fix_sql);
+	apes_json_text(j, "undo_sql", f->undo_sql);
+	apes_json_end_object(j);
+}
+
+/* Number of findings with this check id. */
+static int
+apes_count_check(List *findings, const char *check_id)
+{
+	ListCell   *lc;
+	int			n = 0;
+
+	foreach(lc, findings)
+		if (strcmp(((ApesFinding *) lfirst(lc))->check_id, check_id) == 0)
+			n++;
+	return n;
+}
+
+PG_FUNCTION_INFO_V1(apes_health_json);
+
+/* apes.health_json(): the report as one jsonb document. */
+Datum
+apes_health_json(PG_FUNCTION_ARGS)
+{
+	ApesCatalog *cat;
+	List	   *findings = apes_collect(NULL, &cat);
+	ApesTotals	t = apes_totals(findings);
+	ApesJson	j;
+	ListCell   *lc;
+	ApesFinding *prev = NULL;
+	int			shown = 0;
+	int			omitted = 0;
+
+	apes_json_begin(&j);
+	apes_json_text(&j, "version", APES_VERSION);
+	apes_json_text(&j, "database", get_database_name(MyDatabaseId));
+	apes_json_text(&j, "generated_at", timestamptz_to_str(cat->now));
+	apes_json_text(&j, "status", apes_status(&t));
+	apes_json_text(&j, "verdict", apes_verdict(&t));
+	apes_json_begin_object(&j, "counts");
+	for (int s = 0; s < APES_NSEVERITIES; s++)
+		apes_json_int(&j, severity_names[s], t.by_severity[s]);
+	apes_json_int(&j, "total", t.total);
+	apes_json_end_object(&j);
+	apes_json_int(&j, "wasted_bytes", t.wasted_bytes);
+	apes_json_begin_object(&j, "checks");
+	for (int a = 0; a < APES_NAREAS; a++)
+		for (const char *const *c = apes_areas[a].checks; *c != NULL; c++)
+			apes_json_int(&j, *c, apes_count_check(findings, *c));
+	apes_json_end_object(&j);
+	apes_json_text(&j, "stats_since", timestamptz_to_str(cat->stats_since));
+
+	apes_json_begin_array(&j, "findings");
+	foreach(lc, findings)
+	{
+		ApesFinding *f = lfirst(lc);
+
+		if (prev == NULL || prev->severity != f->severity || strcmp(prev->area, f->area) != 0)
+			shown = 0;
+		prev = f;
+		if (apes_report_limit > 0 && shown >= apes_report_limit)
+		{
+			omitted++;
+			continue;
+		}
+		shown++;
+		apes_json_finding(&j, f);
+	}
+	apes_json_end_array(&j);
+	apes_json_int(&j, "omitted", omitted);
+	PG_RETURN_JSONB_P(apes_json_end(&j));
+}

@@ -1,0 +1,836 @@
+/*
+ * index_health.c: the index-health checks.  Check ids are public API:
+ *
+ *   index_invalid     invalid indexes (not those a running CREATE INDEX / REINDEX is still building)
+ *   index_duplicate   two indexes that are the same index
+ *   index_redundant   an index another index makes unnecessary (prefix, INCLUDE, implied predicate, uniqueness)
+ *   index_unused      no scans since the statistics window began
+ *   fk_missing_index  foreign keys whose referencing columns lead no valid btree index
+ *
+ * Everything is decided on the catalog structures loaded by catalog.c: attribute numbers, operator classes,
+ * collations, sort options, expression and predicate node trees compared with equal(), and predicate implication by
+ * the planner's own predicate_implied_by().  Index definition text is produced only for the fix and undo DDL, by
+ * pg_get_indexdef().  No user relation is opened, so no lock is taken on any of them.
+ *
+ * Partitions: an index attached to a partitioned index is never proposed for dropping on its own; the partitioned
+ * parent carries the finding and the DDL (without CONCURRENTLY, which partitioned indexes do not support).
+ */
+#include "postgres.h"
+
+#include "access/stratnum.h"
+#include "catalog/pg_am.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_constraint.h"
+#include "catalog/pg_index.h"
+#include "commands/defrem.h"
+#include "commands/progress.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "optimizer/optimizer.h"
+#include "pgstat.h"
+#include "utils/backend_status.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/ruleutils.h"
+#include "utils/timestamp.h"
+
+#include "apes.h"
+#include "catalog.h"
+
+#define AREA "index"
+
+/* What the checks of one report share: the catalog and which indexes already carry a drop proposal. */
+typedef struct IndexCheckState
+{
+	ApesCatalog *cat;
+	List	  **out;
+	List	   *building;		/* table oids with a CREATE INDEX / REINDEX in progress */
+} IndexCheckState;
+
+/* ---------- helpers: names, sizes, statistics, DDL ---------- */
+
+/* Bytes of an index or table, human-readable, through the server's pg_size_pretty(). */
+static char *
+apes_pretty(int64 bytes)
+{
+	return text_to_cstring(DatumGetTextPP(DirectFunctionCall1(pg_size_pretty, Int64GetDatum(bytes))));
+}
+
+/* The catalog's page count of an index, partitions added up (no I/O; used to pre-filter). */
+static int64
+apes_catalog_pages(ApesRel *rel)
+{
+	int64		pages = Max(rel->relpages, 0);
+	ListCell   *lc;
+
+	foreach(lc, rel->children)
+		pages += apes_catalog_pages((ApesRel *) lfirst(lc));
+	return pages;
+}
+
+/* Index scans and tuples read since the statistics window began; partitioned indexes add up their partitions. */
+static void
+apes_index_usage(ApesRel *rel, int64 *scans, int64 *tuples)
+{
+	if (rel->relkind == RELKIND_PARTITIONED_INDEX)
+	{
+		ListCell   *lc;
+
+		foreach(lc, rel->children)
+			apes_index_usage((ApesRel *) lfirst(lc), scans, tuples);
+	}
+	else
+	{
+		PgStat_StatTabEntry *e = apes_fetch_tabentry(rel->oid);
+
+		if (e != NULL)
+		{
+			*scans += e->numscans;
+			*tuples += e->tuples_returned;
+		}
+	}
+}
+
+/* Index scans since the statistics window began. */
+static int64
+apes_index_scans(ApesRel *rel)
+{
+	int64		scans = 0;
+	int64		tuples = 0;
+
+	apes_index_usage(rel, &scans, &tuples);
+	return scans;
+}
+
+/* pg_get_indexdef() of an index, as the server prints it. */
+static char *
+apes_indexdef(ApesRel *rel)
+{
+	Datum		d = DirectFunctionCall1(pg_get_indexdef, ObjectIdGetDatum(rel->oid));
+
+	return text_to_cstring(DatumGetTextPP(d));
+}
+
+/* Replace the first occurrence of 'from' in 'def' by 'to' (for the two DDL variants pg_get_indexdef cannot print). */
+static char *
+apes_replace_once(const char *def, const char *from, const char *to)
+{
+	const char *at = strstr(def, from);
+	StringInfoData buf;
+
+	if (at == NULL)
+		return pstrdup(def);
+	initStringInfo(&buf);
+	appendBinaryStringInfo(&buf, def, at - def);
+	appendStringInfoString(&buf, to);
+	appendStringInfoString(&buf, at + strlen(from));
+	return buf.data;
+}
+
+/*
+ * DDL that recreates an index: pg_get_indexdef(), built concurrently for plain indexes, and for a partitioned index
+ * on the whole partition tree (pg_get_indexdef prints ON ONLY for those).
+ */
+static char *
+apes_index_create_sql(ApesRel *rel)
+{
+	char	   *def = apes_indexdef(rel);
+
+	if (rel->relkind == RELKIND_PARTITIONED_INDEX)
+		def = apes_replace_once(def, " ON ONLY ", " ON ");
+	else if (strncmp(def, "CREATE UNIQUE INDEX ", 20) == 0)
+		def = apes_replace_once(def, "CREATE UNIQUE INDEX ", "CREATE UNIQUE INDEX CONCURRENTLY ");
+	else
+		def = apes_replace_once(def, "CREATE INDEX ", "CREATE INDEX CONCURRENTLY ");
+	return psprintf("%s;", def);
+}
+
+/* DDL that drops an index: concurrently, except for partitioned indexes, which do not support it. */
+static char *
+apes_index_drop_sql(ApesRel *rel)
+{
+	return psprintf("DROP INDEX %s%s;",
+					rel->relkind == RELKIND_PARTITIONED_INDEX ? "" : "CONCURRENTLY ",
+					apes_qualified_name(rel));
+}
+
+/* How much a keeper is worth keeping: what would break if it were dropped; higher is keep. */
+static int
+apes_keep_rank(ApesIndex *idx)
+{
+	int			rank = 0;
+
+	if (idx->rel->ispartition)
+		rank += 100;			/* attached to a partitioned index: only the parent can go */
+	if (OidIsValid(idx->constraint_oid) || OidIsValid(idx->fk_referencing))
+		rank += 50;				/* backs a constraint, or a foreign key depends on it */
+	if (idx->primary)
+		rank += 25;
+	if (idx->replident)
+		rank += 20;
+	if (idx->clustered)
+		rank += 10;
+	return rank;
+}
+
+/* True when a may be kept in preference to b (higher rank, or the same rank and older). */
+static bool
+apes_keep_first(ApesIndex *a, ApesIndex *b)
+{
+	int			ra = apes_keep_rank(a);
+	int			rb = apes_keep_rank(b);
+
+	if (ra != rb)
+		return ra > rb;
+	return a->rel->oid < b->rel->oid;
+}
+
+/* True when nothing depends on the index, so dropping it alone is safe DDL. */
+static bool
+apes_index_droppable(ApesIndex *idx)
+{
+	return !idx->rel->ispartition && !OidIsValid(idx->constraint_oid) && !OidIsValid(idx->fk_referencing) &&
+		!idx->replident && !idx->clustered && !idx->exclusion;
+}
+
+/* True when the index can serve queries: valid, ready and live. */
+static bool
+apes_index_usable(ApesIndex *idx)
+{
+	return idx->valid && idx->ready && idx->live;
+}
+
+/* True when the oid is in the list. */
+static bool
+apes_oid_member(List *l, Oid oid)
+{
+	return list_member_oid(l, oid);
+}
+
+/* ---------- structural comparison ---------- */
+
+/* The expression of key position pos (whose attnum is 0), or NULL. */
+static Node *
+apes_key_expr(ApesIndex *idx, int pos)
+{
+	List	   *exprs = apes_index_exprs(idx);
+	int			n = 0;
+
+	for (int i = 0; i < pos; i++)
+		if (idx->keys[i] == 0)
+			n++;
+	return (n < list_length(exprs)) ? (Node *) list_nth(exprs, n) : NULL;
+}
+
+/* True when key position pa of a and pb of b index the same column or the same expression, the same way. */
+static bool
+apes_same_key(ApesIndex *a, int pa, ApesIndex *b, int pb)
+{
+	if (a->keys[pa] != b->keys[pb])
+		return false;
+	if (pa < a->nkeyatts && pb < b->nkeyatts)
+	{
+		if (a->opclass[pa] != b->opclass[pb] || a->collation[pa] != b->collation[pb] ||
+			a->option[pa] != b->option[pb])
+			return false;
+	}
+	if (a->keys[pa] == 0)
+		return equal(apes_key_expr(a, pa), apes_key_expr(b, pb));
+	return true;
+}
+
+/* True when the two predicates are the same node tree (both NIL for non-partial indexes). */
+static bool
+apes_same_pred(ApesIndex *a, ApesIndex *b)
+{
+	return equal(apes_index_pred(a), apes_index_pred(b));
+}
+
+/* True when a and b are the same index: access method, keys, INCLUDE, opclasses, collations, options, predicate. */
+static bool
+apes_identical(ApesIndex *a, ApesIndex *b)
+{
+	if (a->rel->relam != b->rel->relam || a->natts != b->natts || a->nkeyatts != b->nkeyatts ||
+		a->unique != b->unique || a->nulls_not_distinct != b->nulls_not_distinct || a->immediate != b->immediate)
+		return false;
+	for (int i = 0; i < a->natts; i++)
+		if (!apes_same_key(a, i, b, i))
+			return false;
+	return apes_same_pred(a, b);
+}
+
+/* True when every row a indexes is indexed by b: b has no predicate, the same one, or one a's predicate implies. */
+static bool
+apes_rows_covered(ApesIndex *a, ApesIndex *b)
+{
+	List	   *pa = apes_index_pred(a);
+	List	   *pb = apes_index_pred(b);
+
+	if (pb == NIL)
+		return true;
+	if (pa == NIL)
+		return false;
+	return equal(pa, pb) || predicate_implied_by(pb, pa, false);
+}
+
+/* True when b contains column attnum among all its columns (keys or INCLUDE). */
+static bool
+apes_has_column(ApesIndex *b, int16 attnum)
+{
+	for (int i = 0; i < b->natts; i++)
+		if (b->keys[i] == attnum)
+			return true;
+	return false;
+}
+
+/*
+ * True when index b makes index a unnecessary: same access method; a's keys are a leading prefix of b's (btree) or
+ * equal to them (other access methods), with the same opclasses, collations and sort options; a's INCLUDE columns
+ * are in b; every row of a is in b; and if a is unique, b enforces the same uniqueness.
+ */
+static bool
+apes_covers(ApesIndex *b, ApesIndex *a)
+{
+	if (a == b || a->rel->relam != b->rel->relam || !apes_index_usable(b))
+		return false;
+	if (a->rel->relam == BTREE_AM_OID ? a->nkeyatts > b->nkeyatts : a->nkeyatts != b->nkeyatts)
+		return false;
+	for (int i = 0; i < a->nkeyatts; i++)
+		if (!apes_same_key(a, i, b, i))
+			return false;
+	for (int i = a->nkeyatts; i < a->natts; i++)
+		if (!apes_has_column(b, a->keys[i]))
+			return false;
+	if (a->unique &&
+		!(b->unique && b->nkeyatts == a->nkeyatts && b->nulls_not_distinct == a->nulls_not_distinct &&
+		  (b->immediate || !a->immediate)))
+		return false;
+	return apes_rows_covered(a, b);
+}
+
+/* ---------- index_invalid ---------- */
+
+/* Tables on which a CREATE INDEX, CREATE INDEX CONCURRENTLY or REINDEX is running now (pg_stat_progress_create_index). */
+static List *
+apes_tables_being_indexed(void)
+{
+	List	   *tables = NIL;
+	int			n = pgstat_fetch_stat_numbackends();
+
+	for (int i = 1; i <= n; i++)
+	{
+		LocalPgBackendStatus *local = pgstat_fetch_stat_local_beentry(i);
+
+		if (local != NULL && local->backendStatus.st_progress_command == PROGRESS_COMMAND_CREATE_INDEX)
+			tables = lappend_oid(tables, local->backendStatus.st_progress_command_target);
+	}
+	return tables;
+}
+
+/* True when the name ends in the suffix REINDEX CONCURRENTLY gives its copies (_ccnew, _ccold, with a number). */
+static bool
+apes_has_cc_suffix(const char *name, const char *suffix)
+{
+	const char *at = strstr(name, suffix);
+
+	if (at == NULL)
+		return false;
+	at += strlen(suffix);
+	while (*at >= '0' && *at <= '9')
+		at++;
+	return *at == '\0';
+}
+
+/* index_invalid: every invalid index that no running build explains. */
+static void
+apes_check_invalid(IndexCheckState *st)
+{
+	for (int i = 0; i < st->cat->nindexes; i++)
+	{
+		ApesIndex  *idx = st->cat->indexes[i];
+		ApesRel    *rel = idx->rel;
+		char	   *name;
+		int64		bytes;
+		ApesFinding *f;
+		ApesJson	ev;
+		const char *kind;
+
+		CHECK_FOR_INTERRUPTS();
+		if (idx->valid || apes_oid_member(st->building, idx->table->oid))
+			continue;
+
+		name = apes_qualified_name(rel);
+		bytes = apes_rel_bytes(rel);
+		f = apes_new_finding("index_invalid", AREA, APES_WARNING, name);
+		f->wasted_bytes = bytes;
+
+		if (apes_has_cc_suffix(rel->relname, "_ccnew"))
+		{
+			kind = "reindex_concurrently_leftover_new";
+			f->summary = psprintf("invalid index %s is the unfinished new copy left by a failed REINDEX CONCURRENTLY; drop it (the original index is intact)", name);
+			f->fix_sql = apes_index_drop_sql(rel);
+		}
+		else if (apes_has_cc_suffix(rel->relname, "_ccold"))
+		{
+			kind = "reindex_concurrently_leftover_old";
+			f->summary = psprintf("invalid index %s is the old copy left by an interrupted REINDEX CONCURRENTLY; drop it (the rebuilt index replaced it)", name);
+			f->fix_sql = apes_index_drop_sql(rel);
+		}
+		else if (rel->relkind == RELKIND_PARTITIONED_INDEX)
+		{
+			kind = "partitioned_index_incomplete";
+			f->summary = psprintf("partitioned index %s is invalid: some partition has no index attached to it; create the missing partition indexes and ALTER INDEX ... ATTACH PARTITION them", name);
+		}
+		else if (!idx->live)
+		{
+			kind = "interrupted_drop_concurrently";
+			f->summary = psprintf("invalid index %s is left over from an interrupted DROP INDEX CONCURRENTLY; finish the drop", name);
+			f->fix_sql = apes_index_drop_sql(rel);
+		}
+		else
+		{
+			kind = idx->ready ? "failed_validation" : "failed_build";
+			if (idx->unique && idx->ready)
+			{
+				f->severity = APES_CRITICAL;
+				f->summary = psprintf("invalid unique index %s (%s) checks every write for duplicates but no query can use it; a failed unique build usually means duplicate rows: remove them, then rebuild it",
+									  name, apes_pretty(bytes));
+			}
+			else if (idx->unique)
+				f->summary = psprintf("invalid unique index %s never finished building, most likely because of duplicate rows; remove them and rebuild it, or drop it",
+									  name);
+			else if (idx->ready)
+				f->summary = psprintf("invalid index %s (%s) is maintained on every write but no query can use it; rebuild it",
+									  name, apes_pretty(bytes));
+			else
+				f->summary = psprintf("invalid index %s never finished building; rebuild it, or drop it", name);
+			f->fix_sql = psprintf("REINDEX INDEX CONCURRENTLY %s;", name);
+		}
+		/* no undo: a REINDEX loses nothing, and neither does dropping an index no query could use */
+
+		apes_json_begin(&ev);
+		apes_json_text(&ev, "table", apes_qualified_name(idx->table));
+		apes_json_text(&ev, "kind", kind);
+		apes_json_int(&ev, "index_bytes", bytes);
+		apes_json_bool(&ev, "unique", idx->unique);
+		apes_json_bool(&ev, "ready", idx->ready);
+		apes_json_bool(&ev, "live", idx->live);
+		apes_json_text(&ev, "definition", apes_indexdef(rel));
+		apes_json_text(&ev, "confidence_reason", "no CREATE INDEX or REINDEX is running on the table (pg_stat_progress_create_index)");
+		f->evidence = apes_json_end(&ev);
+		*st->out = lappend(*st->out, f);
+	}
+}
+
+/* ---------- index_duplicate ---------- */
+
+/* index_duplicate: for each index, the best identical index to keep instead, if any. */
+static void
+apes_check_duplicates(IndexCheckState *st)
+{
+	for (int i = 0; i < st->cat->nindexes; i++)
+	{
+		ApesIndex  *idx = st->cat->indexes[i];
+		ApesIndex  *keeper = NULL;
+		ListCell   *lc;
+
+		CHECK_FOR_INTERRUPTS();
+		if (!apes_index_usable(idx) || idx->rel->ispartition || list_length(idx->table->indexes) < 2)
+			continue;
+		foreach(lc, idx->table->indexes)
+		{
+			ApesIndex  *other = lfirst(lc);
+
+			if (other == idx || !apes_index_usable(other) || !apes_keep_first(other, idx))
+				continue;
+			if ((keeper == NULL || apes_keep_first(other, keeper)) && apes_identical(idx, other))
+				keeper = other;
+		}
+		if (keeper != NULL)
+		{
+			char	   *name = apes_qualified_name(idx->rel);
+			char	   *kname = apes_qualified_name(keeper->rel);
+			int64		bytes = apes_rel_bytes(idx->rel);
+			ApesFinding *f = apes_new_finding("index_duplicate", AREA, APES_WARNING, name);
+			ApesJson	ev;
+
+			f->wasted_bytes = bytes;
+			if (apes_index_droppable(idx))
+			{
+				f->summary = psprintf("index %s (%s) is a duplicate of %s; drop it", name, apes_pretty(bytes), kname);
+				f->fix_sql = apes_index_drop_sql(idx->rel);
+				f->undo_sql = apes_index_create_sql(idx->rel);
+				idx->proposed = true;
+			}
+			else
+			{
+				f->severity = APES_INFO;
+				f->summary = psprintf("index %s (%s) is a duplicate of %s but something depends on it (%s); remove that dependency first",
+									  name, apes_pretty(bytes), kname,
+									  OidIsValid(idx->constraint_oid) ? "a constraint" :
+									  OidIsValid(idx->fk_referencing) ? "a foreign key" :
+									  idx->replident ? "replica identity" : "CLUSTER");
+			}
+			apes_json_begin(&ev);
+			apes_json_text(&ev, "table", apes_qualified_name(idx->table));
+			apes_json_text(&ev, "duplicate_of", kname);
+			apes_json_text(&ev, "keeper_constraint", keeper->constraint_name);
+			apes_json_text(&ev, "constraint", idx->constraint_name);
+			apes_json_int(&ev, "index_bytes", bytes);
+			apes_json_int(&ev, "index_scans", apes_index_scans(idx->rel));
+			apes_json_int(&ev, "keeper_scans", apes_index_scans(keeper->rel));
+			apes_json_text(&ev, "definition", apes_indexdef(idx->rel));
+			apes_json_text(&ev, "confidence_reason", "same access method, key and INCLUDE columns, operator classes, collations, sort options, expressions and predicate");
+			f->evidence = apes_json_end(&ev);
+			*st->out = lappend(*st->out, f);
+		}
+	}
+}
+
+/* ---------- index_redundant ---------- */
+
+/* The index that best covers idx (see apes_covers), or NULL; equivalent pairs report only the lesser of the two. */
+static ApesIndex *
+apes_find_cover(IndexCheckState *st, ApesIndex *idx)
+{
+	ApesIndex  *best = NULL;
+	ListCell   *lc;
+
+	foreach(lc, idx->table->indexes)
+	{
+		ApesIndex  *other = lfirst(lc);
+
+		if (other == idx || other->proposed)
+			continue;
+		if (!apes_covers(other, idx))
+			continue;
+		/* equivalent indexes cover each other: only the one worth less is redundant */
+		if (apes_covers(idx, other) && apes_keep_first(idx, other))
+			continue;
+		/* prefer what must be kept, then the widest index: the one a chain of redundant indexes ends in */
+		if (best == NULL || apes_keep_rank(other) > apes_keep_rank(best) ||
+			(apes_keep_rank(other) == apes_keep_rank(best) && other->natts > best->natts))
+			best = other;
+	}
+	return best;
+}
+
+/* index_redundant: droppable indexes that another index makes unnecessary. */
+static void
+apes_check_redundant(IndexCheckState *st)
+{
+	for (int i = 0; i < st->cat->nindexes; i++)
+	{
+		ApesIndex  *idx = st->cat->indexes[i];
+		ApesIndex  *cover;
+		char	   *name;
+		char	   *cname;
+		int64		bytes;
+		int64		cbytes;
+		ApesFinding *f;
+		ApesJson	ev;
+
+		CHECK_FOR_INTERRUPTS();
+		if (!apes_index_usable(idx) || !apes_index_droppable(idx) || list_length(idx->table->indexes) < 2 ||
+			idx->proposed)
+			continue;
+		cover = apes_find_cover(st, idx);
+		if (cover == NULL)
+			continue;
+
+		name = apes_qualified_name(idx->rel);
+		cname = apes_qualified_name(cover->rel);
+		bytes = apes_rel_bytes(idx->rel);
+		cbytes = apes_rel_bytes(cover->rel);
+		f = apes_new_finding("index_redundant", AREA, APES_WARNING, name);
+		f->wasted_bytes = bytes;
+		f->summary = psprintf("index %s (%s) is redundant: %s serves the same queries%s; drop it",
+							  name, apes_pretty(bytes), cname,
+							  idx->unique ? " and enforces the same uniqueness" : "");
+		f->fix_sql = apes_index_drop_sql(idx->rel);
+		f->undo_sql = apes_index_create_sql(idx->rel);
+		idx->proposed = true;
+
+		/* a much wider covering index can make the queries of the narrow one slower */
+		if (bytes > 0 && cbytes > 4 * bytes)
+			f->confidence = APES_MEDIUM;
+
+		apes_json_begin(&ev);
+		apes_json_text(&ev, "table", apes_qualified_name(idx->table));
+		apes_json_text(&ev, "covered_by", cname);
+		apes_json_text(&ev, "covering_constraint", cover->constraint_name);
+		apes_json_int(&ev, "index_bytes", bytes);
+		apes_json_int(&ev, "covering_index_bytes", cbytes);
+		apes_json_int(&ev, "index_scans", apes_index_scans(idx->rel));
+		apes_json_bool(&ev, "predicate_implied", apes_index_pred(idx) != NIL && !apes_same_pred(idx, cover));
+		apes_json_text(&ev, "definition", apes_indexdef(idx->rel));
+		apes_json_text(&ev, "covering_definition", apes_indexdef(cover->rel));
+		apes_json_text(&ev, "confidence_reason", f->confidence == APES_HIGH ?
+					   "key columns are a leading prefix of the covering index with the same operator classes, collations and sort options" :
+					   "the covering index is more than 4 times larger, so queries that use this index may get slower without it");
+		f->evidence = apes_json_end(&ev);
+		*st->out = lappend(*st->out, f);
+	}
+}
+
+/* ---------- index_unused ---------- */
+
+/* The foreign key of the table that this index supports (its leading columns are the FK's), or NULL. */
+static ApesForeignKey *
+apes_supported_fk(ApesIndex *idx)
+{
+	ListCell   *lc;
+
+	foreach(lc, idx->table->fks)
+	{
+		ApesForeignKey *fk = lfirst(lc);
+		int			matched = 0;
+
+		if (fk->nkeys > idx->nkeyatts)
+			continue;
+		for (int k = 0; k < fk->nkeys; k++)
+			for (int c = 0; c < fk->nkeys; c++)
+				if (idx->keys[c] == fk->keys[k])
+				{
+					matched++;
+					break;
+				}
+		if (matched == fk->nkeys)
+			return fk;
+	}
+	return NULL;
+}
+
+/* Confidence of "never scanned", from the length of the statistics window. */
+static ApesConfidence
+apes_window_confidence(ApesCatalog *cat, double *age_days)
+{
+	long		secs;
+	int			usecs;
+
+	TimestampDifference(cat->stats_since, cat->now, &secs, &usecs);
+	*age_days = secs / 86400.0;
+	if (secs >= apes_stats_trusted_age_s)
+		return APES_HIGH;
+	if (secs >= apes_stats_trusted_age_s / 4)
+		return APES_MEDIUM;
+	return APES_LOW;
+}
+
+/* index_unused: droppable, non-unique indexes of at least the configured size that were never scanned. */
+static void
+apes_check_unused(IndexCheckState *st)
+{
+	int64		min_bytes = (int64) apes_unused_index_min_size_kb * 1024;
+	double		age_days;
+	ApesConfidence conf = apes_window_confidence(st->cat, &age_days);
+
+	for (int i = 0; i < st->cat->nindexes; i++)
+	{
+		ApesIndex  *idx = st->cat->indexes[i];
+		int64		scans = 0;
+		int64		tuples = 0;
+		int64		bytes;
+		char	   *name;
+		ApesForeignKey *fk;
+		ApesFinding *f;
+		ApesJson	ev;
+
+		CHECK_FOR_INTERRUPTS();
+		if (!apes_index_usable(idx) || idx->unique || !apes_index_droppable(idx) ||
+			apes_catalog_pages(idx->rel) * BLCKSZ < min_bytes || idx->proposed)
+			continue;
+		apes_index_usage(idx->rel, &scans, &tuples);
+		if (scans > 0)
+			continue;
+		bytes = apes_rel_bytes(idx->rel);
+		if (bytes < min_bytes)
+			continue;
+
+		name = apes_qualified_name(idx->rel);
+		fk = apes_supported_fk(idx);
+		f = apes_new_finding("index_unused", AREA, fk != NULL ? APES_INFO : APES_WARNING, name);
+		f->wasted_bytes = bytes;
+		f->confidence = conf;
+		f->summary = psprintf("index %s (%s) has not been scanned in %.0f days of statistics%s; drop it unless a standby (which keeps its own counters) or a rare job uses it",
+							  name, apes_pretty(bytes), age_days,
+							  fk != NULL ? psprintf(", but it supports foreign key %s (deletes and updates of the referenced table use it)",
+													quote_identifier(fk->name)) : "");
+		f->fix_sql = apes_index_drop_sql(idx->rel);
+		f->undo_sql = apes_index_create_sql(idx->rel);
+
+		apes_json_begin(&ev);
+		apes_json_text(&ev, "table", apes_qualified_name(idx->table));
+		apes_json_int(&ev, "index_bytes", bytes);
+		apes_json_int(&ev, "index_scans", scans);
+		apes_json_int(&ev, "tuples_read", tuples);
+		apes_json_text(&ev, "stats_since", timestamptz_to_str(st->cat->stats_since));
+		apes_json_text(&ev, "stats_since_basis", st->cat->stats_since_basis);
+		apes_json_float(&ev, "stats_age_days", age_days);
+		apes_json_text(&ev, "supports_foreign_key", fk != NULL ? fk->name : NULL);
+		apes_json_bool(&ev, "partitioned", idx->rel->relkind == RELKIND_PARTITIONED_INDEX);
+		apes_json_text(&ev, "confidence_reason",
+					   psprintf("statistics cover %.1f days (basis: %s); %.1f days or more is trusted fully (pg_apes_health.stats_trusted_age); counters are per server, standbys keep their own",
+								age_days, st->cat->stats_since_basis, apes_stats_trusted_age_s / 86400.0));
+		f->evidence = apes_json_end(&ev);
+		*st->out = lappend(*st->out, f);
+	}
+}
+
+/* ---------- fk_missing_index ---------- */
+
+/* NOT NULL tests of the FK columns: the only rows a referential-action lookup ever searches. */
+static List *
+apes_fk_not_null_clauses(ApesForeignKey *fk)
+{
+	List	   *clauses = NIL;
+
+	for (int k = 0; k < fk->nkeys; k++)
+	{
+		Oid			typid;
+		int32		typmod;
+		Oid			collid;
+		NullTest   *nt = makeNode(NullTest);
+
+		get_atttypetypmodcoll(fk->table->oid, fk->keys[k], &typid, &typmod, &collid);
+		nt->arg = (Expr *) makeVar(1, fk->keys[k], typid, typmod, collid, 0);
+		nt->nulltesttype = IS_NOT_NULL;
+		nt->argisrow = false;
+		nt->location = -1;
+		clauses = lappend(clauses, nt);
+	}
+	return clauses;
+}
+
+/*
+ * True when a valid btree index leads with exactly the FK's columns, in any order, and indexes every row the FK can
+ * reference (no predicate, or one implied by the FK columns being NOT NULL).
+ */
+static bool
+apes_fk_has_index(ApesForeignKey *fk)
+{
+	ListCell   *lc;
+	List	   *notnull = NIL;
+
+	foreach(lc, fk->table->indexes)
+	{
+		ApesIndex  *idx = lfirst(lc);
+		int			matched = 0;
+
+		if (!apes_index_usable(idx) || idx->rel->relam != BTREE_AM_OID || idx->nkeyatts < fk->nkeys)
+			continue;
+		for (int k = 0; k < fk->nkeys; k++)
+			for (int c = 0; c < fk->nkeys; c++)
+				if (idx->keys[c] == fk->keys[k])
+				{
+					matched++;
+					break;
+				}
+		if (matched != fk->nkeys)
+			continue;
+		if (apes_index_pred(idx) == NIL)
+			return true;
+		if (notnull == NIL)
+			notnull = apes_fk_not_null_clauses(fk);
+		if (predicate_implied_by(apes_index_pred(idx), notnull, false))
+			return true;
+	}
+	return false;
+}
+
+/* The name of a referential action, for the evidence. */
+static const char *
+apes_fk_action(char action)
+{
+	switch (action)
+	{
+		case FKCONSTR_ACTION_CASCADE:
+			return "cascade";
+		case FKCONSTR_ACTION_SETNULL:
+			return "set null";
+		case FKCONSTR_ACTION_SETDEFAULT:
+			return "set default";
+		case FKCONSTR_ACTION_RESTRICT:
+			return "restrict";
+		default:
+			return "no action";
+	}
+}
+
+/* fk_missing_index: foreign keys (the top-level constraint of a partition tree) without a supporting index. */
+static void
+apes_check_fk_missing(IndexCheckState *st)
+{
+	for (int i = 0; i < st->cat->nfks; i++)
+	{
+		ApesForeignKey *fk = st->cat->fks[i];
+		ApesRel    *table = fk->table;
+		bool		partitioned = table->relkind == RELKIND_PARTITIONED_TABLE;
+		StringInfoData cols;
+		StringInfoData namecols;
+		char	   *tname;
+		char	   *idxname;
+		char	   *qidx;
+		ApesFinding *f;
+		ApesJson	ev;
+
+		CHECK_FOR_INTERRUPTS();
+		if (OidIsValid(fk->parent) || fk->nkeys == 0 || apes_fk_has_index(fk))
+			continue;
+
+		initStringInfo(&cols);
+		initStringInfo(&namecols);
+		for (int k = 0; k < fk->nkeys; k++)
+		{
+			char	   *att = get_attname(table->oid, fk->keys[k], true);
+
+			appendStringInfo(&cols, "%s%s", k > 0 ? ", " : "", quote_identifier(att ? att : "?column?"));
+			appendStringInfo(&namecols, "%s%s", k > 0 ? "_" : "", att ? att : "");
+		}
+		tname = apes_qualified_name(table);
+		idxname = ChooseRelationName(table->relname, namecols.data, "idx", table->nspoid, false);
+		qidx = quote_qualified_identifier(table->nspname, idxname);
+
+		f = apes_new_finding("fk_missing_index", AREA, APES_WARNING, tname);
+		f->summary = psprintf("foreign key %s on %s (%s) has no index leading with its columns; every delete or key update in %s scans %s: create the index",
+							  quote_identifier(fk->name), tname, cols.data,
+							  fk->reftable ? apes_qualified_name(fk->reftable) : "the referenced table", tname);
+		f->fix_sql = psprintf("CREATE INDEX %s%s ON %s (%s);", partitioned ? "" : "CONCURRENTLY ",
+							  quote_identifier(idxname), tname, cols.data);
+		f->undo_sql = psprintf("DROP INDEX %s%s;", partitioned ? "" : "CONCURRENTLY ", qidx);
+
+		apes_json_begin(&ev);
+		apes_json_text(&ev, "constraint", fk->name);
+		apes_json_text(&ev, "columns", cols.data);
+		apes_json_text(&ev, "referenced_table", fk->reftable ? apes_qualified_name(fk->reftable) : NULL);
+		apes_json_int(&ev, "table_bytes", apes_rel_bytes(table));
+		if (fk->reftable != NULL)
+			apes_json_int(&ev, "referenced_table_bytes", apes_rel_bytes(fk->reftable));
+		else
+			apes_json_null(&ev, "referenced_table_bytes");
+		apes_json_text(&ev, "on_delete", apes_fk_action(fk->deltype));
+		apes_json_text(&ev, "on_update", apes_fk_action(fk->updtype));
+		apes_json_bool(&ev, "partitioned", partitioned);
+		apes_json_text(&ev, "confidence_reason", "no valid btree index on the referencing table leads with the foreign key's columns");
+		f->evidence = apes_json_end(&ev);
+		*st->out = lappend(*st->out, f);
+	}
+}
+
+/* The index area: every check, in an order where drop proposals never overlap. */
+void
+apes_collect_index_findings(ApesCatalog *cat, List **out)
+{
+	IndexCheckState st;
+
+	st.cat = cat;
+	st.out = out;
+	st.building = apes_tables_being_indexed();
+
+	apes_check_invalid(&st);
+	apes_check_duplicates(&st);
+	apes_check_redundant(&st);
+	apes_check_unused(&st);
+	apes_check_fk_missing(&st);
+}

@@ -1,0 +1,64 @@
+/*
+ * pg_apes_health.c: module entry point and settings.
+ *
+ * The library needs no shared memory and no hooks, so it loads on first use; shared_preload_libraries is not needed.
+ * Settings are user-settable thresholds under the reserved prefix pg_apes_health (documented in docs/settings.md).
+ */
+#include "postgres.h"
+
+#include <limits.h>
+
+#include "fmgr.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+
+#include "apes.h"
+
+#if PG_VERSION_NUM >= 180000
+PG_MODULE_MAGIC_EXT(.name = "pg_apes_health", .version = APES_VERSION);
+#else
+PG_MODULE_MAGIC;
+#endif
+
+int			apes_unused_index_min_size_kb = 1024;
+int			apes_stats_trusted_age_s = 30 * 86400;
+int			apes_report_limit = 50;
+
+void		_PG_init(void);
+
+/* Register the settings. */
+void
+_PG_init(void)
+{
+	DefineCustomIntVariable("pg_apes_health.unused_index_min_size",
+							"Smallest index that index_unused reports.",
+							"Smaller never-scanned indexes cost little and are left out of reports.",
+							&apes_unused_index_min_size_kb,
+							1024, 0, INT_MAX,
+							PGC_USERSET, GUC_UNIT_KB,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_apes_health.stats_trusted_age",
+							"How long the statistics must have been counting for \"never used\" to be trusted fully.",
+							"Shorter windows lower the confidence of usage-based findings: high at this age, medium at a quarter of it, low below.",
+							&apes_stats_trusted_age_s,
+							30 * 86400, 0, INT_MAX,
+							PGC_USERSET, GUC_UNIT_S,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_apes_health.report_limit",
+							"Most findings health_report() and health_json() list per severity and area (0 lists all).",
+							"The counts always cover every finding; apes.findings() always returns all of them.",
+							&apes_report_limit,
+							50, 0, INT_MAX,
+							PGC_USERSET, 0,
+							NULL, NULL, NULL);
+	apes_reserve_guc_prefix("pg_apes_health");
+}
+
+PG_FUNCTION_INFO_V1(apes_version);
+
+/* apes.version(): the version of the loaded library. */
+Datum
+apes_version(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_TEXT_P(cstring_to_text(APES_VERSION));
+}

@@ -1,0 +1,116 @@
+-- The demo database: a small shop with planted index problems, and near-misses that must NOT be reported.
+-- Loaded by `make demo` (test/demo.sh); the report it prints should show exactly the planted findings:
+--   warning   index_invalid     shop.customers_region_key       (failed CREATE UNIQUE INDEX CONCURRENTLY)
+--   warning   index_duplicate   shop.orders_status_idx1          (same as shop.orders_status_idx)
+--   warning   index_duplicate   shop.measurements_sensor_idx1    (partitioned: DDL without CONCURRENTLY)
+--   warning   index_redundant   shop.orders_placed_at_idx        (prefix of orders_placed_at_status_idx)
+--   warning   index_redundant   shop.customers_email_idx         (the unique customers_email_key covers it)
+--   warning   index_redundant   shop.products_sku_expensive_idx  (its predicate implies products_sku_idx's)
+--   warning   index_unused      shop.events_payload_idx          (never scanned, over 1 MB)
+--   warning   fk_missing_index  shop.orders                      (orders_customer_id_fkey)
+--   warning   fk_missing_index  shop.stock                       (composite stock_wh_fkey)
+\set ON_ERROR_STOP on
+SET client_min_messages = warning;
+CREATE SCHEMA shop;
+
+CREATE TABLE shop.customers (
+    id         bigint PRIMARY KEY,
+    email      text NOT NULL,
+    name       text,
+    region     text,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+INSERT INTO shop.customers (id, email, name, region)
+SELECT g, 'user' || g || '@example.com', 'Customer ' || g, (ARRAY['north', 'south', 'east', 'west'])[1 + g % 4]
+  FROM generate_series(1, 2000) g;
+
+CREATE TABLE shop.orders (
+    id          bigint PRIMARY KEY,
+    customer_id bigint NOT NULL REFERENCES shop.customers,       -- planted: no index on customer_id
+    status      text NOT NULL,
+    placed_at   timestamptz NOT NULL,
+    total       numeric(12, 2)
+);
+INSERT INTO shop.orders
+SELECT g, 1 + g % 2000, (ARRAY['open', 'paid', 'shipped'])[1 + g % 3], now() - g * interval '1 minute', g % 500
+  FROM generate_series(1, 10000) g;
+
+CREATE TABLE shop.order_lines (
+    order_id   bigint NOT NULL REFERENCES shop.orders,          -- near-miss: the primary key leads with order_id
+    line_no    integer NOT NULL,
+    product_id bigint,
+    qty        integer,
+    PRIMARY KEY (order_id, line_no)
+);
+
+CREATE TABLE shop.warehouses (
+    region text,
+    code   text,
+    PRIMARY KEY (region, code)
+);
+CREATE TABLE shop.stock (
+    id        bigint PRIMARY KEY,
+    wh_code   text,
+    wh_region text,
+    qty       integer,
+    CONSTRAINT stock_wh_fkey FOREIGN KEY (wh_region, wh_code) REFERENCES shop.warehouses (region, code)  -- planted
+);
+CREATE TABLE shop.shipments (
+    id        bigint PRIMARY KEY,
+    wh_region text,
+    wh_code   text,
+    CONSTRAINT shipments_wh_fkey FOREIGN KEY (wh_region, wh_code) REFERENCES shop.warehouses (region, code)
+);
+-- near-miss: the FK columns in another order still lead this index
+CREATE INDEX shipments_wh_idx ON shop.shipments (wh_code, wh_region);
+
+CREATE TABLE shop.products (
+    id           bigint PRIMARY KEY,
+    sku          text,
+    price        numeric,
+    discontinued boolean NOT NULL DEFAULT false
+);
+
+-- planted: an exact duplicate
+CREATE INDEX orders_status_idx ON shop.orders (status);
+CREATE INDEX orders_status_idx1 ON shop.orders (status);
+-- planted: a leading prefix of a wider index
+CREATE INDEX orders_placed_at_idx ON shop.orders (placed_at);
+CREATE INDEX orders_placed_at_status_idx ON shop.orders (placed_at, status);
+-- planted: a unique index beside a non-unique one on the same column (the non-unique one goes)
+CREATE UNIQUE INDEX customers_email_key ON shop.customers (email);
+CREATE INDEX customers_email_idx ON shop.customers (email);
+-- planted: a partial index whose predicate implies the other's
+CREATE INDEX products_sku_idx ON shop.products (sku) WHERE sku IS NOT NULL;
+CREATE INDEX products_sku_expensive_idx ON shop.products (sku) WHERE sku IS NOT NULL AND price > 100;
+
+-- near-misses, none of which may be reported:
+CREATE INDEX customers_name_idx ON shop.customers (name);                              -- different opclass
+CREATE INDEX customers_name_pattern_idx ON shop.customers (name text_pattern_ops);
+CREATE INDEX customers_region_idx ON shop.customers (region);                          -- different collation
+CREATE INDEX customers_region_c_idx ON shop.customers (region COLLATE "C");
+CREATE INDEX orders_total_idx ON shop.orders (total);                                  -- DESC vs ASC
+CREATE INDEX orders_total_desc_idx ON shop.orders (total DESC);
+CREATE INDEX products_price_active_idx ON shop.products (price) WHERE NOT discontinued; -- predicates not implied
+CREATE INDEX products_price_cheap_idx ON shop.products (price) WHERE price < 10;
+CREATE INDEX customers_lower_email_idx ON shop.customers (lower(email));               -- different expressions
+CREATE INDEX customers_upper_email_idx ON shop.customers (upper(email));
+
+-- planted: a partitioned table whose parent has the same index twice (DDL must not use CONCURRENTLY)
+CREATE TABLE shop.measurements (sensor_id integer, at timestamptz, value double precision) PARTITION BY RANGE (at);
+CREATE TABLE shop.measurements_2026 PARTITION OF shop.measurements FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
+CREATE TABLE shop.measurements_2027 PARTITION OF shop.measurements FOR VALUES FROM ('2027-01-01') TO ('2028-01-01');
+CREATE INDEX measurements_sensor_idx ON shop.measurements (sensor_id);
+CREATE INDEX measurements_sensor_idx1 ON shop.measurements (sensor_id);
+
+-- planted: an index nobody scans, big enough to matter (over pg_apes_health.unused_index_min_size, 1 MB)
+CREATE TABLE shop.events (id bigint PRIMARY KEY, payload text);
+INSERT INTO shop.events SELECT g, md5(g::text) FROM generate_series(1, 40000) g;
+CREATE INDEX events_payload_idx ON shop.events (payload);
+
+-- planted: a failed CREATE UNIQUE INDEX CONCURRENTLY leaves an invalid index behind (regions repeat)
+\set ON_ERROR_STOP off
+CREATE UNIQUE INDEX CONCURRENTLY customers_region_key ON shop.customers (region);
+\set ON_ERROR_STOP on
+
+ANALYZE;

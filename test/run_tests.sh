@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# make test: install what is missing, build warning-free and install, start a throwaway cluster with
+# pg_stat_statements and pg_cron preloaded, then run every suite and print one closing line "N passed, M failed".
+#
+# Suites: version consistency (control file, META.json, library, catalog), pg_regress (test/sql -> expected/), and
+# pgTAP (test/pgtap, run by pg_prove).  Exit status is non-zero when anything failed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ -z "${APES_IN_CLUSTER:-}" ]; then
+    test/setup.sh
+    test/build.sh
+    APES_IN_CLUSTER=1 exec test/cluster.sh "$0" "$@"
+fi
+
+passed=0
+failed=0
+log=$(mktemp -d)
+check() {   # check NAME COMMAND...: one counted test
+    if "$@" >"$log/check.out" 2>&1; then
+        passed=$((passed + 1)); echo "ok - $name"
+    else
+        failed=$((failed + 1)); echo "not ok - $name"; sed 's/^/    /' "$log/check.out"
+    fi
+}
+
+echo "== version consistency"
+control_version=$(sed -n "s/^default_version *= *'\(.*\)'.*/\1/p" pg_apes_health.control)
+name="META.json version and provides.pg_apes_health.version match the control file ($control_version)"
+check python3 -c "
+import json, sys
+m = json.load(open('META.json'))
+assert m['version'] == '$control_version', m['version']
+assert m['provides']['pg_apes_health']['version'] == '$control_version'
+"
+name="install script sql/pg_apes_health--$control_version.sql exists"
+check test -f "sql/pg_apes_health--$control_version.sql"
+name="library version and extversion match the control file"
+createdb apes_version
+check test "$(psql -X -q -At -d apes_version -c "CREATE EXTENSION pg_apes_health" \
+    -c "SELECT apes.version() || ' ' || extversion FROM pg_extension WHERE extname = 'pg_apes_health'")" = "$control_version $control_version"
+dropdb apes_version
+
+echo "== pg_regress"
+set +e
+make -s installcheck >"$log/regress.out" 2>&1
+regress_rc=$?
+set -e
+cat "$log/regress.out"
+r_ok=$(grep -cE '\.\.\. ok' "$log/regress.out" || true)
+r_bad=$(grep -cE '\.\.\. FAILED|\.\.\. failed' "$log/regress.out" || true)
+if [ "$regress_rc" -ne 0 ] && [ "$r_bad" -eq 0 ]; then r_bad=1; fi
+[ -f regression.diffs ] && [ "$r_bad" -gt 0 ] && head -n 200 regression.diffs
+passed=$((passed + r_ok)); failed=$((failed + r_bad))
+
+echo "== pgTAP"
+createdb apes_tap
+psql -X -q -d apes_tap -c "CREATE EXTENSION pgtap" -c "CREATE EXTENSION pg_apes_health"
+set +e
+pg_prove --verbose --ext .sql -d apes_tap test/pgtap/ >"$log/tap.out" 2>&1
+tap_rc=$?
+set -e
+cat "$log/tap.out"
+t_ok=$(grep -cE '^\s*ok [0-9]+' "$log/tap.out" || true)
+t_bad=$(grep -cE '^\s*not ok [0-9]+' "$log/tap.out" || true)
+# planned tests that never ran (a file died half-way) count as failed too
+t_planned=$(grep -oE '^1\.\.[0-9]+' "$log/tap.out" | cut -d. -f3 | awk '{s += $1} END {print s + 0}')
+[ "${t_planned:-0}" -gt $((t_ok + t_bad)) ] && t_bad=$((t_planned - t_ok))
+if [ "$tap_rc" -ne 0 ] && [ "$t_bad" -eq 0 ]; then t_bad=1; fi
+passed=$((passed + t_ok)); failed=$((failed + t_bad))
+
+echo "== server log: crashes and internal errors"
+name="no server crash and no internal error (XX000) in the log"
+logfile=$(ls /var/log/postgresql/postgresql-15-regress.log 2>/dev/null || true)
+check bash -c "[ -z '$logfile' ] || ! grep -E 'terminated by signal|XX000|TRAP:' '$logfile'"
+
+echo
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

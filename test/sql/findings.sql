@@ -1,0 +1,69 @@
+-- The findings model: areas, ordering, the two reports, errors.
+SET client_min_messages = warning;
+DROP SCHEMA IF EXISTS ih, iu CASCADE;
+RESET client_min_messages;
+
+-- A database with no problems: no findings, an OK verdict, an "ok" document.
+SELECT count(*) AS findings FROM apes.findings();
+SELECT split_part(apes.health_report(), E'\n', 2) AS verdict;
+SELECT apes.health_json() - 'generated_at' - 'stats_since' - 'database' - 'version' AS doc;
+
+-- Plant one problem of each severity class the index area can produce.
+CREATE SCHEMA fm;
+CREATE TABLE fm.p (id int PRIMARY KEY);
+CREATE TABLE fm.c (id int PRIMARY KEY, p int REFERENCES fm.p, a int);
+CREATE INDEX c_a ON fm.c (a);
+CREATE INDEX c_a2 ON fm.c (a);
+CREATE INDEX c_big ON fm.c (a, id);
+ALTER TABLE fm.c ADD CONSTRAINT c_id_key UNIQUE (id);
+
+-- Every row has every column of the shape; the area filter works; NULL means all areas.
+SELECT check_id, area, severity, object_name, wasted_bytes IS NOT NULL AS has_size, confidence,
+       jsonb_typeof(evidence) AS evidence, fix_sql IS NOT NULL AS has_fix, undo_sql IS NOT NULL AS has_undo
+  FROM apes.findings() ORDER BY severity, check_id, object_name;
+SELECT count(*) = (SELECT count(*) FROM apes.findings(NULL)) AS same_as_null,
+       count(*) = (SELECT count(*) FROM apes.findings('index')) AS same_as_index
+  FROM apes.findings();
+-- every summary is one line; every evidence carries its confidence reason
+SELECT bool_and(summary !~ E'\n' AND length(summary) > 20) AS one_line,
+       bool_and(evidence ? 'confidence_reason') AS reasons
+  FROM apes.findings();
+
+-- Ordering: severity first (critical, warning, info), then area, then the largest waste.
+SELECT bool_and(ok) AS ordered FROM (
+  SELECT lag(array_position(ARRAY['critical', 'warning', 'info'], severity)) OVER w
+           <= array_position(ARRAY['critical', 'warning', 'info'], severity) AS ok
+    FROM (SELECT row_number() OVER () AS n, * FROM apes.findings()) f
+  WINDOW w AS (ORDER BY n)) x WHERE ok IS NOT NULL;
+
+-- The text report: verdict line, groups by severity and area, fix and undo lines.
+SELECT line FROM regexp_split_to_table(apes.health_report(), E'\n') AS line
+ WHERE line ~ '^(pg_apes_health|WARNING|CRITICAL|OK|==|\* |    fix:|    undo:)' AND line !~ '^pg_apes_health';
+
+-- report_limit caps the listing but not the counts.
+SET pg_apes_health.report_limit = 1;
+SELECT line FROM regexp_split_to_table(apes.health_report(), E'\n') AS line WHERE line ~ '^  \.\.\. and';
+SELECT jsonb_array_length(doc->'findings') AS listed, doc->'omitted' AS omitted, doc->'counts' AS counts
+  FROM apes.health_json() AS doc;
+RESET pg_apes_health.report_limit;
+
+-- The JSON document: its keys, its counts by check, and the same findings as apes.findings().
+SELECT jsonb_object_keys(apes.health_json()) AS key ORDER BY 1;
+SELECT doc->>'status' AS status, doc->'counts' AS counts, doc->'checks' AS checks,
+       (doc->>'wasted_bytes')::bigint = (SELECT sum(wasted_bytes) FROM apes.findings()) AS wasted_matches
+  FROM apes.health_json() AS doc;
+SELECT (SELECT jsonb_agg(f->>'object_name' ORDER BY f->>'object_name') FROM jsonb_array_elements(apes.health_json()->'findings') f)
+     = (SELECT jsonb_agg(object_name ORDER BY object_name) FROM apes.findings()) AS same_findings;
+
+-- Unknown areas are errors (22023) whose hint lists the valid ones.
+SELECT * FROM apes.findings('indexes');
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM apes.findings('');
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM apes.findings('INDEX');
+\echo :LAST_ERROR_SQLSTATE
+-- A wrong column definition list is a clean error.
+SELECT * FROM apes.findings('index') AS f(a text);
+\echo :LAST_ERROR_SQLSTATE
+
+DROP SCHEMA fm CASCADE;
