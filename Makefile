@@ -14,9 +14,12 @@ PG_CPPFLAGS += -Isrc -DAPES_VERSION=\"$(EXTVERSION)\"
 # pg_regress: inputs in test/sql, expected output in expected/ (top level).
 REGRESS      = install index_health findings privileges security
 REGRESS_OPTS = --inputdir=test --outputdir=.
-CONTRIB_TESTDB = apes_regression
 
-EXTRA_CLEAN = results regression.diffs regression.out
+# Isolation tests (concurrency): specs in test/specs, expected output in expected/.
+ISOLATION      = $(patsubst test/specs/%.spec,%,$(sort $(wildcard test/specs/*.spec)))
+ISOLATION_OPTS = --inputdir=test --outputdir=.
+
+EXTRA_CLEAN = results output_iso regression.diffs regression.out
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)

@@ -16,6 +16,7 @@
 #include "access/table.h"
 #include "access/tableam.h"
 #include "catalog/namespace.h"
+#include "common/hashfn.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_constraint.h"
 #include "catalog/pg_index.h"
@@ -36,12 +37,81 @@
 #include "apes.h"
 #include "catalog.h"
 
-/* One user namespace, keyed by oid. */
-typedef struct ApesNamespace
+/* Relations by oid: the server's open-addressing simplehash, far faster than dynahash for 100,000 look-ups. */
+typedef struct ApesRelEntry
 {
 	Oid			oid;
-	char	   *name;
-} ApesNamespace;
+	char		status;
+	ApesRel    *rel;
+} ApesRelEntry;
+
+#define SH_PREFIX apes_relhash
+#define SH_ELEMENT_TYPE ApesRelEntry
+#define SH_KEY_TYPE Oid
+#define SH_KEY oid
+#define SH_HASH_KEY(tb, key) murmurhash32(key)
+#define SH_EQUAL(tb, a, b) ((a) == (b))
+#define SH_SCOPE static inline
+#define SH_DECLARE
+#define SH_DEFINE
+#include "lib/simplehash.h"
+
+/*
+ * A bump allocator for the many small, never individually freed pieces of a catalog copy (names, column vectors):
+ * one palloc per 64 kB instead of one per piece, and no per-piece chunk header.
+ */
+typedef struct ApesArena
+{
+	char	   *next;
+	Size		left;
+} ApesArena;
+
+/* size bytes from the arena, MAXALIGNed. */
+static void *
+apes_arena_alloc(ApesArena *a, Size size)
+{
+	void	   *p;
+
+	size = MAXALIGN(Max(size, 1));
+	if (size > a->left)
+	{
+		Size		block = Max(size, 64 * 1024);
+
+		a->next = palloc(block);
+		a->left = block;
+	}
+	p = a->next;
+	a->next += size;
+	a->left -= size;
+	return p;
+}
+
+/* A copy of a C string in the arena. */
+static char *
+apes_arena_strdup(ApesArena *a, const char *s)
+{
+	Size		len = strlen(s) + 1;
+
+	return memcpy(apes_arena_alloc(a, len), s, len);
+}
+
+/* The relation with this oid in the hash, or NULL. */
+static inline ApesRel *
+apes_rel_find(apes_relhash_hash *rels, Oid oid)
+{
+	ApesRelEntry *e = apes_relhash_lookup(rels, oid);
+
+	return e != NULL ? e->rel : NULL;
+}
+
+/* The user schemas: few enough that a linear search with a last-hit shortcut beats any hash. */
+typedef struct ApesNamespaces
+{
+	int			n;
+	Oid		   *oids;
+	char	  **names;
+	int			last;
+} ApesNamespaces;
 
 /* True for the schemas no report looks into: system catalogs, TOAST and every session's temporary schema. */
 static bool
@@ -54,32 +124,51 @@ apes_namespace_skipped(Oid nspoid, const char *name)
 	return isAnyTempNamespace(nspoid);
 }
 
-/* Read pg_namespace (AccessShareLock) into a hash of the user schemas. */
-static HTAB *
+/* The name of a user schema, or NULL when the schema is skipped. */
+static const char *
+apes_namespace_name(ApesNamespaces *nsps, Oid oid)
+{
+	if (nsps->n > 0 && nsps->oids[nsps->last] == oid)
+		return nsps->names[nsps->last];
+	for (int i = 0; i < nsps->n; i++)
+		if (nsps->oids[i] == oid)
+		{
+			nsps->last = i;
+			return nsps->names[i];
+		}
+	return NULL;
+}
+
+/* Read pg_namespace (AccessShareLock): the user schemas. */
+static ApesNamespaces *
 apes_load_namespaces(void)
 {
-	HASHCTL		ctl;
-	HTAB	   *nsps;
+	ApesNamespaces *nsps = palloc0(sizeof(ApesNamespaces));
+	int			cap = 16;
 	Relation	rel;
 	TableScanDesc scan;
 	HeapTuple	tup;
 
-	ctl.keysize = sizeof(Oid);
-	ctl.entrysize = sizeof(ApesNamespace);
-	ctl.hcxt = CurrentMemoryContext;
-	nsps = hash_create("apes namespaces", 64, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-
+	nsps->oids = palloc(sizeof(Oid) * cap);
+	nsps->names = palloc(sizeof(char *) * cap);
 	rel = table_open(NamespaceRelationId, AccessShareLock);
 	scan = table_beginscan_catalog(rel, 0, NULL);
 	while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
 	{
 		Form_pg_namespace form = (Form_pg_namespace) GETSTRUCT(tup);
-		ApesNamespace *nsp;
 
+		CHECK_FOR_INTERRUPTS();
 		if (apes_namespace_skipped(form->oid, NameStr(form->nspname)))
 			continue;
-		nsp = hash_search(nsps, &form->oid, HASH_ENTER, NULL);
-		nsp->name = pstrdup(NameStr(form->nspname));
+		if (nsps->n == cap)
+		{
+			cap *= 2;
+			nsps->oids = repalloc(nsps->oids, sizeof(Oid) * cap);
+			nsps->names = repalloc(nsps->names, sizeof(char *) * cap);
+		}
+		nsps->oids[nsps->n] = form->oid;
+		nsps->names[nsps->n] = pstrdup(NameStr(form->nspname));
+		nsps->n++;
 	}
 	table_endscan(scan);
 	table_close(rel, AccessShareLock);
@@ -87,53 +176,57 @@ apes_load_namespaces(void)
 }
 
 /* Read pg_class (AccessShareLock): tables, partitioned tables, matviews and indexes of user schemas. */
-static HTAB *
-apes_load_relations(HTAB *nsps)
+static apes_relhash_hash *
+apes_load_relations(ApesNamespaces *nsps, ApesArena *arena)
 {
-	HASHCTL		ctl;
-	HTAB	   *rels;
+	apes_relhash_hash *rels;
+	ApesRel    *block = NULL;
+	int			nfree = 0;
 	Relation	rel;
 	TableScanDesc scan;
 	HeapTuple	tup;
 
-	ctl.keysize = sizeof(Oid);
-	ctl.entrysize = sizeof(ApesRel);
-	ctl.hcxt = CurrentMemoryContext;
-	rels = hash_create("apes relations", 4096, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-
 	rel = table_open(RelationRelationId, AccessShareLock);
+	/* size the hash from pg_class's own row estimate, so it rarely has to grow */
+	rels = apes_relhash_create(CurrentMemoryContext, (uint32) Max(1024.0, rel->rd_rel->reltuples * 1.2), NULL);
 	scan = table_beginscan_catalog(rel, 0, NULL);
 	while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
 	{
 		Form_pg_class form = (Form_pg_class) GETSTRUCT(tup);
-		ApesNamespace *nsp;
+		const char *nspname;
+		ApesRelEntry *e;
 		ApesRel    *r;
+		bool		found;
 
 		CHECK_FOR_INTERRUPTS();
 		if (form->relkind != RELKIND_RELATION && form->relkind != RELKIND_PARTITIONED_TABLE &&
 			form->relkind != RELKIND_MATVIEW && form->relkind != RELKIND_INDEX &&
 			form->relkind != RELKIND_PARTITIONED_INDEX)
 			continue;
-		nsp = hash_search(nsps, &form->relnamespace, HASH_FIND, NULL);
-		if (nsp == NULL)
+		nspname = apes_namespace_name(nsps, form->relnamespace);
+		if (nspname == NULL)
 			continue;
-		r = hash_search(rels, &form->oid, HASH_ENTER, NULL);
+		if (nfree == 0)
+		{
+			/* ApesRel entries are allocated in blocks: tens of thousands of small pallocs cost more */
+			block = palloc0(sizeof(ApesRel) * 1024);
+			nfree = 1024;
+		}
+		r = &block[--nfree];
+		r->oid = form->oid;
 		r->nspoid = form->relnamespace;
-		r->nspname = nsp->name;
-		r->relname = pstrdup(NameStr(form->relname));
+		r->nspname = nspname;
+		r->relname = apes_arena_strdup(arena, NameStr(form->relname));
 		r->relkind = form->relkind;
 		r->ispartition = form->relispartition;
-		r->parent = InvalidOid;
 		r->relpages = form->relpages;
 		r->reltuples = form->reltuples;
 		r->relam = form->relam;
 		r->relfilenode = form->relfilenode;
 		r->reltablespace = form->reltablespace;
-		r->children = NIL;
-		r->indexes = NIL;
-		r->fks = NIL;
 		r->disk_bytes = -1;
-		r->index = NULL;
+		e = apes_relhash_insert(rels, form->oid, &found);
+		e->rel = r;
 	}
 	table_endscan(scan);
 	table_close(rel, AccessShareLock);
@@ -142,7 +235,7 @@ apes_load_relations(HTAB *nsps)
 
 /* Read pg_inherits (AccessShareLock): partition parents and children. */
 static void
-apes_load_inherits(HTAB *rels)
+apes_load_inherits(apes_relhash_hash *rels)
 {
 	Relation	rel;
 	TableScanDesc scan;
@@ -157,8 +250,8 @@ apes_load_inherits(HTAB *rels)
 		ApesRel    *parent;
 
 		CHECK_FOR_INTERRUPTS();
-		child = hash_search(rels, &form->inhrelid, HASH_FIND, NULL);
-		parent = hash_search(rels, &form->inhparent, HASH_FIND, NULL);
+		child = apes_rel_find(rels, form->inhrelid);
+		parent = apes_rel_find(rels, form->inhparent);
 		if (child == NULL || parent == NULL)
 			continue;
 		child->parent = parent->oid;
@@ -168,17 +261,14 @@ apes_load_inherits(HTAB *rels)
 	table_close(rel, AccessShareLock);
 }
 
-/* Copy an int2vector or oidvector-like column's values out of a catalog tuple. */
+/* Copy up to n values of an int2vector or oidvector column (one-dimensional, no nulls); zeros when it is null. */
 static void *
-apes_copy_vector(HeapTuple tup, int attnum, TupleDesc desc, Size elemsize, int n)
+apes_copy_vector(ApesArena *arena, Datum d, bool isnull, Size elemsize, int n)
 {
-	bool		isnull;
-	Datum		d = heap_getattr(tup, attnum, desc, &isnull);
-	void	   *out = palloc0(elemsize * Max(n, 1));
+	void	   *out = memset(apes_arena_alloc(arena, elemsize * Max(n, 1)), 0, elemsize * Max(n, 1));
 
 	if (!isnull)
 	{
-		/* int2vector and oidvector are one-dimensional arrays without nulls */
 		ArrayType  *arr = DatumGetArrayTypeP(d);
 		int			have = ArrayGetNItems(ARR_NDIM(arr), ARR_DIMS(arr));
 
@@ -187,19 +277,9 @@ apes_copy_vector(HeapTuple tup, int attnum, TupleDesc desc, Size elemsize, int n
 	return out;
 }
 
-/* A text column of a catalog tuple as a C string, or NULL. */
-static char *
-apes_copy_text(HeapTuple tup, int attnum, TupleDesc desc)
-{
-	bool		isnull;
-	Datum		d = heap_getattr(tup, attnum, desc, &isnull);
-
-	return isnull ? NULL : TextDatumGetCString(d);
-}
-
 /* Read pg_index (AccessShareLock) for the indexes of user tables. */
 static List *
-apes_load_indexes(HTAB *rels)
+apes_load_indexes(apes_relhash_hash *rels, ApesArena *arena)
 {
 	List	   *out = NIL;
 	Relation	rel;
@@ -216,23 +296,30 @@ apes_load_indexes(HTAB *rels)
 		ApesRel    *irel;
 		ApesRel    *trel;
 		ApesIndex  *idx;
+		Datum		values[Natts_pg_index];
+		bool		nulls[Natts_pg_index];
 
 		CHECK_FOR_INTERRUPTS();
-		irel = hash_search(rels, &form->indexrelid, HASH_FIND, NULL);
-		trel = hash_search(rels, &form->indrelid, HASH_FIND, NULL);
+		irel = apes_rel_find(rels, form->indexrelid);
+		trel = apes_rel_find(rels, form->indrelid);
 		if (irel == NULL || trel == NULL)
 			continue;
 
 		idx = palloc0(sizeof(ApesIndex));
+		idx->oid = irel->oid;
 		idx->rel = irel;
 		idx->table = trel;
 		idx->natts = form->indnatts;
 		idx->nkeyatts = form->indnkeyatts;
-		idx->keys = palloc(sizeof(int16) * Max(form->indnatts, 1));
+		idx->keys = apes_arena_alloc(arena, sizeof(int16) * Max(form->indnatts, 1));
 		memcpy(idx->keys, form->indkey.values, sizeof(int16) * form->indnatts);
-		idx->opclass = apes_copy_vector(tup, Anum_pg_index_indclass, desc, sizeof(Oid), idx->nkeyatts);
-		idx->collation = apes_copy_vector(tup, Anum_pg_index_indcollation, desc, sizeof(Oid), idx->nkeyatts);
-		idx->option = apes_copy_vector(tup, Anum_pg_index_indoption, desc, sizeof(int16), idx->nkeyatts);
+		heap_deform_tuple(tup, desc, values, nulls);
+		idx->opclass = apes_copy_vector(arena, values[Anum_pg_index_indclass - 1], nulls[Anum_pg_index_indclass - 1],
+										sizeof(Oid), idx->nkeyatts);
+		idx->collation = apes_copy_vector(arena, values[Anum_pg_index_indcollation - 1],
+										  nulls[Anum_pg_index_indcollation - 1], sizeof(Oid), idx->nkeyatts);
+		idx->option = apes_copy_vector(arena, values[Anum_pg_index_indoption - 1], nulls[Anum_pg_index_indoption - 1],
+									   sizeof(int16), idx->nkeyatts);
 		idx->unique = form->indisunique;
 		idx->primary = form->indisprimary;
 		idx->exclusion = form->indisexclusion;
@@ -243,10 +330,10 @@ apes_load_indexes(HTAB *rels)
 		idx->live = form->indislive;
 		idx->replident = form->indisreplident;
 		idx->nulls_not_distinct = apes_index_nulls_not_distinct(form);
-		if (!heap_attisnull(tup, Anum_pg_index_indexprs, NULL))
-			idx->exprs_str = apes_copy_text(tup, Anum_pg_index_indexprs, desc);
-		if (!heap_attisnull(tup, Anum_pg_index_indpred, NULL))
-			idx->pred_str = apes_copy_text(tup, Anum_pg_index_indpred, desc);
+		if (!nulls[Anum_pg_index_indexprs - 1])
+			idx->exprs_str = TextDatumGetCString(values[Anum_pg_index_indexprs - 1]);
+		if (!nulls[Anum_pg_index_indpred - 1])
+			idx->pred_str = TextDatumGetCString(values[Anum_pg_index_indpred - 1]);
 		irel->index = idx;
 		out = lappend(out, idx);
 	}
@@ -257,7 +344,7 @@ apes_load_indexes(HTAB *rels)
 
 /* Read pg_constraint (AccessShareLock): which indexes back constraints, and every foreign key of a user table. */
 static List *
-apes_load_constraints(HTAB *rels)
+apes_load_constraints(apes_relhash_hash *rels)
 {
 	List	   *fks = NIL;
 	Relation	rel;
@@ -275,7 +362,7 @@ apes_load_constraints(HTAB *rels)
 
 		CHECK_FOR_INTERRUPTS();
 		if (OidIsValid(form->conindid))
-			irel = hash_search(rels, &form->conindid, HASH_FIND, NULL);
+			irel = apes_rel_find(rels, form->conindid);
 
 		if (form->contype == CONSTRAINT_PRIMARY || form->contype == CONSTRAINT_UNIQUE ||
 			form->contype == CONSTRAINT_EXCLUSION)
@@ -289,7 +376,7 @@ apes_load_constraints(HTAB *rels)
 		}
 		else if (form->contype == CONSTRAINT_FOREIGN)
 		{
-			ApesRel    *table = hash_search(rels, &form->conrelid, HASH_FIND, NULL);
+			ApesRel    *table = apes_rel_find(rels, form->conrelid);
 			ApesForeignKey *fk;
 			bool		isnull;
 			Datum		d;
@@ -302,7 +389,7 @@ apes_load_constraints(HTAB *rels)
 			fk->oid = form->oid;
 			fk->name = pstrdup(NameStr(form->conname));
 			fk->table = table;
-			fk->reftable = hash_search(rels, &form->confrelid, HASH_FIND, NULL);
+			fk->reftable = apes_rel_find(rels, form->confrelid);
 			fk->parent = form->conparentid;
 			fk->deltype = form->confdeltype;
 			fk->updtype = form->confupdtype;
@@ -324,18 +411,14 @@ apes_load_constraints(HTAB *rels)
 	return fks;
 }
 
-/* Order indexes by table, then by index oid (oldest first). */
+/* Order indexes by oid (oldest first), so that every report walks them in the same order. */
 static int
 apes_index_cmp(const void *a, const void *b)
 {
-	const ApesIndex *x = *(ApesIndex *const *) a;
-	const ApesIndex *y = *(ApesIndex *const *) b;
+	Oid			x = (*(ApesIndex *const *) a)->oid;
+	Oid			y = (*(ApesIndex *const *) b)->oid;
 
-	if (x->table->oid != y->table->oid)
-		return x->table->oid < y->table->oid ? -1 : 1;
-	if (x->rel->oid != y->rel->oid)
-		return x->rel->oid < y->rel->oid ? -1 : 1;
-	return 0;
+	return x < y ? -1 : (x > y ? 1 : 0);
 }
 
 /* List to palloc'd array. */
@@ -382,16 +465,17 @@ apes_catalog_load(void)
 	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "apes catalog", ALLOCSET_DEFAULT_SIZES);
 	MemoryContext old = MemoryContextSwitchTo(cxt);
 	ApesCatalog *cat = palloc0(sizeof(ApesCatalog));
-	HTAB	   *nsps;
+	ApesNamespaces *nsps;
+	ApesArena	arena = {NULL, 0};
 	List	   *indexes;
 	List	   *fks;
 
 	cat->cxt = cxt;
 	cat->now = GetCurrentTimestamp();
 	nsps = apes_load_namespaces();
-	cat->rels = apes_load_relations(nsps);
+	cat->rels = apes_load_relations(nsps, &arena);
 	apes_load_inherits(cat->rels);
-	indexes = apes_load_indexes(cat->rels);
+	indexes = apes_load_indexes(cat->rels, &arena);
 	fks = apes_load_constraints(cat->rels);
 
 	cat->indexes = (ApesIndex **) apes_list_to_array(indexes, &cat->nindexes);
@@ -409,7 +493,7 @@ apes_catalog_load(void)
 ApesRel *
 apes_rel(ApesCatalog *cat, Oid oid)
 {
-	return hash_search(cat->rels, &oid, HASH_FIND, NULL);
+	return apes_rel_find(cat->rels, oid);
 }
 
 /* schema.name, each part quoted only when PostgreSQL would quote it. */

@@ -20,7 +20,7 @@ typedef struct ApesRel
 	Oid			oid;			/* hash key */
 	Oid			nspoid;
 	const char *nspname;		/* points into the namespace table */
-	char	   *relname;
+	const char *relname;
 	char		relkind;
 	bool		ispartition;	/* attached partition (of a table or of an index) */
 	Oid			parent;			/* pg_inherits parent when ispartition, else InvalidOid */
@@ -34,11 +34,13 @@ typedef struct ApesRel
 	List	   *fks;			/* for tables: their foreign keys (ApesForeignKey *) */
 	int64		disk_bytes;		/* main-fork bytes, -1 until apes_rel_bytes() computed it */
 	struct ApesIndex *index;	/* for indexes: the pg_index row */
+	char	   *indexdef;		/* for indexes: pg_get_indexdef(), once computed */
 } ApesRel;
 
 /* One pg_index row, with what pg_constraint says about it. */
 typedef struct ApesIndex
 {
+	Oid			oid;			/* the index's oid (copied here for sorting) */
 	ApesRel    *rel;			/* the index */
 	ApesRel    *table;			/* the table it is on */
 	int16		natts;			/* key + INCLUDE columns */
@@ -87,8 +89,8 @@ typedef struct ApesForeignKey
 typedef struct ApesCatalog
 {
 	MemoryContext cxt;
-	HTAB	   *rels;			/* Oid -> ApesRel */
-	ApesIndex **indexes;		/* sorted by table oid, then index oid */
+	struct apes_relhash_hash *rels; /* Oid -> ApesRel (simplehash, catalog.c) */
+	ApesIndex **indexes;		/* sorted by index oid */
 	int			nindexes;
 	ApesForeignKey **fks;
 	int			nfks;

@@ -103,13 +103,18 @@ apes_index_scans(ApesRel *rel)
 	return scans;
 }
 
-/* pg_get_indexdef() of an index, as the server prints it. */
+/* pg_get_indexdef() of an index, as the server prints it; computed once per report. */
 static char *
 apes_indexdef(ApesRel *rel)
 {
-	Datum		d = DirectFunctionCall1(pg_get_indexdef, ObjectIdGetDatum(rel->oid));
+	if (rel->indexdef == NULL)
+	{
+		Datum		d = DirectFunctionCall1(pg_get_indexdef, ObjectIdGetDatum(rel->oid));
 
-	return text_to_cstring(DatumGetTextPP(d));
+		/* keep it as long as the catalog: in the memory context of the (separately allocated) pg_index entry */
+		rel->indexdef = MemoryContextStrdup(GetMemoryChunkContext(rel->index), text_to_cstring(DatumGetTextPP(d)));
+	}
+	return rel->indexdef;
 }
 
 /* Replace the first occurrence of 'from' in 'def' by 'to' (for the two DDL variants pg_get_indexdef cannot print). */
@@ -565,7 +570,6 @@ apes_check_redundant(IndexCheckState *st)
 		apes_json_int(&ev, "index_scans", apes_index_scans(idx->rel));
 		apes_json_bool(&ev, "predicate_implied", apes_index_pred(idx) != NIL && !apes_same_pred(idx, cover));
 		apes_json_text(&ev, "definition", apes_indexdef(idx->rel));
-		apes_json_text(&ev, "covering_definition", apes_indexdef(cover->rel));
 		apes_json_text(&ev, "confidence_reason", f->confidence == APES_HIGH ?
 					   "key columns are a leading prefix of the covering index with the same operator classes, collations and sort options" :
 					   "the covering index is more than 4 times larger, so queries that use this index may get slower without it");
@@ -618,6 +622,27 @@ apes_window_confidence(ApesCatalog *cat, double *age_days)
 	return APES_LOW;
 }
 
+/*
+ * True when the index may reach min_bytes.  The catalog's page count decides when it is large enough, or when the
+ * table has not changed since its last VACUUM or ANALYZE refreshed that count; otherwise (a table written to since)
+ * the count may be stale and the file size decides.  Partitioned indexes always ask the files of their partitions.
+ */
+static bool
+apes_index_may_reach(ApesIndex *idx, int64 min_bytes)
+{
+	PgStat_StatTabEntry *t;
+
+	if (min_bytes <= 0 || apes_catalog_pages(idx->rel) * BLCKSZ >= min_bytes)
+		return true;
+	if (idx->rel->relkind != RELKIND_PARTITIONED_INDEX)
+	{
+		t = apes_fetch_tabentry(idx->table->oid);
+		if (t == NULL || t->changes_since_analyze == 0)
+			return false;
+	}
+	return apes_rel_bytes(idx->rel) >= min_bytes;
+}
+
 /* index_unused: droppable, non-unique indexes of at least the configured size that were never scanned. */
 static void
 apes_check_unused(IndexCheckState *st)
@@ -638,8 +663,8 @@ apes_check_unused(IndexCheckState *st)
 		ApesJson	ev;
 
 		CHECK_FOR_INTERRUPTS();
-		if (!apes_index_usable(idx) || idx->unique || !apes_index_droppable(idx) ||
-			apes_catalog_pages(idx->rel) * BLCKSZ < min_bytes || idx->proposed)
+		if (!apes_index_usable(idx) || idx->unique || !apes_index_droppable(idx) || idx->proposed ||
+			!apes_index_may_reach(idx, min_bytes))
 			continue;
 		apes_index_usage(idx->rel, &scans, &tuples);
 		if (scans > 0)

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Run a command inside a throwaway PostgreSQL 15 cluster (pg_virtualenv) with pg_stat_statements and pg_cron preloaded.
+# Run a command inside a throwaway PostgreSQL 15 cluster (pg_virtualenv -t: files in a temporary directory, even as
+# root, so runs never collide) with pg_stat_statements and pg_cron preloaded.
 # Usage: test/cluster.sh COMMAND [ARGS...]   (PGHOST, PGPORT, PGUSER, PGPASSWORD and PGDATABASE are set for COMMAND)
 set -euo pipefail
-exec pg_virtualenv -v 15 \
+exec pg_virtualenv -t -v 15 \
     -o "shared_preload_libraries=pg_stat_statements,pg_cron" \
     -o "cron.database_name=postgres" \
     -o "pg_stat_statements.track=all" \

@@ -70,8 +70,8 @@ passed=$((passed + t_ok)); failed=$((failed + t_bad))
 
 echo "== server log: crashes and internal errors"
 name="no server crash and no internal error (XX000) in the log"
-logfile=$(ls /var/log/postgresql/postgresql-15-regress.log 2>/dev/null || true)
-check bash -c "[ -z '$logfile' ] || ! grep -E 'terminated by signal|XX000|TRAP:' '$logfile'"
+logfile=$(pg_lsclusters -h | awk '$1 == "15" && $2 == "regress" {print $7}')
+check bash -c "[ -f '$logfile' ] && ! grep -E 'terminated by signal|XX000|TRAP:' '$logfile'"
 
 echo
 echo "$passed passed, $failed failed"
