@@ -9,6 +9,8 @@ if [ -z "${APES_IN_CLUSTER:-}" ]; then
     APES_IN_CLUSTER=1 exec test/cluster.sh "$0" "$@"
 fi
 createdb apes_demo
-psql -X -q -v ON_ERROR_STOP=1 -d apes_demo -f test/demo.sql 2>&1 | grep -v 'duplicated\|could not create unique index' || true
+# the planted failed CREATE UNIQUE INDEX CONCURRENTLY prints one expected error; anything else stops the demo
+log=$(mktemp)
+psql -X -q -v ON_ERROR_STOP=1 -d apes_demo -f test/demo.sql >"$log" 2>&1 || { cat "$log"; exit 1; }
 psql -X -q -v ON_ERROR_STOP=1 -d apes_demo -c "CREATE EXTENSION pg_apes_health"
 psql -X -At -d apes_demo -c "SELECT apes.health_report()"

@@ -110,7 +110,9 @@ CREATE INDEX events_payload_idx ON shop.events (payload);
 
 -- planted: a failed CREATE UNIQUE INDEX CONCURRENTLY leaves an invalid index behind (regions repeat)
 \set ON_ERROR_STOP off
+\set VERBOSITY terse
 CREATE UNIQUE INDEX CONCURRENTLY customers_region_key ON shop.customers (region);
+\set VERBOSITY default
 \set ON_ERROR_STOP on
 
 ANALYZE;
