@@ -42,7 +42,7 @@ RETURNS TABLE (
     undo_sql     text
 )
 AS 'MODULE_PATHNAME', 'apes_findings'
-LANGUAGE C STABLE PARALLEL SAFE;
+LANGUAGE C STABLE PARALLEL RESTRICTED;
 
 COMMENT ON FUNCTION apes.findings(text) IS
     'health findings of every area, or of one area (index); one shape for all checks';
@@ -51,7 +51,7 @@ COMMENT ON FUNCTION apes.findings(text) IS
 CREATE FUNCTION apes.health_report()
 RETURNS text
 AS 'MODULE_PATHNAME', 'apes_health_report'
-LANGUAGE C STABLE PARALLEL SAFE;
+LANGUAGE C STABLE PARALLEL RESTRICTED;
 
 COMMENT ON FUNCTION apes.health_report() IS 'health report as text, for people';
 
@@ -59,7 +59,7 @@ COMMENT ON FUNCTION apes.health_report() IS 'health report as text, for people';
 CREATE FUNCTION apes.health_json()
 RETURNS jsonb
 AS 'MODULE_PATHNAME', 'apes_health_json'
-LANGUAGE C STABLE PARALLEL SAFE;
+LANGUAGE C STABLE PARALLEL RESTRICTED;
 
 COMMENT ON FUNCTION apes.health_json() IS 'health report as jsonb, for tools and monitoring endpoints';
 

@@ -489,6 +489,13 @@ apes_catalog_load(void)
 	return cat;
 }
 
+/* Free a catalog copy; the findings built from it hold copies of whatever they need. */
+void
+apes_catalog_free(ApesCatalog *cat)
+{
+	MemoryContextDelete(cat->cxt);
+}
+
 /* The relation with this oid, or NULL when it is not a relation of a user schema. */
 ApesRel *
 apes_rel(ApesCatalog *cat, Oid oid)

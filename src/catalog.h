@@ -100,6 +100,7 @@ typedef struct ApesCatalog
 } ApesCatalog;
 
 extern ApesCatalog *apes_catalog_load(void);
+extern void apes_catalog_free(ApesCatalog *cat);
 extern ApesRel *apes_rel(ApesCatalog *cat, Oid oid);
 extern char *apes_qualified_name(ApesRel *rel);
 extern int64 apes_rel_bytes(ApesRel *rel);

@@ -59,4 +59,18 @@ extern void apes_init_materialized_srf(FunctionCallInfo fcinfo);
 #define apes_fetch_tabentry(relid) pgstat_fetch_stat_tabentry(relid)
 #endif
 
+/* Local copies of other backends' status (progress of CREATE INDEX): renamed in 17. */
+#if PG_VERSION_NUM >= 170000
+#define apes_local_beentry(i) pgstat_get_local_beentry_by_index(i)
+#else
+#define apes_local_beentry(i) pgstat_fetch_stat_local_beentry(i)
+#endif
+
+/* Rows changed since the last ANALYZE: the field was renamed in 16. */
+#if PG_VERSION_NUM >= 160000
+#define apes_mod_since_analyze(tabentry) ((tabentry)->mod_since_analyze)
+#else
+#define apes_mod_since_analyze(tabentry) ((tabentry)->changes_since_analyze)
+#endif
+
 #endif							/* APES_COMPAT_H */

@@ -119,7 +119,7 @@ apes_finding_cmp(const ListCell *a, const ListCell *b)
 	return strcmp(x->check_id, y->check_id);
 }
 
-/* Every finding of one area (or of all when area is NULL), in report order.  Catalog memory is the caller's. */
+/* Every finding of one area (or of all when area is NULL), in report order; the caller frees *catp when done. */
 static List *
 apes_collect(const ApesArea *area, ApesCatalog **catp)
 {
@@ -133,8 +133,7 @@ apes_collect(const ApesArea *area, ApesCatalog **catp)
 			apes_areas[i].collect(cat, &out);
 	}
 	list_sort(out, apes_finding_cmp);
-	if (catp != NULL)
-		*catp = cat;
+	*catp = cat;
 	return out;
 }
 
@@ -146,6 +145,7 @@ apes_findings(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	const ApesArea *area = apes_lookup_area(PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	ApesCatalog *cat;
 	List	   *findings;
 	ListCell   *lc;
 
@@ -155,7 +155,7 @@ apes_findings(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
 				 errmsg("apes.findings() must return 10 columns, not %d", rsinfo->setDesc->natts)));
 
-	findings = apes_collect(area, NULL);
+	findings = apes_collect(area, &cat);
 	foreach(lc, findings)
 	{
 		ApesFinding *f = lfirst(lc);
@@ -180,6 +180,7 @@ apes_findings(PG_FUNCTION_ARGS)
 		Assert(i == 10);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
+	apes_catalog_free(cat);
 	return (Datum) 0;
 }
 
@@ -248,7 +249,8 @@ PG_FUNCTION_INFO_V1(apes_health_report);
 Datum
 apes_health_report(PG_FUNCTION_ARGS)
 {
-	List	   *findings = apes_collect(NULL, NULL);
+	ApesCatalog *cat;
+	List	   *findings = apes_collect(NULL, &cat);
 	ApesTotals	t = apes_totals(findings);
 	StringInfoData buf;
 	ListCell   *lc;
@@ -294,6 +296,7 @@ apes_health_report(PG_FUNCTION_ARGS)
 	if (omitted > 0)
 		appendStringInfo(&buf, "  ... and %d more: SELECT * FROM apes.findings('%s') WHERE severity = '%s';\n",
 						 omitted, prev->area, apes_severity_name(prev->severity));
+	apes_catalog_free(cat);
 	PG_RETURN_TEXT_P(cstring_to_text(buf.data));
 }
 
@@ -341,6 +344,7 @@ apes_health_json(PG_FUNCTION_ARGS)
 	List	   *findings = apes_collect(NULL, &cat);
 	ApesTotals	t = apes_totals(findings);
 	ApesJson	j;
+	Jsonb	   *result;
 	ListCell   *lc;
 	ApesFinding *prev = NULL;
 	int			shown = 0;
@@ -383,5 +387,7 @@ apes_health_json(PG_FUNCTION_ARGS)
 	}
 	apes_json_end_array(&j);
 	apes_json_int(&j, "omitted", omitted);
-	PG_RETURN_JSONB_P(apes_json_end(&j));
+	result = apes_json_end(&j);
+	apes_catalog_free(cat);
+	PG_RETURN_JSONB_P(result);
 }

@@ -325,7 +325,7 @@ apes_tables_being_indexed(void)
 
 	for (int i = 1; i <= n; i++)
 	{
-		LocalPgBackendStatus *local = pgstat_fetch_stat_local_beentry(i);
+		LocalPgBackendStatus *local = apes_local_beentry(i);
 
 		if (local != NULL && local->backendStatus.st_progress_command == PROGRESS_COMMAND_CREATE_INDEX)
 			tables = lappend_oid(tables, local->backendStatus.st_progress_command_target);
@@ -637,7 +637,7 @@ apes_index_may_reach(ApesIndex *idx, int64 min_bytes)
 	if (idx->rel->relkind != RELKIND_PARTITIONED_INDEX)
 	{
 		t = apes_fetch_tabentry(idx->table->oid);
-		if (t == NULL || t->changes_since_analyze == 0)
+		if (t == NULL || apes_mod_since_analyze(t) == 0)
 			return false;
 	}
 	return apes_rel_bytes(idx->rel) >= min_bytes;
@@ -678,7 +678,7 @@ apes_check_unused(IndexCheckState *st)
 		f = apes_new_finding("index_unused", AREA, fk != NULL ? APES_INFO : APES_WARNING, name);
 		f->wasted_bytes = bytes;
 		f->confidence = conf;
-		f->summary = psprintf("index %s (%s) has not been scanned in %.0f days of statistics%s; drop it unless a standby (which keeps its own counters) or a rare job uses it",
+		f->summary = psprintf("index %s (%s) has not been scanned in %.1f days of statistics%s; drop it unless a standby (which keeps its own counters) or a rare job uses it",
 							  name, apes_pretty(bytes), age_days,
 							  fk != NULL ? psprintf(", but it supports foreign key %s (deletes and updates of the referenced table use it)",
 													quote_identifier(fk->name)) : "");
