@@ -818,9 +818,10 @@ apes_check_fk_missing(IndexCheckState *st)
 		qidx = quote_qualified_identifier(table->nspname, idxname);
 
 		f = apes_new_finding("fk_missing_index", AREA, APES_WARNING, tname);
-		f->summary = psprintf("foreign key %s on %s (%s) has no index leading with its columns; every delete or key update in %s scans %s: create the index",
+		f->summary = psprintf("foreign key %s on %s (%s) has no index leading with its columns; every delete or key update in %s scans %s: create the index%s",
 							  quote_identifier(fk->name), tname, cols.data,
-							  fk->reftable ? apes_qualified_name(fk->reftable) : "the referenced table", tname);
+							  fk->reftable ? apes_qualified_name(fk->reftable) : "the referenced table", tname,
+							  partitioned ? " (on a partitioned table this blocks writes while it builds; to avoid that, build each partition's index CONCURRENTLY, then attach it to an index created ON ONLY the parent)" : "");
 		f->fix_sql = psprintf("CREATE INDEX %s%s ON %s (%s);", partitioned ? "" : "CONCURRENTLY ",
 							  quote_identifier(idxname), tname, cols.data);
 		f->undo_sql = psprintf("DROP INDEX %s%s;", partitioned ? "" : "CONCURRENTLY ", qidx);

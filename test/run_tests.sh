@@ -26,12 +26,10 @@ check() {   # check NAME COMMAND...: one counted test
 echo "== version consistency"
 control_version=$(sed -n "s/^default_version *= *'\(.*\)'.*/\1/p" pg_apes_health.control)
 name="META.json version and provides.pg_apes_health.version match the control file ($control_version)"
-check python3 -c "
-import json, sys
-m = json.load(open('META.json'))
-assert m['version'] == '$control_version', m['version']
-assert m['provides']['pg_apes_health']['version'] == '$control_version'
-"
+check perl -MJSON::PP -e '
+    local $/; open my $f, "<", "META.json" or die; my $m = JSON::PP->new->decode(<$f>);
+    $m->{version} eq $ARGV[0] or die "version $m->{version}\n";
+    $m->{provides}{pg_apes_health}{version} eq $ARGV[0] or die "provides version differs\n";' "$control_version"
 name="install script sql/pg_apes_health--$control_version.sql exists"
 check test -f "sql/pg_apes_health--$control_version.sql"
 name="library version and extversion match the control file"
