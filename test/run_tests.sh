@@ -9,7 +9,15 @@ cd "$(dirname "$0")/.."
 if [ -z "${APES_IN_CLUSTER:-}" ]; then
     test/setup.sh
     test/build.sh
-    APES_IN_CLUSTER=1 exec test/cluster.sh "$0" "$@"
+    # the closing count is printed again after the cluster is gone, so that it is the last line of the output
+    APES_SUMMARY=$(mktemp)
+    export APES_SUMMARY
+    rc=0
+    APES_IN_CLUSTER=1 test/cluster.sh "$0" "$@" || rc=$?
+    [ -s "$APES_SUMMARY" ] || echo "0 passed, 1 failed" >"$APES_SUMMARY"
+    cat "$APES_SUMMARY"
+    rm -f "$APES_SUMMARY"
+    exit "$rc"
 fi
 
 passed=0
@@ -72,5 +80,5 @@ logfile=$(pg_lsclusters -h | awk '$1 == "15" && $2 == "regress" {print $7}')
 check bash -c "[ -f '$logfile' ] && ! grep -E 'terminated by signal|XX000|TRAP:' '$logfile'"
 
 echo
-echo "$passed passed, $failed failed"
+echo "$passed passed, $failed failed" | tee "${APES_SUMMARY:-/dev/null}"
 [ "$failed" -eq 0 ]
