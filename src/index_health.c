@@ -580,6 +580,24 @@ apes_check_redundant(IndexCheckState *st)
 
 /* ---------- index_unused ---------- */
 
+/* True when the index's first key columns are exactly the foreign key's columns, in any order. */
+static bool
+apes_index_leads_with_fk(ApesIndex *idx, ApesForeignKey *fk)
+{
+	if (fk->nkeys == 0 || fk->nkeys > idx->nkeyatts)
+		return false;
+	for (int k = 0; k < fk->nkeys; k++)
+	{
+		bool		found = false;
+
+		for (int c = 0; c < fk->nkeys && !found; c++)
+			found = idx->keys[c] == fk->keys[k];
+		if (!found)
+			return false;
+	}
+	return true;
+}
+
 /* The foreign key of the table that this index supports (its leading columns are the FK's), or NULL. */
 static ApesForeignKey *
 apes_supported_fk(ApesIndex *idx)
@@ -589,18 +607,8 @@ apes_supported_fk(ApesIndex *idx)
 	foreach(lc, idx->table->fks)
 	{
 		ApesForeignKey *fk = lfirst(lc);
-		int			matched = 0;
 
-		if (fk->nkeys > idx->nkeyatts)
-			continue;
-		for (int k = 0; k < fk->nkeys; k++)
-			for (int c = 0; c < fk->nkeys; c++)
-				if (idx->keys[c] == fk->keys[k])
-				{
-					matched++;
-					break;
-				}
-		if (matched == fk->nkeys)
+		if (apes_index_leads_with_fk(idx, fk))
 			return fk;
 	}
 	return NULL;
@@ -741,18 +749,8 @@ apes_fk_has_index(ApesForeignKey *fk)
 	foreach(lc, fk->table->indexes)
 	{
 		ApesIndex  *idx = lfirst(lc);
-		int			matched = 0;
 
-		if (!apes_index_usable(idx) || idx->rel->relam != BTREE_AM_OID || idx->nkeyatts < fk->nkeys)
-			continue;
-		for (int k = 0; k < fk->nkeys; k++)
-			for (int c = 0; c < fk->nkeys; c++)
-				if (idx->keys[c] == fk->keys[k])
-				{
-					matched++;
-					break;
-				}
-		if (matched != fk->nkeys)
+		if (!apes_index_usable(idx) || idx->rel->relam != BTREE_AM_OID || !apes_index_leads_with_fk(idx, fk))
 			continue;
 		if (apes_index_pred(idx) == NIL)
 			return true;
