@@ -19,7 +19,7 @@ REGRESS_OPTS = --inputdir=test --outputdir=.
 ISOLATION      = $(patsubst test/specs/%.spec,%,$(sort $(wildcard test/specs/*.spec)))
 ISOLATION_OPTS = --inputdir=test --outputdir=.
 
-EXTRA_CLEAN = results output_iso regression.diffs regression.out
+EXTRA_CLEAN = results regression.diffs regression.out
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)

@@ -3,7 +3,7 @@
  *
  * apes_catalog_load() reads pg_namespace, pg_class, pg_index, pg_constraint and pg_inherits once, with plain catalog
  * heap scans under AccessShareLock, into arrays and hash tables in a private memory context.  No relation of the
- * user's is opened or locked, so a report never waits behind DDL.  Objects in system schemas (pg_catalog,
+ * user's is opened or locked here.  Objects in system schemas (pg_catalog,
  * information_schema, pg_toast) and in temporary schemas are left out.
  */
 #ifndef APES_CATALOG_H

@@ -10,7 +10,9 @@
  * Everything is decided on the catalog structures loaded by catalog.c: attribute numbers, operator classes,
  * collations, sort options, expression and predicate node trees compared with equal(), and predicate implication by
  * the planner's own predicate_implied_by().  Index definition text is produced only for the fix and undo DDL, by
- * pg_get_indexdef().  No user relation is opened, so no lock is taken on any of them.
+ * pg_get_indexdef().  The checks open no user relation; only pg_get_indexdef(), for the DDL of a finding, opens the
+ * finding's table, and only when its AccessShareLock is free right now (released at once), so a report never waits
+ * behind DDL.
  *
  * Partitions: an index attached to a partitioned index is never proposed for dropping on its own; the partitioned
  * parent carries the finding and the DDL (without CONCURRENTLY, which partitioned indexes do not support).
@@ -29,10 +31,12 @@
 #include "nodes/makefuncs.h"
 #include "optimizer/optimizer.h"
 #include "pgstat.h"
+#include "storage/lmgr.h"
 #include "utils/backend_status.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/ruleutils.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "apes.h"
@@ -103,13 +107,28 @@ apes_index_scans(ApesRel *rel)
 	return scans;
 }
 
-/* pg_get_indexdef() of an index, as the server prints it; computed once per report. */
+/*
+ * pg_get_indexdef() of an index, as the server prints it; computed once per report.  pg_get_indexdef() opens the
+ * table (AccessShareLock, for its column names), so it is only called when that lock is free right now; otherwise
+ * (ACCESS EXCLUSIVE held, e.g. an uncommitted DROP or ALTER) the definition is unknown: NULL.
+ */
 static char *
 apes_indexdef(ApesRel *rel)
 {
 	if (rel->indexdef == NULL)
 	{
-		Datum		d = DirectFunctionCall1(pg_get_indexdef, ObjectIdGetDatum(rel->oid));
+		Oid			tableoid = rel->index->table->oid;
+		Datum		d;
+
+		if (!ConditionalLockRelationOid(tableoid, AccessShareLock))
+			return NULL;
+		if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(rel->oid)))
+		{
+			UnlockRelationOid(tableoid, AccessShareLock);
+			return NULL;
+		}
+		d = DirectFunctionCall1(pg_get_indexdef, ObjectIdGetDatum(rel->oid));
+		UnlockRelationOid(tableoid, AccessShareLock);
 
 		/* keep it as long as the catalog: in the memory context of the (separately allocated) pg_index entry */
 		rel->indexdef = MemoryContextStrdup(GetMemoryChunkContext(rel->index), text_to_cstring(DatumGetTextPP(d)));
@@ -142,6 +161,8 @@ apes_index_create_sql(ApesRel *rel)
 {
 	char	   *def = apes_indexdef(rel);
 
+	if (def == NULL)
+		return NULL;
 	if (rel->relkind == RELKIND_PARTITIONED_INDEX)
 		def = apes_replace_once(def, " ON ONLY ", " ON ");
 	else if (strncmp(def, "CREATE UNIQUE INDEX ", 20) == 0)
@@ -158,6 +179,21 @@ apes_index_drop_sql(ApesRel *rel)
 	return psprintf("DROP INDEX %s%s;",
 					rel->relkind == RELKIND_PARTITIONED_INDEX ? "" : "CONCURRENTLY ",
 					apes_qualified_name(rel));
+}
+
+/*
+ * Give a finding the DDL to drop an index and to recreate it.  Without the definition (the table is locked by DDL
+ * right now) there is no undo, so there is no fix either: the summary says to run the report again.
+ */
+static void
+apes_set_drop_ddl(ApesFinding *f, ApesRel *rel)
+{
+	f->undo_sql = apes_index_create_sql(rel);
+	if (f->undo_sql != NULL)
+		f->fix_sql = apes_index_drop_sql(rel);
+	else
+		f->summary = psprintf("%s (no DDL now: the table is locked by another session's DDL; run the report again later)",
+							  f->summary);
 }
 
 /* How much a keeper is worth keeping: what would break if it were dropped; higher is keep. */
@@ -464,8 +500,7 @@ apes_check_duplicates(IndexCheckState *st)
 			if (apes_index_droppable(idx))
 			{
 				f->summary = psprintf("index %s (%s) is a duplicate of %s; drop it", name, apes_pretty(bytes), kname);
-				f->fix_sql = apes_index_drop_sql(idx->rel);
-				f->undo_sql = apes_index_create_sql(idx->rel);
+				apes_set_drop_ddl(f, idx->rel);
 				idx->proposed = true;
 			}
 			else
@@ -553,8 +588,7 @@ apes_check_redundant(IndexCheckState *st)
 		f->summary = psprintf("index %s (%s) is redundant: %s serves the same queries%s; drop it",
 							  name, apes_pretty(bytes), cname,
 							  idx->unique ? " and enforces the same uniqueness" : "");
-		f->fix_sql = apes_index_drop_sql(idx->rel);
-		f->undo_sql = apes_index_create_sql(idx->rel);
+		apes_set_drop_ddl(f, idx->rel);
 		idx->proposed = true;
 
 		/* a much wider covering index can make the queries of the narrow one slower */
@@ -690,8 +724,7 @@ apes_check_unused(IndexCheckState *st)
 							  name, apes_pretty(bytes), age_days,
 							  fk != NULL ? psprintf(", but it supports foreign key %s (deletes and updates of the referenced table use it)",
 													quote_identifier(fk->name)) : "");
-		f->fix_sql = apes_index_drop_sql(idx->rel);
-		f->undo_sql = apes_index_create_sql(idx->rel);
+		apes_set_drop_ddl(f, idx->rel);
 
 		apes_json_begin(&ev);
 		apes_json_text(&ev, "table", apes_qualified_name(idx->table));

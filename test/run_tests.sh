@@ -46,17 +46,24 @@ check test "$(psql -X -q -At -d apes_version -c "CREATE EXTENSION pg_apes_health
     -c "SELECT apes.version() || ' ' || extversion FROM pg_extension WHERE extname = 'pg_apes_health'")" = "$control_version $control_version"
 dropdb apes_version
 
-echo "== pg_regress"
-set +e
-make -s installcheck >"$log/regress.out" 2>&1
-regress_rc=$?
-set -e
-cat "$log/regress.out"
-r_ok=$(grep -cE '\.\.\. ok' "$log/regress.out" || true)
-r_bad=$(grep -cE '\.\.\. FAILED|\.\.\. failed' "$log/regress.out" || true)
-if [ "$regress_rc" -ne 0 ] && [ "$r_bad" -eq 0 ]; then r_bad=1; fi
-[ -f regression.diffs ] && [ "$r_bad" -gt 0 ] && head -n 200 regression.diffs
-passed=$((passed + r_ok)); failed=$((failed + r_bad))
+# run_suite NAME MAKE-ARGS...: one pg_regress-style suite; counts its "... ok" and "... FAILED" lines
+run_suite() {
+    local name=$1; shift
+    echo "== $name"
+    set +e
+    make -s installcheck "$@" >"$log/$name.out" 2>&1
+    local rc=$?
+    set -e
+    cat "$log/$name.out"
+    local ok bad
+    ok=$(grep -cE '\.\.\. ok' "$log/$name.out" || true)
+    bad=$(grep -cE '\.\.\. FAILED|\.\.\. failed' "$log/$name.out" || true)
+    if [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ]; then bad=1; fi
+    [ -f regression.diffs ] && [ "$bad" -gt 0 ] && head -n 200 regression.diffs
+    passed=$((passed + ok)); failed=$((failed + bad))
+}
+run_suite pg_regress ISOLATION=
+run_suite isolation REGRESS=
 
 echo "== pgTAP"
 createdb apes_tap

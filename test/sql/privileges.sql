@@ -17,7 +17,7 @@ SELECT p.oid::regprocedure AS function,
  WHERE p.oid IN (SELECT objid FROM pg_depend
                   WHERE refobjid = (SELECT oid FROM pg_extension WHERE extname = 'pg_apes_health')
                     AND classid = 'pg_proc'::regclass AND deptype = 'e')
- ORDER BY 1::text;
+ ORDER BY p.oid::regprocedure::text;
 SELECT has_schema_privilege('regress_apes_nobody', 'apes', 'USAGE') AS nobody_usage,
        has_schema_privilege('regress_apes_monitor', 'apes', 'USAGE') AS monitor_usage;
 
