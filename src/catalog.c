@@ -33,6 +33,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/syscache.h"
 
 #include "apes.h"
 #include "catalog.h"
@@ -261,11 +262,11 @@ apes_load_inherits(apes_relhash_hash *rels)
 	table_close(rel, AccessShareLock);
 }
 
-/* Copy up to n values of an int2vector or oidvector column (one-dimensional, no nulls); zeros when it is null. */
+/* Copy up to n values of an int2vector or oidvector (one-dimensional, no nulls) into memory zeroed beforehand. */
 static void *
-apes_copy_vector(ApesArena *arena, Datum d, bool isnull, Size elemsize, int n)
+apes_copy_vector(Datum d, bool isnull, Size elemsize, int n)
 {
-	void	   *out = memset(apes_arena_alloc(arena, elemsize * Max(n, 1)), 0, elemsize * Max(n, 1));
+	void	   *out = palloc0(elemsize * Max(n, 1));
 
 	if (!isnull)
 	{
@@ -283,12 +284,10 @@ apes_load_indexes(apes_relhash_hash *rels, ApesArena *arena)
 {
 	List	   *out = NIL;
 	Relation	rel;
-	TupleDesc	desc;
 	TableScanDesc scan;
 	HeapTuple	tup;
 
 	rel = table_open(IndexRelationId, AccessShareLock);
-	desc = RelationGetDescr(rel);
 	scan = table_beginscan_catalog(rel, 0, NULL);
 	while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
 	{
@@ -296,8 +295,6 @@ apes_load_indexes(apes_relhash_hash *rels, ApesArena *arena)
 		ApesRel    *irel;
 		ApesRel    *trel;
 		ApesIndex  *idx;
-		Datum		values[Natts_pg_index];
-		bool		nulls[Natts_pg_index];
 
 		CHECK_FOR_INTERRUPTS();
 		irel = apes_rel_find(rels, form->indexrelid);
@@ -305,21 +302,17 @@ apes_load_indexes(apes_relhash_hash *rels, ApesArena *arena)
 		if (irel == NULL || trel == NULL)
 			continue;
 
-		idx = palloc0(sizeof(ApesIndex));
+		idx = apes_arena_alloc(arena, sizeof(ApesIndex));
+		memset(idx, 0, sizeof(ApesIndex));
 		idx->oid = irel->oid;
 		idx->rel = irel;
 		idx->table = trel;
+		idx->cxt = CurrentMemoryContext;
 		idx->natts = form->indnatts;
 		idx->nkeyatts = form->indnkeyatts;
+		/* indkey is the one variable-length column at a fixed offset; the others are read on demand */
 		idx->keys = apes_arena_alloc(arena, sizeof(int16) * Max(form->indnatts, 1));
 		memcpy(idx->keys, form->indkey.values, sizeof(int16) * form->indnatts);
-		heap_deform_tuple(tup, desc, values, nulls);
-		idx->opclass = apes_copy_vector(arena, values[Anum_pg_index_indclass - 1], nulls[Anum_pg_index_indclass - 1],
-										sizeof(Oid), idx->nkeyatts);
-		idx->collation = apes_copy_vector(arena, values[Anum_pg_index_indcollation - 1],
-										  nulls[Anum_pg_index_indcollation - 1], sizeof(Oid), idx->nkeyatts);
-		idx->option = apes_copy_vector(arena, values[Anum_pg_index_indoption - 1], nulls[Anum_pg_index_indoption - 1],
-									   sizeof(int16), idx->nkeyatts);
 		idx->unique = form->indisunique;
 		idx->primary = form->indisprimary;
 		idx->exclusion = form->indisexclusion;
@@ -330,10 +323,6 @@ apes_load_indexes(apes_relhash_hash *rels, ApesArena *arena)
 		idx->live = form->indislive;
 		idx->replident = form->indisreplident;
 		idx->nulls_not_distinct = apes_index_nulls_not_distinct(form);
-		if (!nulls[Anum_pg_index_indexprs - 1])
-			idx->exprs_str = TextDatumGetCString(values[Anum_pg_index_indexprs - 1]);
-		if (!nulls[Anum_pg_index_indpred - 1])
-			idx->pred_str = TextDatumGetCString(values[Anum_pg_index_indpred - 1]);
 		irel->index = idx;
 		out = lappend(out, idx);
 	}
@@ -411,14 +400,47 @@ apes_load_constraints(apes_relhash_hash *rels)
 	return fks;
 }
 
+/* An index and its oid side by side, so that sorting never has to follow the pointer. */
+typedef struct ApesIndexKey
+{
+	Oid			oid;
+	ApesIndex  *idx;
+} ApesIndexKey;
+
 /* Order indexes by oid (oldest first), so that every report walks them in the same order. */
 static int
 apes_index_cmp(const void *a, const void *b)
 {
-	Oid			x = (*(ApesIndex *const *) a)->oid;
-	Oid			y = (*(ApesIndex *const *) b)->oid;
+	Oid			x = ((const ApesIndexKey *) a)->oid;
+	Oid			y = ((const ApesIndexKey *) b)->oid;
 
 	return x < y ? -1 : (x > y ? 1 : 0);
+}
+
+/* The indexes as an array sorted by oid, and each table's list of its indexes in the same order. */
+static void
+apes_sort_indexes(ApesCatalog *cat, List *indexes)
+{
+	int			n = list_length(indexes);
+	ApesIndexKey *keys = palloc(sizeof(ApesIndexKey) * Max(n, 1));
+	ListCell   *lc;
+	int			i = 0;
+
+	foreach(lc, indexes)
+	{
+		keys[i].idx = lfirst(lc);
+		keys[i].oid = keys[i].idx->oid;
+		i++;
+	}
+	qsort(keys, n, sizeof(ApesIndexKey), apes_index_cmp);
+	cat->indexes = palloc(sizeof(ApesIndex *) * Max(n, 1));
+	cat->nindexes = n;
+	for (i = 0; i < n; i++)
+	{
+		cat->indexes[i] = keys[i].idx;
+		keys[i].idx->table->indexes = lappend(keys[i].idx->table->indexes, keys[i].idx);
+	}
+	pfree(keys);
 }
 
 /* List to palloc'd array. */
@@ -478,10 +500,7 @@ apes_catalog_load(void)
 	indexes = apes_load_indexes(cat->rels, &arena);
 	fks = apes_load_constraints(cat->rels);
 
-	cat->indexes = (ApesIndex **) apes_list_to_array(indexes, &cat->nindexes);
-	qsort(cat->indexes, cat->nindexes, sizeof(ApesIndex *), apes_index_cmp);
-	for (int i = 0; i < cat->nindexes; i++)
-		cat->indexes[i]->table->indexes = lappend(cat->indexes[i]->table->indexes, cat->indexes[i]);
+	apes_sort_indexes(cat, indexes);
 	cat->fks = (ApesForeignKey **) apes_list_to_array(fks, &cat->nfks);
 	apes_stats_window(cat);
 
@@ -567,33 +586,56 @@ apes_rel_bytes(ApesRel *rel)
 	return total;
 }
 
-/* Switch to the memory context an index entry lives in (the catalog's), so parsed trees live as long as it. */
-static void
-apes_index_parse(ApesIndex *idx)
+/*
+ * Read an index's operator classes, collations, sort options, expressions and predicate from the syscache, into the
+ * catalog's memory context.  Only the indexes a check actually compares get here, a small share of a large catalog.
+ * False when the index was dropped since the catalog was read.
+ */
+bool
+apes_index_detail(ApesIndex *idx)
 {
 	MemoryContext old;
+	HeapTuple	tup;
+	bool		isnull;
+	Datum		d;
 
-	if (idx->parsed)
-		return;
-	old = MemoryContextSwitchTo(GetMemoryChunkContext(idx));
-	if (idx->exprs_str != NULL)
-		idx->exprs = (List *) stringToNode(idx->exprs_str);
-	if (idx->pred_str != NULL)
+	if (idx->detailed)
+		return !idx->gone;
+	idx->detailed = true;
+	tup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(idx->oid));
+	if (!HeapTupleIsValid(tup))
+	{
+		idx->gone = true;
+		return false;
+	}
+	old = MemoryContextSwitchTo(idx->cxt);
+	d = SysCacheGetAttr(INDEXRELID, tup, Anum_pg_index_indclass, &isnull);
+	idx->opclass = apes_copy_vector(d, isnull, sizeof(Oid), idx->nkeyatts);
+	d = SysCacheGetAttr(INDEXRELID, tup, Anum_pg_index_indcollation, &isnull);
+	idx->collation = apes_copy_vector(d, isnull, sizeof(Oid), idx->nkeyatts);
+	d = SysCacheGetAttr(INDEXRELID, tup, Anum_pg_index_indoption, &isnull);
+	idx->option = apes_copy_vector(d, isnull, sizeof(int16), idx->nkeyatts);
+	d = SysCacheGetAttr(INDEXRELID, tup, Anum_pg_index_indexprs, &isnull);
+	if (!isnull)
+		idx->exprs = (List *) stringToNode(TextDatumGetCString(d));
+	d = SysCacheGetAttr(INDEXRELID, tup, Anum_pg_index_indpred, &isnull);
+	if (!isnull)
 	{
 		/* canonicalize_qual only flattens and simplifies AND/OR trees; it never evaluates a user function */
-		Expr	   *pred = canonicalize_qual((Expr *) stringToNode(idx->pred_str), false);
+		Expr	   *pred = canonicalize_qual((Expr *) stringToNode(TextDatumGetCString(d)), false);
 
 		idx->pred = make_ands_implicit(pred);
 	}
-	idx->parsed = true;
 	MemoryContextSwitchTo(old);
+	ReleaseSysCache(tup);
+	return true;
 }
 
 /* The index's expressions, in key order (one per key column whose attnum is 0). */
 List *
 apes_index_exprs(ApesIndex *idx)
 {
-	apes_index_parse(idx);
+	apes_index_detail(idx);
 	return idx->exprs;
 }
 
@@ -601,7 +643,7 @@ apes_index_exprs(ApesIndex *idx)
 List *
 apes_index_pred(ApesIndex *idx)
 {
-	apes_index_parse(idx);
+	apes_index_detail(idx);
 	return idx->pred;
 }
 

@@ -46,9 +46,6 @@ typedef struct ApesIndex
 	int16		natts;			/* key + INCLUDE columns */
 	int16		nkeyatts;
 	int16	   *keys;			/* natts attribute numbers; 0 = expression */
-	Oid		   *opclass;		/* nkeyatts */
-	Oid		   *collation;		/* nkeyatts */
-	int16	   *option;			/* nkeyatts (DESC, NULLS FIRST) */
 	bool		unique;
 	bool		primary;
 	bool		exclusion;
@@ -59,11 +56,15 @@ typedef struct ApesIndex
 	bool		live;
 	bool		replident;
 	bool		nulls_not_distinct;
-	char	   *exprs_str;		/* nodeToString of indexprs, or NULL */
-	char	   *pred_str;		/* nodeToString of indpred, or NULL */
-	List	   *exprs;			/* parsed on demand by apes_index_exprs() */
-	List	   *pred;			/* parsed on demand by apes_index_pred() (implicit AND list) */
-	bool		parsed;
+	/* details, read from the syscache by apes_index_detail() only for the indexes a check compares */
+	MemoryContext cxt;			/* the catalog's memory context, where details are kept */
+	bool		detailed;		/* the fields below are filled */
+	bool		gone;			/* the index vanished before its details could be read */
+	Oid		   *opclass;		/* nkeyatts */
+	Oid		   *collation;		/* nkeyatts */
+	int16	   *option;			/* nkeyatts (DESC, NULLS FIRST) */
+	List	   *exprs;			/* index expressions, in key order */
+	List	   *pred;			/* predicate as an implicit-AND list, NIL when not partial */
 	Oid			constraint_oid; /* PK, unique or exclusion constraint this index backs, or InvalidOid */
 	char		constraint_type;	/* 'p', 'u', 'x' or 0 */
 	char	   *constraint_name;
@@ -104,6 +105,7 @@ extern void apes_catalog_free(ApesCatalog *cat);
 extern ApesRel *apes_rel(ApesCatalog *cat, Oid oid);
 extern char *apes_qualified_name(ApesRel *rel);
 extern int64 apes_rel_bytes(ApesRel *rel);
+extern bool apes_index_detail(ApesIndex *idx);
 extern List *apes_index_exprs(ApesIndex *idx);
 extern List *apes_index_pred(ApesIndex *idx);
 extern char *apes_attname(ApesRel *table, int16 attnum);

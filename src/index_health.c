@@ -130,8 +130,8 @@ apes_indexdef(ApesRel *rel)
 		d = DirectFunctionCall1(pg_get_indexdef, ObjectIdGetDatum(rel->oid));
 		UnlockRelationOid(tableoid, AccessShareLock);
 
-		/* keep it as long as the catalog: in the memory context of the (separately allocated) pg_index entry */
-		rel->indexdef = MemoryContextStrdup(GetMemoryChunkContext(rel->index), text_to_cstring(DatumGetTextPP(d)));
+		/* keep it as long as the catalog */
+		rel->indexdef = MemoryContextStrdup(rel->index->cxt, text_to_cstring(DatumGetTextPP(d)));
 	}
 	return rel->indexdef;
 }
@@ -264,7 +264,10 @@ apes_key_expr(ApesIndex *idx, int pos)
 	return (n < list_length(exprs)) ? (Node *) list_nth(exprs, n) : NULL;
 }
 
-/* True when key position pa of a and pb of b index the same column or the same expression, the same way. */
+/*
+ * True when key position pa of a and pb of b index the same column or the same expression, the same way.  The
+ * caller has loaded both indexes' details (apes_index_detail).
+ */
 static bool
 apes_same_key(ApesIndex *a, int pa, ApesIndex *b, int pb)
 {
@@ -293,7 +296,10 @@ static bool
 apes_identical(ApesIndex *a, ApesIndex *b)
 {
 	if (a->rel->relam != b->rel->relam || a->natts != b->natts || a->nkeyatts != b->nkeyatts ||
-		a->unique != b->unique || a->nulls_not_distinct != b->nulls_not_distinct || a->immediate != b->immediate)
+		a->unique != b->unique || a->nulls_not_distinct != b->nulls_not_distinct || a->immediate != b->immediate ||
+		memcmp(a->keys, b->keys, sizeof(int16) * a->natts) != 0)
+		return false;
+	if (!apes_index_detail(a) || !apes_index_detail(b))
 		return false;
 	for (int i = 0; i < a->natts; i++)
 		if (!apes_same_key(a, i, b, i))
@@ -336,6 +342,10 @@ apes_covers(ApesIndex *b, ApesIndex *a)
 	if (a == b || a->rel->relam != b->rel->relam || !apes_index_usable(b))
 		return false;
 	if (a->rel->relam == BTREE_AM_OID ? a->nkeyatts > b->nkeyatts : a->nkeyatts != b->nkeyatts)
+		return false;
+	if (memcmp(a->keys, b->keys, sizeof(int16) * a->nkeyatts) != 0)
+		return false;
+	if (!apes_index_detail(a) || !apes_index_detail(b))
 		return false;
 	for (int i = 0; i < a->nkeyatts; i++)
 		if (!apes_same_key(a, i, b, i))
