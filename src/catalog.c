@@ -105,14 +105,24 @@ apes_rel_find(apes_relhash_hash *rels, Oid oid)
 	return e != NULL ? e->rel : NULL;
 }
 
-/* The user schemas: few enough that a linear search with a last-hit shortcut beats any hash. */
-typedef struct ApesNamespaces
+/* Schemas by oid, each with its name, or NULL for the schemas reports skip (simplehash). */
+typedef struct ApesNspEntry
 {
-	int			n;
-	Oid		   *oids;
-	char	  **names;
-	int			last;
-} ApesNamespaces;
+	Oid			oid;
+	char		status;
+	const char *name;
+} ApesNspEntry;
+
+#define SH_PREFIX apes_nsphash
+#define SH_ELEMENT_TYPE ApesNspEntry
+#define SH_KEY_TYPE Oid
+#define SH_KEY oid
+#define SH_HASH_KEY(tb, key) murmurhash32(key)
+#define SH_EQUAL(tb, a, b) ((a) == (b))
+#define SH_SCOPE static inline
+#define SH_DECLARE
+#define SH_DEFINE
+#include "lib/simplehash.h"
 
 /* True for the schemas no report looks into: system catalogs, TOAST and every session's temporary schema. */
 static bool
@@ -125,51 +135,36 @@ apes_namespace_skipped(Oid nspoid, const char *name)
 	return isAnyTempNamespace(nspoid);
 }
 
-/* The name of a user schema, or NULL when the schema is skipped. */
-static const char *
-apes_namespace_name(ApesNamespaces *nsps, Oid oid)
+/* The name of a user schema, or NULL when the schema is skipped (or unknown). */
+static inline const char *
+apes_namespace_name(apes_nsphash_hash *nsps, Oid oid)
 {
-	if (nsps->n > 0 && nsps->oids[nsps->last] == oid)
-		return nsps->names[nsps->last];
-	for (int i = 0; i < nsps->n; i++)
-		if (nsps->oids[i] == oid)
-		{
-			nsps->last = i;
-			return nsps->names[i];
-		}
-	return NULL;
+	ApesNspEntry *e = apes_nsphash_lookup(nsps, oid);
+
+	return e != NULL ? e->name : NULL;
 }
 
-/* Read pg_namespace (AccessShareLock): the user schemas. */
-static ApesNamespaces *
-apes_load_namespaces(void)
+/* Read pg_namespace (AccessShareLock): every schema, with the name of those reports look into. */
+static apes_nsphash_hash *
+apes_load_namespaces(ApesArena *arena)
 {
-	ApesNamespaces *nsps = palloc0(sizeof(ApesNamespaces));
-	int			cap = 16;
+	apes_nsphash_hash *nsps = apes_nsphash_create(CurrentMemoryContext, 64, NULL);
 	Relation	rel;
 	TableScanDesc scan;
 	HeapTuple	tup;
 
-	nsps->oids = palloc(sizeof(Oid) * cap);
-	nsps->names = palloc(sizeof(char *) * cap);
 	rel = table_open(NamespaceRelationId, AccessShareLock);
 	scan = table_beginscan_catalog(rel, 0, NULL);
 	while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
 	{
 		Form_pg_namespace form = (Form_pg_namespace) GETSTRUCT(tup);
+		bool		found;
+		ApesNspEntry *e;
 
 		CHECK_FOR_INTERRUPTS();
-		if (apes_namespace_skipped(form->oid, NameStr(form->nspname)))
-			continue;
-		if (nsps->n == cap)
-		{
-			cap *= 2;
-			nsps->oids = repalloc(nsps->oids, sizeof(Oid) * cap);
-			nsps->names = repalloc(nsps->names, sizeof(char *) * cap);
-		}
-		nsps->oids[nsps->n] = form->oid;
-		nsps->names[nsps->n] = pstrdup(NameStr(form->nspname));
-		nsps->n++;
+		e = apes_nsphash_insert(nsps, form->oid, &found);
+		e->name = apes_namespace_skipped(form->oid, NameStr(form->nspname)) ? NULL :
+			apes_arena_strdup(arena, NameStr(form->nspname));
 	}
 	table_endscan(scan);
 	table_close(rel, AccessShareLock);
@@ -178,7 +173,7 @@ apes_load_namespaces(void)
 
 /* Read pg_class (AccessShareLock): tables, partitioned tables, matviews and indexes of user schemas. */
 static apes_relhash_hash *
-apes_load_relations(ApesNamespaces *nsps, ApesArena *arena)
+apes_load_relations(apes_nsphash_hash *nsps, ApesArena *arena)
 {
 	apes_relhash_hash *rels;
 	ApesRel    *block = NULL;
@@ -203,6 +198,8 @@ apes_load_relations(ApesNamespaces *nsps, ApesArena *arena)
 		if (form->relkind != RELKIND_RELATION && form->relkind != RELKIND_PARTITIONED_TABLE &&
 			form->relkind != RELKIND_MATVIEW && form->relkind != RELKIND_INDEX &&
 			form->relkind != RELKIND_PARTITIONED_INDEX)
+			continue;
+		if (form->relnamespace == PG_CATALOG_NAMESPACE || form->relnamespace == PG_TOAST_NAMESPACE)
 			continue;
 		nspname = apes_namespace_name(nsps, form->relnamespace);
 		if (nspname == NULL)
@@ -487,14 +484,14 @@ apes_catalog_load(void)
 	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "apes catalog", ALLOCSET_DEFAULT_SIZES);
 	MemoryContext old = MemoryContextSwitchTo(cxt);
 	ApesCatalog *cat = palloc0(sizeof(ApesCatalog));
-	ApesNamespaces *nsps;
+	apes_nsphash_hash *nsps;
 	ApesArena	arena = {NULL, 0};
 	List	   *indexes;
 	List	   *fks;
 
 	cat->cxt = cxt;
 	cat->now = GetCurrentTimestamp();
-	nsps = apes_load_namespaces();
+	nsps = apes_load_namespaces(&arena);
 	cat->rels = apes_load_relations(nsps, &arena);
 	apes_load_inherits(cat->rels);
 	indexes = apes_load_indexes(cat->rels, &arena);

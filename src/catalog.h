@@ -70,6 +70,9 @@ typedef struct ApesIndex
 	char	   *constraint_name;
 	Oid			fk_referencing; /* a foreign key whose referenced side uses this index, or InvalidOid */
 	bool		proposed;		/* scratch for one report: a drop of this index is already proposed */
+	bool		relied_on;		/* scratch: a proposed drop relies on this index staying */
+	bool		scans_known;	/* scratch: scans below is filled */
+	int64		scans;			/* scratch: index scans in the statistics window */
 } ApesIndex;
 
 /* One foreign key constraint. */

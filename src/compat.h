@@ -15,12 +15,36 @@
 #error "pg_apes_health needs PostgreSQL 14 or later"
 #endif
 
-/* Materialized set-returning functions: InitMaterializedSRF arrived in 15 (as SetSingleFuncCall, renamed in 16). */
+/*
+ * Materialized set-returning functions: PostgreSQL 15 has InitMaterializedSRF (its 15.0 name SetSingleFuncCall stays
+ * as an alias); before 15 the same steps are spelled out here.
+ */
 #if PG_VERSION_NUM >= 150000
 #define apes_init_materialized_srf(fcinfo) InitMaterializedSRF((fcinfo), 0)
 #else
-extern void apes_init_materialized_srf(FunctionCallInfo fcinfo);
-#define APES_NEED_SRF_SHIM 1
+#include "miscadmin.h"
+#include "utils/tuplestore.h"
+static inline void
+apes_init_materialized_srf(FunctionCallInfo fcinfo)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MemoryContext old;
+	TupleDesc	tupdesc;
+
+	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) || (rsinfo->allowedModes & SFRM_Materialize) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("set-valued function called in context that cannot accept a set")));
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("return type must be a row type")));
+	old = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
+	rsinfo->returnMode = SFRM_Materialize;
+	rsinfo->setDesc = CreateTupleDescCopy(tupdesc);
+	rsinfo->setResult = tuplestore_begin_heap(true, false, work_mem);
+	MemoryContextSwitchTo(old);
+}
 #endif
 
 /* Reserving the GUC prefix: MarkGUCPrefixReserved in 15, EmitWarningsOnPlaceholders before. */
@@ -38,12 +62,12 @@ extern void apes_init_materialized_srf(FunctionCallInfo fcinfo);
 #endif
 
 /*
- * Path of a permanent relation's main fork: RelFileNode became RelFileLocator in 16, BackendId became ProcNumber in
- * 17.  Temporary relations are never sized this way (their schemas are skipped).
+ * Path of a permanent relation's main fork, palloc'd: RelFileNode became RelFileLocator in 16, and relpathperm()
+ * returns a RelPathStr in 18.  Temporary relations are never sized this way (their schemas are skipped).
  */
 #include "common/relpath.h"
-#if PG_VERSION_NUM >= 170000
-#define apes_relpath(spc, db, num) relpathperm(((RelFileLocator) {(spc), (db), (num)}), MAIN_FORKNUM)
+#if PG_VERSION_NUM >= 180000
+#define apes_relpath(spc, db, num) pstrdup(relpathperm(((RelFileLocator) {(spc), (db), (num)}), MAIN_FORKNUM).str)
 #elif PG_VERSION_NUM >= 160000
 #include "storage/relfilelocator.h"
 #define apes_relpath(spc, db, num) relpathperm(((RelFileLocator) {(spc), (db), (num)}), MAIN_FORKNUM)
@@ -59,8 +83,8 @@ extern void apes_init_materialized_srf(FunctionCallInfo fcinfo);
 #define apes_fetch_tabentry(relid) pgstat_fetch_stat_tabentry(relid)
 #endif
 
-/* Local copies of other backends' status (progress of CREATE INDEX): renamed in 17. */
-#if PG_VERSION_NUM >= 170000
+/* Local copies of other backends' status (progress of CREATE INDEX): renamed in 16. */
+#if PG_VERSION_NUM >= 160000
 #define apes_local_beentry(i) pgstat_get_local_beentry_by_index(i)
 #else
 #define apes_local_beentry(i) pgstat_fetch_stat_local_beentry(i)

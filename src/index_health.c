@@ -34,6 +34,7 @@
 #include "storage/lmgr.h"
 #include "utils/backend_status.h"
 #include "utils/builtins.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/ruleutils.h"
 #include "utils/syscache.h"
@@ -50,7 +51,24 @@ typedef struct IndexCheckState
 	ApesCatalog *cat;
 	List	  **out;
 	List	   *building;		/* table oids with a CREATE INDEX / REINDEX in progress */
+	HTAB	   *fk_children;	/* conparentid -> the FKs partitions inherited (built on first use) */
+	List	   *fk_proposed;	/* ProposedFkIndex: indexes fk_missing_index already proposes */
 } IndexCheckState;
+
+/* The FKs that partitions inherited from one FK. */
+typedef struct FkChildren
+{
+	Oid			parent;
+	List	   *children;
+} FkChildren;
+
+/* An index fk_missing_index proposes: a later FK on the same table and columns is served by it too. */
+typedef struct ProposedFkIndex
+{
+	Oid			table;
+	Bitmapset  *columns;
+	const char *fkname;
+} ProposedFkIndex;
 
 /* ---------- helpers: names, sizes, statistics, DDL ---------- */
 
@@ -108,68 +126,60 @@ apes_index_scans(ApesRel *rel)
 }
 
 /*
- * pg_get_indexdef() of an index, as the server prints it; computed once per report.  pg_get_indexdef() opens the
- * table (AccessShareLock, for its column names), so it is only called when that lock is free right now; otherwise
- * (ACCESS EXCLUSIVE held, e.g. an uncommitted DROP or ALTER) the definition is unknown: NULL.
+ * The index's definition as the server prints it (pg_get_indexdef_string: with its tablespace), computed once per
+ * report, or NULL when it cannot be had without waiting.  The deparser opens the table (AccessShareLock) and reads
+ * the index's catalog rows, so both the table and the index are locked first, each only if that can be done at once
+ * (never queueing behind DDL), the index's existence is checked under those locks, and both are released right
+ * after, so no lock accumulates over a report.
  */
 static char *
 apes_indexdef(ApesRel *rel)
 {
-	if (rel->indexdef == NULL)
+	Oid			tableoid = rel->index->table->oid;
+	char	   *def = NULL;
+
+	if (rel->indexdef != NULL)
+		return rel->indexdef;
+	if (!ConditionalLockRelationOid(tableoid, AccessShareLock))
+		return NULL;
+	if (ConditionalLockRelationOid(rel->oid, AccessShareLock))
 	{
-		Oid			tableoid = rel->index->table->oid;
-		Datum		d;
-
-		if (!ConditionalLockRelationOid(tableoid, AccessShareLock))
-			return NULL;
-		if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(rel->oid)))
-		{
-			UnlockRelationOid(tableoid, AccessShareLock);
-			return NULL;
-		}
-		d = DirectFunctionCall1(pg_get_indexdef, ObjectIdGetDatum(rel->oid));
-		UnlockRelationOid(tableoid, AccessShareLock);
-
-		/* keep it as long as the catalog */
-		rel->indexdef = MemoryContextStrdup(rel->index->cxt, text_to_cstring(DatumGetTextPP(d)));
+		if (SearchSysCacheExists1(RELOID, ObjectIdGetDatum(rel->oid)) &&
+			SearchSysCacheExists1(INDEXRELID, ObjectIdGetDatum(rel->oid)))
+			def = pg_get_indexdef_string(rel->oid);
+		UnlockRelationOid(rel->oid, AccessShareLock);
 	}
+	UnlockRelationOid(tableoid, AccessShareLock);
+	if (def != NULL)
+		rel->indexdef = MemoryContextStrdup(rel->index->cxt, def);	/* kept as long as the catalog */
 	return rel->indexdef;
 }
 
-/* Replace the first occurrence of 'from' in 'def' by 'to' (for the two DDL variants pg_get_indexdef cannot print). */
-static char *
-apes_replace_once(const char *def, const char *from, const char *to)
-{
-	const char *at = strstr(def, from);
-	StringInfoData buf;
-
-	if (at == NULL)
-		return pstrdup(def);
-	initStringInfo(&buf);
-	appendBinaryStringInfo(&buf, def, at - def);
-	appendStringInfoString(&buf, to);
-	appendStringInfoString(&buf, at + strlen(from));
-	return buf.data;
-}
-
 /*
- * DDL that recreates an index: pg_get_indexdef(), built concurrently for plain indexes, and for a partitioned index
- * on the whole partition tree (pg_get_indexdef prints ON ONLY for those).
+ * DDL that recreates an index, from its definition: built CONCURRENTLY for a plain index; for a partitioned index on
+ * the whole partition tree (the server prints "ON ONLY" for those).  The definition starts with
+ * CREATE [UNIQUE] INDEX <name> ON [ONLY] ..., and the edit is made right there, never inside a quoted name.
  */
 static char *
 apes_index_create_sql(ApesRel *rel)
 {
 	char	   *def = apes_indexdef(rel);
+	const char *head = rel->index->unique ? "CREATE UNIQUE INDEX " : "CREATE INDEX ";
+	const char *qname = quote_identifier(rel->relname);
+	const char *after;
 
 	if (def == NULL)
 		return NULL;
+	if (strncmp(def, head, strlen(head)) != 0 || strncmp(def + strlen(head), qname, strlen(qname)) != 0)
+		return psprintf("%s;", def);	/* not the expected shape: leave it as the server printed it */
+	after = def + strlen(head) + strlen(qname);
 	if (rel->relkind == RELKIND_PARTITIONED_INDEX)
-		def = apes_replace_once(def, " ON ONLY ", " ON ");
-	else if (strncmp(def, "CREATE UNIQUE INDEX ", 20) == 0)
-		def = apes_replace_once(def, "CREATE UNIQUE INDEX ", "CREATE UNIQUE INDEX CONCURRENTLY ");
-	else
-		def = apes_replace_once(def, "CREATE INDEX ", "CREATE INDEX CONCURRENTLY ");
-	return psprintf("%s;", def);
+	{
+		if (strncmp(after, " ON ONLY ", 9) == 0)
+			return psprintf("%s%s ON %s;", head, qname, after + 9);
+		return psprintf("%s;", def);
+	}
+	return psprintf("%sCONCURRENTLY %s%s;", head, qname, after);
 }
 
 /* DDL that drops an index: concurrently, except for partitioned indexes, which do not support it. */
@@ -215,16 +225,56 @@ apes_keep_rank(ApesIndex *idx)
 	return rank;
 }
 
-/* True when a may be kept in preference to b (higher rank, or the same rank and older). */
+/* Index scans in the statistics window, fetched once per report. */
+static int64
+apes_cached_scans(ApesIndex *idx)
+{
+	if (!idx->scans_known)
+	{
+		idx->scans = apes_index_scans(idx->rel);
+		idx->scans_known = true;
+	}
+	return idx->scans;
+}
+
+/*
+ * True when a should be kept in preference to b: it ranks higher (apes_keep_rank), or ranks the same and has more
+ * scans (the one the planner picks stays, so plans do not change), or both and it is older.
+ */
 static bool
 apes_keep_first(ApesIndex *a, ApesIndex *b)
 {
 	int			ra = apes_keep_rank(a);
 	int			rb = apes_keep_rank(b);
+	int64		sa;
+	int64		sb;
 
 	if (ra != rb)
 		return ra > rb;
+	sa = apes_cached_scans(a);
+	sb = apes_cached_scans(b);
+	if (sa != sb)
+		return sa > sb;
 	return a->rel->oid < b->rel->oid;
+}
+
+/*
+ * Record that a proposed drop relies on this index staying, and on every partitioned index above it (dropping one
+ * of those would drop it too), so no later check proposes dropping them.
+ */
+static void
+apes_mark_relied_on(ApesCatalog *cat, ApesIndex *idx)
+{
+	while (idx != NULL)
+	{
+		ApesRel    *parent;
+
+		idx->relied_on = true;
+		if (!idx->rel->ispartition || !OidIsValid(idx->rel->parent))
+			break;
+		parent = apes_rel(cat, idx->rel->parent);
+		idx = parent != NULL ? parent->index : NULL;
+	}
 }
 
 /* True when nothing depends on the index, so dropping it alone is safe DDL. */
@@ -362,13 +412,19 @@ apes_covers(ApesIndex *b, ApesIndex *a)
 
 /* ---------- index_invalid ---------- */
 
-/* Tables on which a CREATE INDEX, CREATE INDEX CONCURRENTLY or REINDEX is running now (pg_stat_progress_create_index). */
+/*
+ * Tables on which a CREATE INDEX, CREATE INDEX CONCURRENTLY or REINDEX is running now (what
+ * pg_stat_progress_create_index shows), read afresh: the transaction's cached copy of the backend array is dropped
+ * first, as pg_stat_clear_snapshot() does.
+ */
 static List *
 apes_tables_being_indexed(void)
 {
 	List	   *tables = NIL;
-	int			n = pgstat_fetch_stat_numbackends();
+	int			n;
 
+	pgstat_clear_backend_activity_snapshot();
+	n = pgstat_fetch_stat_numbackends();
 	for (int i = 1; i <= n; i++)
 	{
 		LocalPgBackendStatus *local = apes_local_beentry(i);
@@ -379,24 +435,57 @@ apes_tables_being_indexed(void)
 	return tables;
 }
 
-/* True when the name ends in the suffix REINDEX CONCURRENTLY gives its copies (_ccnew, _ccold, with a number). */
+/*
+ * True when the index is still invalid now.  The catalog copy may predate a CREATE INDEX CONCURRENTLY that finished
+ * after it was read (and so is no longer in the progress array): the syscache, after taking in pending
+ * invalidations, has the current row.
+ */
 static bool
-apes_has_cc_suffix(const char *name, const char *suffix)
+apes_still_invalid(ApesIndex *idx)
 {
-	const char *at = strstr(name, suffix);
+	HeapTuple	tup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(idx->oid));
+	bool		invalid;
 
-	if (at == NULL)
+	if (!HeapTupleIsValid(tup))
+		return false;			/* dropped meanwhile */
+	invalid = !((Form_pg_index) GETSTRUCT(tup))->indisvalid;
+	ReleaseSysCache(tup);
+	return invalid;
+}
+
+/*
+ * The name REINDEX CONCURRENTLY gives its copies: <index>_ccnew or <index>_ccold, maybe with a number, where <index>
+ * is an index of the same table.  Returns true only when such an original exists, so a user's index that merely
+ * ends in _ccnew is not taken for a leftover.
+ */
+static bool
+apes_is_cc_copy(ApesIndex *idx, const char *suffix)
+{
+	const char *name = idx->rel->relname;
+	size_t		len = strlen(name);
+	size_t		end = len;
+	size_t		slen = strlen(suffix);
+	ListCell   *lc;
+
+	while (end > 0 && name[end - 1] >= '0' && name[end - 1] <= '9')
+		end--;
+	if (end < slen + 1 || strncmp(name + end - slen, suffix, slen) != 0)
 		return false;
-	at += strlen(suffix);
-	while (*at >= '0' && *at <= '9')
-		at++;
-	return *at == '\0';
+	foreach(lc, idx->table->indexes)
+	{
+		const char *other = ((ApesIndex *) lfirst(lc))->rel->relname;
+
+		if (lfirst(lc) != idx && strlen(other) == end - slen && strncmp(other, name, end - slen) == 0)
+			return true;
+	}
+	return false;
 }
 
 /* index_invalid: every invalid index that no running build explains. */
 static void
 apes_check_invalid(IndexCheckState *st)
 {
+	AcceptInvalidationMessages();	/* so apes_still_invalid() sees builds that finished since the catalog pass */
 	for (int i = 0; i < st->cat->nindexes; i++)
 	{
 		ApesIndex  *idx = st->cat->indexes[i];
@@ -408,7 +497,7 @@ apes_check_invalid(IndexCheckState *st)
 		const char *kind;
 
 		CHECK_FOR_INTERRUPTS();
-		if (idx->valid || apes_oid_member(st->building, idx->table->oid))
+		if (idx->valid || apes_oid_member(st->building, idx->table->oid) || !apes_still_invalid(idx))
 			continue;
 
 		name = apes_qualified_name(rel);
@@ -416,13 +505,13 @@ apes_check_invalid(IndexCheckState *st)
 		f = apes_new_finding("index_invalid", AREA, APES_WARNING, name);
 		f->wasted_bytes = bytes;
 
-		if (apes_has_cc_suffix(rel->relname, "_ccnew"))
+		if (apes_is_cc_copy(idx, "_ccnew"))
 		{
 			kind = "reindex_concurrently_leftover_new";
 			f->summary = psprintf("invalid index %s is the unfinished new copy left by a failed REINDEX CONCURRENTLY; drop it (the original index is intact)", name);
 			f->fix_sql = apes_index_drop_sql(rel);
 		}
-		else if (apes_has_cc_suffix(rel->relname, "_ccold"))
+		else if (apes_is_cc_copy(idx, "_ccold"))
 		{
 			kind = "reindex_concurrently_leftover_old";
 			f->summary = psprintf("invalid index %s is the old copy left by an interrupted REINDEX CONCURRENTLY; drop it (the rebuilt index replaced it)", name);
@@ -493,9 +582,10 @@ apes_check_duplicates(IndexCheckState *st)
 		{
 			ApesIndex  *other = lfirst(lc);
 
-			if (other == idx || !apes_index_usable(other) || !apes_keep_first(other, idx))
+			if (other == idx || !apes_index_usable(other) || !apes_identical(idx, other) ||
+				!apes_keep_first(other, idx))
 				continue;
-			if ((keeper == NULL || apes_keep_first(other, keeper)) && apes_identical(idx, other))
+			if (keeper == NULL || apes_keep_first(other, keeper))
 				keeper = other;
 		}
 		if (keeper != NULL)
@@ -512,6 +602,7 @@ apes_check_duplicates(IndexCheckState *st)
 				f->summary = psprintf("index %s (%s) is a duplicate of %s; drop it", name, apes_pretty(bytes), kname);
 				apes_set_drop_ddl(f, idx->rel);
 				idx->proposed = true;
+				apes_mark_relied_on(st->cat, keeper);
 			}
 			else
 			{
@@ -600,6 +691,7 @@ apes_check_redundant(IndexCheckState *st)
 							  idx->unique ? " and enforces the same uniqueness" : "");
 		apes_set_drop_ddl(f, idx->rel);
 		idx->proposed = true;
+		apes_mark_relied_on(st->cat, cover);
 
 		/* a much wider covering index can make the queries of the narrow one slower */
 		if (bytes > 0 && cbytes > 4 * bytes)
@@ -716,7 +808,7 @@ apes_check_unused(IndexCheckState *st)
 
 		CHECK_FOR_INTERRUPTS();
 		if (!apes_index_usable(idx) || idx->unique || !apes_index_droppable(idx) || idx->proposed ||
-			!apes_index_may_reach(idx, min_bytes))
+			idx->relied_on || !apes_index_may_reach(idx, min_bytes))
 			continue;
 		apes_index_usage(idx->rel, &scans, &tuples);
 		if (scans > 0)
@@ -730,11 +822,18 @@ apes_check_unused(IndexCheckState *st)
 		f = apes_new_finding("index_unused", AREA, fk != NULL ? APES_INFO : APES_WARNING, name);
 		f->wasted_bytes = bytes;
 		f->confidence = conf;
-		f->summary = psprintf("index %s (%s) has not been scanned in %.1f days of statistics%s; drop it unless a standby (which keeps its own counters) or a rare job uses it",
-							  name, apes_pretty(bytes), age_days,
-							  fk != NULL ? psprintf(", but it supports foreign key %s (deletes and updates of the referenced table use it)",
-													quote_identifier(fk->name)) : "");
-		apes_set_drop_ddl(f, idx->rel);
+		if (fk != NULL)
+		{
+			/* dropping it would only turn this finding into fk_missing_index: no DDL */
+			f->summary = psprintf("index %s (%s) has not been scanned in %.1f days of statistics, but it supports foreign key %s: deletes and key updates of the referenced table need it, so keep it unless that table never changes",
+								  name, apes_pretty(bytes), age_days, quote_identifier(fk->name));
+		}
+		else
+		{
+			f->summary = psprintf("index %s (%s) has not been scanned in %.1f days of statistics; drop it unless a standby (which keeps its own counters) or a rare job uses it",
+								  name, apes_pretty(bytes), age_days);
+			apes_set_drop_ddl(f, idx->rel);
+		}
 
 		apes_json_begin(&ev);
 		apes_json_text(&ev, "table", apes_qualified_name(idx->table));
@@ -756,7 +855,10 @@ apes_check_unused(IndexCheckState *st)
 
 /* ---------- fk_missing_index ---------- */
 
-/* NOT NULL tests of the FK columns: the only rows a referential-action lookup ever searches. */
+/*
+ * NOT NULL tests of the FK columns: the only rows a referential-action lookup ever searches.  NIL when a column has
+ * vanished (the table was dropped since the catalog pass).
+ */
 static List *
 apes_fk_not_null_clauses(ApesForeignKey *fk)
 {
@@ -764,27 +866,31 @@ apes_fk_not_null_clauses(ApesForeignKey *fk)
 
 	for (int k = 0; k < fk->nkeys; k++)
 	{
-		Oid			typid;
-		int32		typmod;
-		Oid			collid;
-		NullTest   *nt = makeNode(NullTest);
+		HeapTuple	tup = SearchSysCache2(ATTNUM, ObjectIdGetDatum(fk->table->oid), Int16GetDatum(fk->keys[k]));
+		Form_pg_attribute att;
+		NullTest   *nt;
 
-		get_atttypetypmodcoll(fk->table->oid, fk->keys[k], &typid, &typmod, &collid);
-		nt->arg = (Expr *) makeVar(1, fk->keys[k], typid, typmod, collid, 0);
+		if (!HeapTupleIsValid(tup))
+			return NIL;
+		att = (Form_pg_attribute) GETSTRUCT(tup);
+		nt = makeNode(NullTest);
+		nt->arg = (Expr *) makeVar(1, fk->keys[k], att->atttypid, att->atttypmod, att->attcollation, 0);
 		nt->nulltesttype = IS_NOT_NULL;
 		nt->argisrow = false;
 		nt->location = -1;
 		clauses = lappend(clauses, nt);
+		ReleaseSysCache(tup);
 	}
 	return clauses;
 }
 
 /*
- * True when a valid btree index leads with exactly the FK's columns, in any order, and indexes every row the FK can
- * reference (no predicate, or one implied by the FK columns being NOT NULL).
+ * True when an index of this table serves the lookups of the foreign key's referential actions: a usable btree
+ * index that leads with exactly the FK's columns, in any order, or a hash index on exactly its column; and that
+ * indexes every row the FK can reference (no predicate, or one the FK columns being NOT NULL imply).
  */
 static bool
-apes_fk_has_index(ApesForeignKey *fk)
+apes_table_has_fk_index(ApesForeignKey *fk)
 {
 	ListCell   *lc;
 	List	   *notnull = NIL;
@@ -793,16 +899,101 @@ apes_fk_has_index(ApesForeignKey *fk)
 	{
 		ApesIndex  *idx = lfirst(lc);
 
-		if (!apes_index_usable(idx) || idx->rel->relam != BTREE_AM_OID || !apes_index_leads_with_fk(idx, fk))
+		if (!apes_index_usable(idx) || !apes_index_leads_with_fk(idx, fk))
+			continue;
+		if (idx->rel->relam != BTREE_AM_OID && !(idx->rel->relam == HASH_AM_OID && idx->nkeyatts == fk->nkeys))
 			continue;
 		if (apes_index_pred(idx) == NIL)
 			return true;
 		if (notnull == NIL)
 			notnull = apes_fk_not_null_clauses(fk);
-		if (predicate_implied_by(apes_index_pred(idx), notnull, false))
+		if (notnull != NIL && predicate_implied_by(apes_index_pred(idx), notnull, false))
 			return true;
 	}
 	return false;
+}
+
+/* The foreign keys that partitions inherited from this one (their conparentid), from a map built on first use. */
+static List *
+apes_fk_children(IndexCheckState *st, ApesForeignKey *fk)
+{
+	FkChildren *e;
+
+	if (st->fk_children == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(FkChildren);
+		ctl.hcxt = CurrentMemoryContext;
+		st->fk_children = hash_create("apes fk children", 256, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		for (int i = 0; i < st->cat->nfks; i++)
+		{
+			ApesForeignKey *c = st->cat->fks[i];
+			bool		found;
+
+			if (!OidIsValid(c->parent))
+				continue;
+			e = hash_search(st->fk_children, &c->parent, HASH_ENTER, &found);
+			if (!found)
+				e->children = NIL;
+			e->children = lappend(e->children, c);
+		}
+	}
+	e = hash_search(st->fk_children, &fk->oid, HASH_FIND, NULL);
+	return e != NULL ? e->children : NIL;
+}
+
+/* The FK's columns as a set. */
+static Bitmapset *
+apes_fk_columns(ApesForeignKey *fk)
+{
+	Bitmapset  *cols = NULL;
+
+	for (int k = 0; k < fk->nkeys; k++)
+		cols = bms_add_member(cols, fk->keys[k]);
+	return cols;
+}
+
+/* The FK whose proposed index, earlier in this report, already serves an FK on the same table and columns. */
+static const char *
+apes_fk_already_proposed(IndexCheckState *st, ApesForeignKey *fk)
+{
+	Bitmapset  *cols = apes_fk_columns(fk);
+	ListCell   *lc;
+
+	foreach(lc, st->fk_proposed)
+	{
+		ProposedFkIndex *p = lfirst(lc);
+
+		if (p->table == fk->table->oid && bms_equal(p->columns, cols))
+			return p->fkname;
+	}
+	return NULL;
+}
+
+/*
+ * True when the foreign key's lookups are served by an index: on its table, or, for a partitioned table without
+ * one, on every partition (through the FK each partition inherits, whose columns are numbered the partition's way).
+ */
+static bool
+apes_fk_has_index(IndexCheckState *st, ApesForeignKey *fk)
+{
+	ListCell   *lc;
+	bool		any = false;
+
+	if (apes_table_has_fk_index(fk))
+		return true;
+	if (fk->table->relkind != RELKIND_PARTITIONED_TABLE)
+		return false;
+	foreach(lc, apes_fk_children(st, fk))
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (!apes_fk_has_index(st, (ApesForeignKey *) lfirst(lc)))
+			return false;
+		any = true;
+	}
+	return any;
 }
 
 /* The name of a referential action, for the evidence. */
@@ -836,36 +1027,55 @@ apes_check_fk_missing(IndexCheckState *st)
 		StringInfoData cols;
 		StringInfoData namecols;
 		char	   *tname;
-		char	   *idxname;
-		char	   *qidx;
+		const char *served_by;
+		bool		gone = false;
 		ApesFinding *f;
 		ApesJson	ev;
 
 		CHECK_FOR_INTERRUPTS();
-		if (OidIsValid(fk->parent) || fk->nkeys == 0 || apes_fk_has_index(fk))
+		if (OidIsValid(fk->parent) || fk->nkeys == 0 || apes_fk_has_index(st, fk))
 			continue;
 
 		initStringInfo(&cols);
 		initStringInfo(&namecols);
-		for (int k = 0; k < fk->nkeys; k++)
+		for (int k = 0; k < fk->nkeys && !gone; k++)
 		{
 			char	   *att = get_attname(table->oid, fk->keys[k], true);
 
-			appendStringInfo(&cols, "%s%s", k > 0 ? ", " : "", quote_identifier(att ? att : "?column?"));
-			appendStringInfo(&namecols, "%s%s", k > 0 ? "_" : "", att ? att : "");
+			gone = att == NULL;		/* the table was dropped since the catalog pass */
+			if (!gone)
+			{
+				appendStringInfo(&cols, "%s%s", k > 0 ? ", " : "", quote_identifier(att));
+				appendStringInfo(&namecols, "%s%s", k > 0 ? "_" : "", att);
+			}
 		}
+		if (gone)
+			continue;
 		tname = apes_qualified_name(table);
-		idxname = ChooseRelationName(table->relname, namecols.data, "idx", table->nspoid, false);
-		qidx = quote_qualified_identifier(table->nspname, idxname);
+		served_by = apes_fk_already_proposed(st, fk);
 
 		f = apes_new_finding("fk_missing_index", AREA, APES_WARNING, tname);
 		f->summary = psprintf("foreign key %s on %s (%s) has no index leading with its columns; every delete or key update in %s scans %s: create the index%s",
 							  quote_identifier(fk->name), tname, cols.data,
 							  fk->reftable ? apes_qualified_name(fk->reftable) : "the referenced table", tname,
 							  partitioned ? " (on a partitioned table this blocks writes while it builds; to avoid that, build each partition's index CONCURRENTLY, then attach it to an index created ON ONLY the parent)" : "");
-		f->fix_sql = psprintf("CREATE INDEX %s%s ON %s (%s);", partitioned ? "" : "CONCURRENTLY ",
-							  quote_identifier(idxname), tname, cols.data);
-		f->undo_sql = psprintf("DROP INDEX %s%s;", partitioned ? "" : "CONCURRENTLY ", qidx);
+		if (served_by != NULL)
+			f->summary = psprintf("%s (the index proposed for foreign key %s serves this one too)",
+								  f->summary, quote_identifier(served_by));
+		else
+		{
+			ProposedFkIndex *p = palloc(sizeof(ProposedFkIndex));
+			char	   *idxname = ChooseRelationName(table->relname, namecols.data, "idx", table->nspoid, false);
+
+			f->fix_sql = psprintf("CREATE INDEX %s%s ON %s (%s);", partitioned ? "" : "CONCURRENTLY ",
+								  quote_identifier(idxname), tname, cols.data);
+			f->undo_sql = psprintf("DROP INDEX %s%s;", partitioned ? "" : "CONCURRENTLY ",
+								   quote_qualified_identifier(table->nspname, idxname));
+			p->table = table->oid;
+			p->columns = apes_fk_columns(fk);
+			p->fkname = fk->name;
+			st->fk_proposed = lappend(st->fk_proposed, p);
+		}
 
 		apes_json_begin(&ev);
 		apes_json_text(&ev, "constraint", fk->name);
@@ -879,7 +1089,8 @@ apes_check_fk_missing(IndexCheckState *st)
 		apes_json_text(&ev, "on_delete", apes_fk_action(fk->deltype));
 		apes_json_text(&ev, "on_update", apes_fk_action(fk->updtype));
 		apes_json_bool(&ev, "partitioned", partitioned);
-		apes_json_text(&ev, "confidence_reason", "no valid btree index on the referencing table leads with the foreign key's columns");
+		apes_json_text(&ev, "served_by_index_proposed_for", served_by);
+		apes_json_text(&ev, "confidence_reason", "no valid btree index on the referencing table (or, for a partitioned table, on every partition) leads with the foreign key's columns");
 		f->evidence = apes_json_end(&ev);
 		*st->out = lappend(*st->out, f);
 	}
@@ -894,6 +1105,8 @@ apes_collect_index_findings(ApesCatalog *cat, List **out)
 	st.cat = cat;
 	st.out = out;
 	st.building = apes_tables_being_indexed();
+	st.fk_children = NULL;
+	st.fk_proposed = NIL;
 
 	apes_check_invalid(&st);
 	apes_check_duplicates(&st);

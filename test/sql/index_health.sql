@@ -85,8 +85,11 @@ CREATE UNIQUE INDEX CONCURRENTLY inv_a_unique ON ih.inv (a);          -- fails: 
 CREATE INDEX CONCURRENTLY inv_div ON ih.inv ((a / b));                -- fails: division by zero
 \set VERBOSITY default
 -- states a crash leaves behind, set directly (the test runs as superuser)
+CREATE INDEX inv_a ON ih.inv (a);             -- the original the REINDEX CONCURRENTLY copies below belong to
 CREATE INDEX inv_a_ccnew ON ih.inv (a);
 CREATE INDEX inv_a_ccold1 ON ih.inv (a);
+CREATE INDEX inv_b_ccnew ON ih.inv (b);       -- near-miss: ends in _ccnew, but there is no index inv_b
+UPDATE pg_index SET indisvalid = false WHERE indexrelid = 'ih.inv_b_ccnew'::regclass;
 CREATE INDEX inv_dropping ON ih.inv (b);
 UPDATE pg_index SET indisvalid = false WHERE indexrelid IN ('ih.inv_a_ccnew'::regclass, 'ih.inv_a_ccold1'::regclass);
 UPDATE pg_index SET indisvalid = false, indisready = false, indislive = false WHERE indexrelid = 'ih.inv_dropping'::regclass;
@@ -108,7 +111,7 @@ CREATE TABLE ih.fk_partial_ok (p int REFERENCES ih.single_parent);      -- near-
 CREATE INDEX fk_partial_ok_idx ON ih.fk_partial_ok (p) WHERE p IS NOT NULL;
 CREATE TABLE ih.fk_partial_bad (p int REFERENCES ih.single_parent);     -- missing: the predicate leaves rows out
 CREATE INDEX fk_partial_bad_idx ON ih.fk_partial_bad (p) WHERE p > 100;
-CREATE TABLE ih.fk_hash (p int REFERENCES ih.single_parent);            -- missing: hash is not btree
+CREATE TABLE ih.fk_hash (p int REFERENCES ih.single_parent);            -- near-miss: a hash index serves the lookups
 CREATE INDEX fk_hash_idx ON ih.fk_hash USING hash (p);
 CREATE TABLE ih.fk_expr (p int REFERENCES ih.single_parent);            -- missing: an expression is not the column
 CREATE INDEX fk_expr_idx ON ih.fk_expr ((p + 0));
@@ -122,6 +125,22 @@ CREATE TABLE ih.fk_parted (p int REFERENCES ih.single_parent, k int) PARTITION B
 CREATE TABLE ih.fk_parted_1 PARTITION OF ih.fk_parted FOR VALUES IN (1);
 CREATE TABLE ih.fk_parted_2 PARTITION OF ih.fk_parted FOR VALUES IN (2);
 
+-- two foreign keys on the same column: one index serves both, so only the first gets DDL
+CREATE TABLE ih.other_parent (id int PRIMARY KEY);
+CREATE TABLE ih.fk_twice (p int REFERENCES ih.single_parent, CONSTRAINT fk_twice_other FOREIGN KEY (p) REFERENCES ih.other_parent);
+-- a partitioned table whose parent has no index but every partition has one: not reported
+CREATE TABLE ih.fk_parts_ok (p int REFERENCES ih.single_parent, k int) PARTITION BY LIST (k);
+CREATE TABLE ih.fk_parts_ok_1 PARTITION OF ih.fk_parts_ok FOR VALUES IN (1);
+CREATE TABLE ih.fk_parts_ok_2 (k int, p int);      -- columns in another order: attnums differ from the parent's
+ALTER TABLE ih.fk_parts_ok ATTACH PARTITION ih.fk_parts_ok_2 FOR VALUES IN (2);
+CREATE INDEX fk_parts_ok_1_p ON ih.fk_parts_ok_1 (p);
+CREATE INDEX fk_parts_ok_2_p ON ih.fk_parts_ok_2 (p);
+-- ... and one where a partition lacks it: reported on the parent
+CREATE TABLE ih.fk_parts_bad (p int REFERENCES ih.single_parent, k int) PARTITION BY LIST (k);
+CREATE TABLE ih.fk_parts_bad_1 PARTITION OF ih.fk_parts_bad FOR VALUES IN (1);
+CREATE TABLE ih.fk_parts_bad_2 PARTITION OF ih.fk_parts_bad FOR VALUES IN (2);
+CREATE INDEX fk_parts_bad_1_p ON ih.fk_parts_bad_1 (p);
+
 -------------------------------------------------------------------- partitioned indexes
 CREATE TABLE ih.pt (a int, b int) PARTITION BY RANGE (a);
 CREATE TABLE ih.pt_1 PARTITION OF ih.pt FOR VALUES FROM (0) TO (10);
@@ -129,6 +148,11 @@ CREATE TABLE ih.pt_2 PARTITION OF ih.pt FOR VALUES FROM (10) TO (20);
 CREATE INDEX pt_a ON ih.pt (a);
 CREATE INDEX pt_a_again ON ih.pt (a);                      -- duplicate on the parent: reported once, no CONCURRENTLY
 CREATE INDEX pt_1_a_local ON ih.pt_1 (a);                  -- a partition's own copy of an attached index
+-- a name that contains " ON ONLY ": the undo DDL must edit the statement, not the name
+CREATE TABLE ih.pq (a int, b int) PARTITION BY RANGE (a);
+CREATE TABLE ih.pq_1 PARTITION OF ih.pq FOR VALUES FROM (0) TO (10);
+CREATE INDEX pq_a ON ih.pq (a);
+CREATE INDEX " ON ONLY x" ON ih.pq (a);
 -- a partitioned index with a partition whose index is missing is invalid
 CREATE TABLE ih.pt_inv (a int) PARTITION BY RANGE (a);
 CREATE TABLE ih.pt_inv_1 PARTITION OF ih.pt_inv FOR VALUES FROM (0) TO (10);
@@ -200,6 +224,23 @@ SET pg_apes_health.stats_trusted_age = 0;
 SELECT DISTINCT confidence FROM apes.findings('index') WHERE object_name LIKE 'iu.%' AND check_id = 'index_unused';
 RESET pg_apes_health.stats_trusted_age;
 SELECT DISTINCT confidence FROM apes.findings('index') WHERE object_name LIKE 'iu.%' AND check_id = 'index_unused';
+-- duplicates: the one the planner uses is kept, and the kept one is never also proposed as unused
+CREATE TABLE iu.d (a int, b int);
+INSERT INTO iu.d SELECT g, g FROM generate_series(1, 1000) g;
+CREATE INDEX d_old ON iu.d (a);
+CREATE INDEX d_new ON iu.d (a);
+CREATE INDEX d_b ON iu.d (b);                -- redundant to d_b_a, which nobody scans either
+CREATE INDEX d_b_a ON iu.d (b, a);
+ANALYZE iu.d;
+SET enable_seqscan = off;
+SET enable_bitmapscan = off;
+SELECT count(*) FROM iu.d WHERE a = 7;
+RESET enable_seqscan;
+RESET enable_bitmapscan;
+SELECT pg_stat_force_next_flush();
+SELECT indexrelname, idx_scan > 0 AS scanned FROM pg_stat_user_indexes WHERE relname = 'd' ORDER BY 1;
+SELECT check_id, object_name, coalesce(evidence->>'duplicate_of', evidence->>'covered_by') AS keep
+  FROM apes.findings('index') WHERE object_name LIKE 'iu.d%' ORDER BY 1, 2;
 -- partitioned: usage and size are rolled up to the parent index; attached partition indexes are never reported alone
 CREATE TABLE iu.pt (a int, b int) PARTITION BY RANGE (a);
 CREATE TABLE iu.pt_1 PARTITION OF iu.pt FOR VALUES FROM (0) TO (1000);
