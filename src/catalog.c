@@ -34,6 +34,7 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
+#include "utils/varlena.h"
 
 #include "apes.h"
 #include "catalog.h"
@@ -124,14 +125,22 @@ typedef struct ApesNspEntry
 #define SH_DEFINE
 #include "lib/simplehash.h"
 
-/* True for the schemas no report looks into: system catalogs, TOAST and every session's temporary schema. */
+/*
+ * True for the schemas no report looks into: system catalogs, TOAST, every session's temporary schema, and those
+ * named in pg_apes_health.exclude_schemas (already split into a list of names).
+ */
 static bool
-apes_namespace_skipped(Oid nspoid, const char *name)
+apes_namespace_skipped(Oid nspoid, const char *name, List *excluded)
 {
+	ListCell   *lc;
+
 	if (nspoid == PG_CATALOG_NAMESPACE || nspoid == PG_TOAST_NAMESPACE)
 		return true;
 	if (strcmp(name, "information_schema") == 0)
 		return true;
+	foreach(lc, excluded)
+		if (strcmp(name, (const char *) lfirst(lc)) == 0)
+			return true;
 	return isAnyTempNamespace(nspoid);
 }
 
@@ -149,9 +158,14 @@ static apes_nsphash_hash *
 apes_load_namespaces(ApesArena *arena)
 {
 	apes_nsphash_hash *nsps = apes_nsphash_create(CurrentMemoryContext, 64, NULL);
+	List	   *excluded = NIL;
 	Relation	rel;
 	TableScanDesc scan;
 	HeapTuple	tup;
+
+	/* the setting's check hook has accepted the list already */
+	if (apes_exclude_schemas != NULL && apes_exclude_schemas[0] != '\0')
+		(void) SplitIdentifierString(pstrdup(apes_exclude_schemas), ',', &excluded);
 
 	rel = table_open(NamespaceRelationId, AccessShareLock);
 	scan = table_beginscan_catalog(rel, 0, NULL);
@@ -163,7 +177,7 @@ apes_load_namespaces(ApesArena *arena)
 
 		CHECK_FOR_INTERRUPTS();
 		e = apes_nsphash_insert(nsps, form->oid, &found);
-		e->name = apes_namespace_skipped(form->oid, NameStr(form->nspname)) ? NULL :
+		e->name = apes_namespace_skipped(form->oid, NameStr(form->nspname), excluded) ? NULL :
 			apes_arena_strdup(arena, NameStr(form->nspname));
 	}
 	table_endscan(scan);

@@ -10,6 +10,7 @@
 
 #include "fmgr.h"
 #include "utils/builtins.h"
+#include "utils/varlena.h"
 #include "utils/guc.h"
 
 #include "apes.h"
@@ -23,8 +24,24 @@ PG_MODULE_MAGIC;
 int			apes_unused_index_min_size_kb = 1024;
 int			apes_stats_trusted_age_s = 30 * 86400;
 int			apes_report_limit = 50;
+char	   *apes_exclude_schemas = NULL;
 
 void		_PG_init(void);
+
+/* A list of schema names parses (SplitIdentifierString), or the setting is refused with the reason. */
+static bool
+apes_check_exclude_schemas(char **newval, void **extra, GucSource source)
+{
+	char	   *raw = pstrdup(*newval);
+	List	   *names = NIL;
+	bool		ok = SplitIdentifierString(raw, ',', &names);
+
+	if (!ok)
+		GUC_check_errdetail("List syntax is invalid.");
+	list_free(names);
+	pfree(raw);
+	return ok;
+}
 
 /* Register the settings. */
 void
@@ -51,6 +68,13 @@ _PG_init(void)
 							50, 0, INT_MAX,
 							PGC_USERSET, 0,
 							NULL, NULL, NULL);
+	DefineCustomStringVariable("pg_apes_health.exclude_schemas",
+							   "Schemas that reports leave out, as a comma-separated list of names.",
+							   "For schemas whose objects are managed elsewhere (an extension's, a vendor's). System and temporary schemas are always left out.",
+							   &apes_exclude_schemas,
+							   "",
+							   PGC_USERSET, GUC_LIST_INPUT,
+							   apes_check_exclude_schemas, NULL, NULL);
 	apes_reserve_guc_prefix("pg_apes_health");
 }
 

@@ -66,4 +66,12 @@ SELECT * FROM apes.findings('INDEX');
 SELECT * FROM apes.findings('index') AS f(a text);
 \echo :LAST_ERROR_SQLSTATE
 
+-- pg_apes_health.exclude_schemas leaves whole schemas out; names follow identifier rules (quoted keeps case)
+SET pg_apes_health.exclude_schemas = 'other, fm';
+SELECT count(*) AS findings_with_fm_excluded FROM apes.findings();
+SET pg_apes_health.exclude_schemas = '"FM"';
+SELECT count(*) AS findings_with_quoted_FM_excluded FROM apes.findings();
+SET pg_apes_health.exclude_schemas = 'a,,b';
+RESET pg_apes_health.exclude_schemas;
+
 DROP SCHEMA fm CASCADE;
