@@ -71,13 +71,46 @@ LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
 COMMENT ON FUNCTION apes.version() IS 'version of the loaded pg_apes_health library';
 
+-- Bloat of a table and of its TOAST table, measured on real pages (sampled with a 95% interval, or exact).
+-- Reads pages: granted to pg_stat_scan_tables (which pg_monitor includes), like contrib's pgstattuple.
+CREATE FUNCTION apes.table_bloat(rel regclass, sample_pages integer DEFAULT NULL, exact boolean DEFAULT false)
+RETURNS TABLE (
+    relation             regclass,
+    kind                 text,
+    total_bytes          bigint,
+    pages                bigint,
+    pages_scanned        bigint,
+    method               text,
+    live_tuples          bigint,
+    dead_tuples          bigint,
+    recently_dead_tuples bigint,
+    live_bytes           bigint,
+    dead_bytes           bigint,
+    recently_dead_bytes  bigint,
+    free_bytes           bigint,
+    wasted_bytes         bigint,
+    wasted_pct           double precision,
+    wasted_pct_low       double precision,
+    wasted_pct_high      double precision
+)
+AS 'MODULE_PATHNAME', 'apes_table_bloat'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+
+COMMENT ON FUNCTION apes.table_bloat(regclass, integer, boolean) IS
+    'dead, recently dead and free space of a table and its TOAST table, from a sample of pages (95% interval) or every page';
+
 -- Default deny, then read-only reporting for pg_monitor.
 REVOKE ALL ON FUNCTION apes.findings(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION apes.health_report() FROM PUBLIC;
 REVOKE ALL ON FUNCTION apes.health_json() FROM PUBLIC;
 REVOKE ALL ON FUNCTION apes.version() FROM PUBLIC;
+REVOKE ALL ON FUNCTION apes.table_bloat(regclass, integer, boolean) FROM PUBLIC;
 
 GRANT EXECUTE ON FUNCTION apes.findings(text) TO pg_monitor;
 GRANT EXECUTE ON FUNCTION apes.health_report() TO pg_monitor;
 GRANT EXECUTE ON FUNCTION apes.health_json() TO pg_monitor;
 GRANT EXECUTE ON FUNCTION apes.version() TO pg_monitor;
+
+-- Page readers, like pgstattuple: pg_stat_scan_tables (a member of pg_monitor).
+GRANT USAGE ON SCHEMA apes TO pg_stat_scan_tables;
+GRANT EXECUTE ON FUNCTION apes.table_bloat(regclass, integer, boolean) TO pg_stat_scan_tables;

@@ -85,6 +85,7 @@ extern int	apes_unused_index_min_size_kb;
 extern int	apes_stats_trusted_age_s;
 extern int	apes_report_limit;
 extern char *apes_exclude_schemas;
+extern int	apes_sample_seed;
 
 /* index_health.c */
 extern void apes_collect_index_findings(struct ApesCatalog *cat, List **out);

@@ -25,6 +25,7 @@ int			apes_unused_index_min_size_kb = 1024;
 int			apes_stats_trusted_age_s = 30 * 86400;
 int			apes_report_limit = 50;
 char	   *apes_exclude_schemas = NULL;
+int			apes_sample_seed = 0;
 
 void		_PG_init(void);
 
@@ -75,6 +76,13 @@ _PG_init(void)
 							   "",
 							   PGC_USERSET, GUC_LIST_INPUT,
 							   apes_check_exclude_schemas, NULL, NULL);
+	DefineCustomIntVariable("pg_apes_health.sample_seed",
+							"Seed for choosing sampled pages (0 chooses a new random seed each time).",
+							"A fixed seed makes sampled measurements repeatable, for tests and benchmarks.",
+							&apes_sample_seed,
+							0, 0, INT_MAX,
+							PGC_USERSET, 0,
+							NULL, NULL, NULL);
 	apes_reserve_guc_prefix("pg_apes_health");
 }
 

@@ -8,7 +8,7 @@
 \pset pager off
 
 BEGIN;
-SELECT plan(29);
+SELECT plan(32);
 
 -- the schema and the functions
 SELECT has_schema('apes');
@@ -46,6 +46,11 @@ SELECT function_privs_are('apes', 'health_json', ARRAY[]::text[], 'pg_monitor', 
 SELECT function_privs_are('apes', 'version', ARRAY[]::text[], 'pg_monitor', ARRAY['EXECUTE']);
 SELECT schema_privs_are('apes', 'public', ARRAY[]::text[]);
 SELECT schema_privs_are('apes', 'pg_monitor', ARRAY['USAGE']);
+
+-- the page reader: pg_stat_scan_tables, not PUBLIC
+SELECT has_function('apes', 'table_bloat', ARRAY['regclass', 'integer', 'boolean'], 'apes.table_bloat(regclass, integer, boolean) exists');
+SELECT function_privs_are('apes', 'table_bloat', ARRAY['regclass', 'integer', 'boolean'], 'public', ARRAY[]::text[]);
+SELECT function_privs_are('apes', 'table_bloat', ARRAY['regclass', 'integer', 'boolean'], 'pg_stat_scan_tables', ARRAY['EXECUTE']);
 
 -- errors: unknown areas are 22023 with the valid list in the hint
 SELECT throws_ok($$ SELECT * FROM apes.findings('nope') $$, '22023', 'unknown area "nope"', 'unknown area is 22023');

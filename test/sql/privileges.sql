@@ -41,6 +41,21 @@ SELECT apes.health_json() ? 'verdict' AS json;
 SELECT apes.version() IS NOT NULL AS version;
 RESET ROLE;
 
+-- Page readers are for pg_stat_scan_tables (as pgstattuple's are); its members alone get nothing else.
+CREATE ROLE regress_apes_scanner LOGIN IN ROLE pg_stat_scan_tables;
+CREATE TABLE public.priv_t (a int);
+SET ROLE regress_apes_scanner;
+SELECT kind, pages FROM apes.table_bloat('public.priv_t') ORDER BY kind;
+SELECT count(*) FROM apes.findings();
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+SET ROLE regress_apes_nobody;
+SELECT * FROM apes.table_bloat('public.priv_t');
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+DROP TABLE public.priv_t;
+DROP ROLE regress_apes_scanner;
+
 -- A pg_monitor member sees findings on tables it has no privilege on (catalogs are public), as pg_stat_user_indexes does.
 CREATE SCHEMA pv;
 REVOKE ALL ON SCHEMA pv FROM PUBLIC;

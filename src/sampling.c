@@ -1,0 +1,203 @@
+/*
+ * sampling.c: stratified simple random sampling of pages, and its estimator.
+ *
+ * The estimate of the mean per-page value is the stratified mean  sum_h W_h * ybar_h  with W_h = N_h / N, and its
+ * variance  sum_h W_h^2 * (1 - n_h / N_h) * s_h^2 / n_h  (Cochran, Sampling Techniques, 5.3 and 5.7). A stratum read
+ * whole contributes no variance. The 95% interval is mean +- t * sqrt(variance), with t taken at the effective
+ * degrees of freedom of Satterthwaite's approximation (at least 1), so small samples get wider intervals.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "miscadmin.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "sampling.h"
+
+/* An empty plan with nstrata strata and a random generator: seeded when seed != 0, from a strong source otherwise. */
+void
+apes_sample_init(ApesSample *s, int nstrata, uint64 seed)
+{
+	memset(s, 0, sizeof(ApesSample));
+	s->nstrata = nstrata;
+	if (seed != 0)
+		pg_prng_seed(&s->prng, seed);
+	else if (!pg_prng_strong_seed(&s->prng))
+		pg_prng_seed(&s->prng, (uint64) MyProcPid ^ (uint64) GetCurrentTimestamp());
+}
+
+/* Put a page into a stratum (pages arrive in block order). */
+void
+apes_sample_add_page(ApesSample *s, int stratum, BlockNumber blk)
+{
+	ApesStratum *st = &s->strata[stratum];
+
+	if (st->blocks == NULL)
+		st->blocks = palloc(sizeof(BlockNumber) * 1024);
+	else if ((st->npages & (st->npages - 1)) == 0 && st->npages >= 1024)
+		st->blocks = repalloc_huge(st->blocks, sizeof(BlockNumber) * st->npages * 2);
+	st->blocks[st->npages++] = blk;
+}
+
+/* Shuffle each stratum's pages (Fisher-Yates), so that any prefix of blocks[] is a simple random sample. */
+void
+apes_sample_shuffle(ApesSample *s)
+{
+	for (int h = 0; h < s->nstrata; h++)
+	{
+		ApesStratum *st = &s->strata[h];
+
+		for (int64 i = st->npages - 1; i > 0; i--)
+		{
+			int64		j = (int64) pg_prng_uint64_range(&s->prng, 0, (uint64) i);
+			BlockNumber t = st->blocks[i];
+
+			st->blocks[i] = st->blocks[j];
+			st->blocks[j] = t;
+		}
+	}
+}
+
+/* Pages in all strata. */
+int64
+apes_sample_total_pages(ApesSample *s)
+{
+	int64		n = 0;
+
+	for (int h = 0; h < s->nstrata; h++)
+		n += s->strata[h].npages;
+	return n;
+}
+
+/*
+ * Split a total sample of n pages over the strata in proportion to their sizes (at least 2 pages from any stratum
+ * that has 2, never more than it has).  Returns the total allocated; per_stratum[h] gets each share.
+ */
+int64
+apes_sample_allocate(ApesSample *s, int64 n, int64 *per_stratum)
+{
+	int64		total = apes_sample_total_pages(s);
+	int64		sum = 0;
+
+	for (int h = 0; h < s->nstrata; h++)
+	{
+		ApesStratum *st = &s->strata[h];
+		int64		share = total > 0 ? (int64) ceil((double) n * st->npages / total) : 0;
+
+		share = Max(share, Min(2, st->npages));
+		per_stratum[h] = Min(share, st->npages);
+		sum += per_stratum[h];
+	}
+	return sum;
+}
+
+/* Record the value observed on the next sampled page of a stratum. */
+void
+apes_sample_observe(ApesSample *s, int stratum, double value)
+{
+	ApesStratum *st = &s->strata[stratum];
+
+	st->nsampled++;
+	st->sum += value;
+	st->sumsq += value * value;
+}
+
+/* The sample variance s_h^2 of a stratum's observations (0 with fewer than two). */
+static double
+apes_stratum_variance(ApesStratum *st)
+{
+	double		n = (double) st->nsampled;
+	double		var;
+
+	if (st->nsampled < 2)
+		return 0.0;
+	var = (st->sumsq - st->sum * st->sum / n) / (n - 1.0);
+	return Max(var, 0.0);
+}
+
+/* Two-sided 95% quantile of Student's t with df degrees of freedom (exact table to 30, then a series). */
+static double
+apes_t975(double df)
+{
+	static const double table[] = {
+		12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
+		2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
+		2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042
+	};
+
+	if (df < 1.0)
+		df = 1.0;
+	if (df <= 30.0)
+		return table[(int) floor(df) - 1];
+	/* Cornish-Fisher expansion around the normal quantile 1.959964 */
+	return 1.959964 + (1.959964 * 1.959964 * 1.959964 + 1.959964) / (4.0 * df) +
+		(5.0 * pow(1.959964, 5) + 16.0 * pow(1.959964, 3) + 3.0 * 1.959964) / (96.0 * df * df);
+}
+
+/* The stratified mean of the observed values, with its 95% interval. */
+ApesEstimate
+apes_sample_estimate(ApesSample *s)
+{
+	ApesEstimate e = {0, 0, 0, 0};
+	double		total = (double) apes_sample_total_pages(s);
+	double		var = 0.0;
+	double		df_num = 0.0;
+	double		df_den = 0.0;
+
+	if (total <= 0)
+		return e;
+	for (int h = 0; h < s->nstrata; h++)
+	{
+		ApesStratum *st = &s->strata[h];
+		double		w = st->npages / total;
+		double		fpc;
+		double		a;
+
+		if (st->nsampled == 0)
+			continue;
+		e.mean += w * st->sum / st->nsampled;
+		e.nsampled += st->nsampled;
+		fpc = 1.0 - (double) st->nsampled / st->npages;
+		a = w * w * fpc * apes_stratum_variance(st) / st->nsampled;
+		var += a;
+		if (st->nsampled > 1 && a > 0)
+		{
+			df_num += a;
+			df_den += a * a / (st->nsampled - 1);
+		}
+	}
+	if (var > 0)
+	{
+		double		df = df_den > 0 ? df_num * df_num / df_den : 1.0;
+		double		half = apes_t975(df) * sqrt(var);
+
+		e.low = e.mean - half;
+		e.high = e.mean + half;
+	}
+	else
+		e.low = e.high = e.mean;
+	return e;
+}
+
+/*
+ * Total sample size that brings the 95% half-width down to halfwidth, from the variances observed so far
+ * (proportional allocation, with the finite population correction), never below floor_n.
+ */
+int64
+apes_sample_size_for(ApesSample *s, double halfwidth, int64 floor_n)
+{
+	double		total = (double) apes_sample_total_pages(s);
+	double		sw2 = 0.0;
+	double		n0;
+	double		n;
+
+	if (total <= 0)
+		return 0;
+	for (int h = 0; h < s->nstrata; h++)
+		sw2 += (s->strata[h].npages / total) * apes_stratum_variance(&s->strata[h]);
+	n0 = 1.959964 * 1.959964 * sw2 / (halfwidth * halfwidth);
+	n = n0 / (1.0 + n0 / total);
+	return Max((int64) ceil(n), floor_n);
+}
