@@ -21,6 +21,7 @@
 #include "access/relation.h"
 #include "access/visibilitymap.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -260,25 +261,36 @@ apes_metric_total(BloatScan *bs, int metric)
 	return total;
 }
 
-/* Emit one result row for a scanned relation. */
+/* What a partitioned table's total row adds up: every leaf's strata (summaries only) and metric totals. */
+typedef struct BloatTotal
+{
+	ApesStratum *strata;
+	int			nstrata;
+	int			capacity;
+	double		metrics[APES_NMETRICS];
+	int64		nblocks;
+	int64		pages_read;
+} BloatTotal;
+
+/* Emit one result row. */
 static void
-apes_emit_bloat_row(ReturnSetInfo *rsinfo, BloatScan *bs, const char *kind)
+apes_emit_row(ReturnSetInfo *rsinfo, Oid relid, const char *kind, int64 nblocks, int64 pages_read,
+			  const double *metrics, ApesEstimate e)
 {
 	Datum		values[APES_BLOAT_NCOLS];
 	bool		nulls[APES_BLOAT_NCOLS] = {0};
-	ApesEstimate e = apes_sample_estimate(&bs->sample);
-	bool		exact = bs->pages_read == bs->nblocks;
+	bool		exact = pages_read == nblocks;
 	int			i = 0;
 
-	values[i++] = ObjectIdGetDatum(RelationGetRelid(bs->rel));
+	values[i++] = ObjectIdGetDatum(relid);
 	values[i++] = CStringGetTextDatum(kind);
-	values[i++] = Int64GetDatum((int64) bs->nblocks * BLCKSZ);
-	values[i++] = Int64GetDatum((int64) bs->nblocks);
-	values[i++] = Int64GetDatum(bs->pages_read);
+	values[i++] = Int64GetDatum(nblocks * BLCKSZ);
+	values[i++] = Int64GetDatum(nblocks);
+	values[i++] = Int64GetDatum(pages_read);
 	values[i++] = CStringGetTextDatum(exact ? "exact" : "sampled");
 	for (int m = 0; m < APES_NMETRICS; m++)
-		values[i++] = Int64GetDatum((int64) llround(apes_metric_total(bs, m)));
-	if (bs->nblocks == 0)
+		values[i++] = Int64GetDatum((int64) llround(metrics[m]));
+	if (nblocks == 0)
 	{
 		nulls[i] = nulls[i + 1] = nulls[i + 2] = true;
 		i += 3;
@@ -293,21 +305,111 @@ apes_emit_bloat_row(ReturnSetInfo *rsinfo, BloatScan *bs, const char *kind)
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 }
 
+/* Emit the row of one scanned relation, and add its strata and totals to *total when given. */
+static void
+apes_emit_scan(ReturnSetInfo *rsinfo, BloatScan *bs, const char *kind, BloatTotal *total)
+{
+	double		metrics[APES_NMETRICS];
+
+	for (int m = 0; m < APES_NMETRICS; m++)
+		metrics[m] = apes_metric_total(bs, m);
+	apes_emit_row(rsinfo, RelationGetRelid(bs->rel), kind, bs->nblocks, bs->pages_read, metrics,
+				  apes_sample_estimate(&bs->sample));
+	if (total == NULL)
+		return;
+	for (int h = 0; h < bs->sample.nstrata; h++)
+	{
+		if (total->nstrata == total->capacity)
+		{
+			total->capacity = Max(16, total->capacity * 2);
+			total->strata = total->strata == NULL ?
+				palloc(sizeof(ApesStratum) * total->capacity) :
+				repalloc(total->strata, sizeof(ApesStratum) * total->capacity);
+		}
+		total->strata[total->nstrata] = bs->sample.strata[h];
+		total->strata[total->nstrata].blocks = NULL;	/* freed with the scan's memory */
+		total->nstrata++;
+	}
+	for (int m = 0; m < APES_NMETRICS; m++)
+		total->metrics[m] += metrics[m];
+	total->nblocks += bs->nblocks;
+	total->pages_read += bs->pages_read;
+}
+
+/*
+ * Measure a table (already opened and checked) and its TOAST table, one row each.  Lock: AccessShareLock on the
+ * TOAST table, taken after the table's.
+ */
+static void
+apes_measure_table(ReturnSetInfo *rsinfo, Relation rel, int64 sample_pages, bool exact, BloatTotal *total)
+{
+	BloatScan	bs;
+
+	apes_bloat_scan(&bs, rel, sample_pages, exact);
+	apes_emit_scan(rsinfo, &bs, rel->rd_rel->relkind == RELKIND_TOASTVALUE ? "toast" : "heap", total);
+	FreeAccessStrategy(bs.strategy);
+	if (OidIsValid(rel->rd_rel->reltoastrelid))
+	{
+		Relation	toast = relation_open(rel->rd_rel->reltoastrelid, AccessShareLock);
+
+		apes_bloat_scan(&bs, toast, sample_pages, exact);
+		apes_emit_scan(rsinfo, &bs, "toast", total);
+		FreeAccessStrategy(bs.strategy);
+		relation_close(toast, AccessShareLock);
+	}
+}
+
+/*
+ * A partitioned table: one pair of rows per leaf partition, then a 'total' row over all of them (its interval
+ * combines every leaf's strata).  Lock: AccessShareLock on every partition (find_all_inheritors), parent first.
+ * Foreign partitions are skipped with a notice.  Each leaf is measured in its own memory context.
+ */
+static void
+apes_measure_partitioned(ReturnSetInfo *rsinfo, Relation parent, int64 sample_pages, bool exact)
+{
+	List	   *children = find_all_inheritors(RelationGetRelid(parent), AccessShareLock, NULL);
+	MemoryContext leafcxt = AllocSetContextCreate(CurrentMemoryContext, "apes leaf", ALLOCSET_DEFAULT_SIZES);
+	BloatTotal	total;
+	ListCell   *lc;
+
+	memset(&total, 0, sizeof(BloatTotal));
+	foreach(lc, children)
+	{
+		Oid			childoid = lfirst_oid(lc);
+		Relation	child;
+		MemoryContext old;
+
+		CHECK_FOR_INTERRUPTS();
+		if (childoid == RelationGetRelid(parent))
+			continue;
+		child = try_relation_open(childoid, NoLock);	/* locked by find_all_inheritors */
+		if (child == NULL)
+			continue;			/* dropped meanwhile */
+		if (child->rd_rel->relkind == RELKIND_FOREIGN_TABLE)
+			ereport(NOTICE,
+					(errmsg("skipping foreign partition \"%s\"", RelationGetRelationName(child))));
+		else if (child->rd_rel->relkind == RELKIND_RELATION)
+		{
+			old = MemoryContextSwitchTo(leafcxt);
+			apes_measure_table(rsinfo, child, sample_pages, exact, &total);
+			MemoryContextSwitchTo(old);
+			MemoryContextReset(leafcxt);
+		}
+		relation_close(child, NoLock);
+	}
+	apes_emit_row(rsinfo, RelationGetRelid(parent), "total", total.nblocks, total.pages_read, total.metrics,
+				  apes_strata_estimate(total.strata, total.nstrata));
+	MemoryContextDelete(leafcxt);
+}
+
 /* Refuse what cannot be measured here: relation kinds without heap pages, and other sessions' temporary tables. */
 static void
 apes_check_table_kind(Relation rel)
 {
 	char		relkind = rel->rd_rel->relkind;
 
-	if (relkind == RELKIND_PARTITIONED_TABLE)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("\"%s\" is a partitioned table", RelationGetRelationName(rel)),
-				 errdetail("A partitioned table has no pages of its own."),
-				 errhint("Measure each partition: SELECT t.* FROM pg_partition_tree('%s') p, apes.table_bloat(p.relid) t WHERE p.isleaf;",
-						 quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
-													RelationGetRelationName(rel)))));
-	if (relkind != RELKIND_RELATION && relkind != RELKIND_MATVIEW && relkind != RELKIND_TOASTVALUE)
+	if (relkind != RELKIND_RELATION && relkind != RELKIND_MATVIEW && relkind != RELKIND_TOASTVALUE &&
+		relkind != RELKIND_PARTITIONED_TABLE)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("cannot measure the bloat of relation \"%s\"", RelationGetRelationName(rel)),
@@ -322,7 +424,8 @@ PG_FUNCTION_INFO_V1(apes_table_bloat);
 
 /*
  * apes.table_bloat(rel regclass, sample_pages integer DEFAULT NULL, exact boolean DEFAULT false): one row for the
- * table and one for its TOAST table.  Lock: AccessShareLock on the table, then on its TOAST table.
+ * table and one for its TOAST table; for a partitioned table, those of every leaf and a total.  Lock: AccessShareLock
+ * on the table, then on its partitions and TOAST tables.
  */
 Datum
 apes_table_bloat(PG_FUNCTION_ARGS)
@@ -332,7 +435,6 @@ apes_table_bloat(PG_FUNCTION_ARGS)
 	int64		sample_pages = 0;
 	bool		exact = !PG_ARGISNULL(2) && PG_GETARG_BOOL(2);
 	Relation	rel;
-	BloatScan	bs;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -364,19 +466,10 @@ apes_table_bloat(PG_FUNCTION_ARGS)
 		return (Datum) 0;
 	}
 
-	apes_bloat_scan(&bs, rel, sample_pages, exact);
-	apes_emit_bloat_row(rsinfo, &bs, rel->rd_rel->relkind == RELKIND_TOASTVALUE ? "toast" : "heap");
-	FreeAccessStrategy(bs.strategy);
-
-	if (OidIsValid(rel->rd_rel->reltoastrelid))
-	{
-		Relation	toast = relation_open(rel->rd_rel->reltoastrelid, AccessShareLock);
-
-		apes_bloat_scan(&bs, toast, sample_pages, exact);
-		apes_emit_bloat_row(rsinfo, &bs, "toast");
-		FreeAccessStrategy(bs.strategy);
-		relation_close(toast, AccessShareLock);
-	}
+	if (rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE)
+		apes_measure_partitioned(rsinfo, rel, sample_pages, exact);
+	else
+		apes_measure_table(rsinfo, rel, sample_pages, exact, NULL);
 	relation_close(rel, AccessShareLock);
 	return (Datum) 0;
 }

@@ -140,17 +140,29 @@ apes_t975(double df)
 ApesEstimate
 apes_sample_estimate(ApesSample *s)
 {
+	return apes_strata_estimate(s->strata, s->nstrata);
+}
+
+/*
+ * The stratified mean over any set of strata, with its 95% interval: the strata of one sample, or those of several
+ * relations' samples taken independently (a partitioned table's leaves), which is the same estimator.
+ */
+ApesEstimate
+apes_strata_estimate(ApesStratum *strata, int nstrata)
+{
 	ApesEstimate e = {0, 0, 0, 0};
-	double		total = (double) apes_sample_total_pages(s);
+	double		total = 0.0;
 	double		var = 0.0;
 	double		df_num = 0.0;
 	double		df_den = 0.0;
 
+	for (int h = 0; h < nstrata; h++)
+		total += strata[h].npages;
 	if (total <= 0)
 		return e;
-	for (int h = 0; h < s->nstrata; h++)
+	for (int h = 0; h < nstrata; h++)
 	{
-		ApesStratum *st = &s->strata[h];
+		ApesStratum *st = &strata[h];
 		double		w = st->npages / total;
 		double		fpc;
 		double		a;

@@ -48,6 +48,7 @@ extern void apes_sample_shuffle(ApesSample *s);
 extern int64 apes_sample_allocate(ApesSample *s, int64 n, int64 *per_stratum);
 extern void apes_sample_observe(ApesSample *s, int stratum, double value);
 extern ApesEstimate apes_sample_estimate(ApesSample *s);
+extern ApesEstimate apes_strata_estimate(ApesStratum *strata, int nstrata);
 extern int64 apes_sample_size_for(ApesSample *s, double halfwidth, int64 floor_n);
 extern int64 apes_sample_total_pages(ApesSample *s);
 

@@ -93,12 +93,21 @@ SELECT * FROM apes.table_bloat('tb.v');
 CREATE SEQUENCE tb.s;
 SELECT * FROM apes.table_bloat('tb.s');
 \echo :LAST_ERROR_SQLSTATE
-CREATE TABLE tb.parted (k int) PARTITION BY LIST (k);
-CREATE TABLE tb.parted_1 PARTITION OF tb.parted FOR VALUES IN (1);
-SELECT * FROM apes.table_bloat('tb.parted');
-\echo :LAST_ERROR_SQLSTATE
--- the hint's query works
-SELECT t.kind, t.pages FROM pg_partition_tree('tb.parted') p, apes.table_bloat(p.relid) t WHERE p.isleaf ORDER BY 1;
+-- a partitioned table: a pair of rows per leaf (two levels deep here), then a total over all of them
+CREATE TABLE tb.parted (k int, v text) PARTITION BY LIST (k);
+CREATE TABLE tb.parted_1 PARTITION OF tb.parted FOR VALUES IN (1) WITH (autovacuum_enabled = off);
+CREATE TABLE tb.parted_2 PARTITION OF tb.parted FOR VALUES IN (2, 3) PARTITION BY LIST (k);
+CREATE TABLE tb.parted_2a PARTITION OF tb.parted_2 FOR VALUES IN (2) WITH (autovacuum_enabled = off);
+CREATE TABLE tb.parted_2b PARTITION OF tb.parted_2 FOR VALUES IN (3) WITH (autovacuum_enabled = off);
+INSERT INTO tb.parted SELECT 1 + g % 3, 'v' FROM generate_series(1, 3000) g;
+DELETE FROM tb.parted WHERE k = 2;
+SELECT relation, kind, method, live_tuples, dead_tuples
+  FROM apes.table_bloat('tb.parted', exact => true) WHERE kind <> 'toast' ORDER BY kind = 'total', relation::text;
+SELECT count(*) AS toast_rows FROM apes.table_bloat('tb.parted', exact => true) WHERE kind = 'toast';
+SELECT t.wasted_bytes = (SELECT sum(wasted_bytes) FROM apes.table_bloat('tb.parted', exact => true) WHERE kind <> 'total')
+         AS total_adds_up,
+       t.wasted_pct BETWEEN 0 AND 100 AS pct_in_range
+  FROM apes.table_bloat('tb.parted', exact => true) t WHERE t.kind = 'total';
 -- a dropped table's oid
 CREATE TABLE tb.gone (a int);
 SELECT 'tb.gone'::regclass::oid AS gone_oid \gset
