@@ -99,12 +99,40 @@ LANGUAGE C VOLATILE PARALLEL RESTRICTED;
 COMMENT ON FUNCTION apes.table_bloat(regclass, integer, boolean) IS
     'dead, recently dead and free space of a table and its TOAST table, from a sample of pages (95% interval) or every page';
 
+-- Bloat of an index, measured on its pages: btree against a fresh build; other access methods free space only.
+CREATE FUNCTION apes.index_bloat(idx regclass, sample_pages integer DEFAULT NULL, exact boolean DEFAULT false)
+RETURNS TABLE (
+    index            regclass,
+    access_method    text,
+    total_bytes      bigint,
+    pages            bigint,
+    pages_scanned    bigint,
+    method           text,
+    leaf_pages       bigint,
+    deleted_pages    bigint,
+    empty_pages      bigint,
+    live_items       bigint,
+    live_bytes       bigint,
+    free_bytes       bigint,
+    wasted_bytes     bigint,
+    wasted_pct       double precision,
+    wasted_pct_low   double precision,
+    wasted_pct_high  double precision,
+    measure          text
+)
+AS 'MODULE_PATHNAME', 'apes_index_bloat'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+
+COMMENT ON FUNCTION apes.index_bloat(regclass, integer, boolean) IS
+    'what a REINDEX would give back (btree) or free and deleted space (GIN, GiST, hash, SP-GiST), sampled or exact';
+
 -- Default deny, then read-only reporting for pg_monitor.
 REVOKE ALL ON FUNCTION apes.findings(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION apes.health_report() FROM PUBLIC;
 REVOKE ALL ON FUNCTION apes.health_json() FROM PUBLIC;
 REVOKE ALL ON FUNCTION apes.version() FROM PUBLIC;
 REVOKE ALL ON FUNCTION apes.table_bloat(regclass, integer, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION apes.index_bloat(regclass, integer, boolean) FROM PUBLIC;
 
 GRANT EXECUTE ON FUNCTION apes.findings(text) TO pg_monitor;
 GRANT EXECUTE ON FUNCTION apes.health_report() TO pg_monitor;
@@ -114,3 +142,4 @@ GRANT EXECUTE ON FUNCTION apes.version() TO pg_monitor;
 -- Page readers, like pgstattuple: pg_stat_scan_tables (a member of pg_monitor).
 GRANT USAGE ON SCHEMA apes TO pg_stat_scan_tables;
 GRANT EXECUTE ON FUNCTION apes.table_bloat(regclass, integer, boolean) TO pg_stat_scan_tables;
+GRANT EXECUTE ON FUNCTION apes.index_bloat(regclass, integer, boolean) TO pg_stat_scan_tables;

@@ -135,10 +135,11 @@ apes_observe_heap_page(BloatScan *bs, Buffer buf, BlockNumber blk, PageObservati
 	po->wasted_bytes = po->dead_bytes + po->rdead_bytes + Max(po->free_bytes - bs->reserve, 0);
 }
 
-/* Read one page through the ring and add what it holds to its stratum. */
+/* Read one page through the ring and add what it holds to its stratum (an ApesPageVisitor). */
 static void
-apes_read_page(BloatScan *bs, int stratum, BlockNumber blk)
+apes_read_heap_page(void *arg, int stratum, BlockNumber blk)
 {
+	BloatScan  *bs = (BloatScan *) arg;
 	Buffer		buf;
 	PageObservation po;
 	double	   *v = (double *) &po;
@@ -153,38 +154,6 @@ apes_read_page(BloatScan *bs, int stratum, BlockNumber blk)
 		bs->sums[stratum][m] += v[m];
 	apes_sample_observe(&bs->sample, stratum, po.wasted_bytes / BLCKSZ);
 	bs->pages_read++;
-}
-
-/* Block numbers in ascending order, so that a sample is read in file order. */
-static int
-apes_block_cmp(const void *a, const void *b)
-{
-	BlockNumber x = *(const BlockNumber *) a;
-	BlockNumber y = *(const BlockNumber *) b;
-
-	return x < y ? -1 : (x > y ? 1 : 0);
-}
-
-/* Read the pages of each stratum up to want[h] pages (those not read yet), in block order. */
-static void
-apes_read_up_to(BloatScan *bs, const int64 *want)
-{
-	for (int h = 0; h < bs->sample.nstrata; h++)
-	{
-		ApesStratum *st = &bs->sample.strata[h];
-		int64		from = st->nsampled;
-		int64		to = Min(want[h], st->npages);
-		BlockNumber *batch;
-
-		if (to <= from)
-			continue;
-		batch = palloc(sizeof(BlockNumber) * (to - from));
-		memcpy(batch, st->blocks + from, sizeof(BlockNumber) * (to - from));
-		qsort(batch, to - from, sizeof(BlockNumber), apes_block_cmp);
-		for (int64 i = 0; i < to - from; i++)
-			apes_read_page(bs, h, batch[i]);
-		pfree(batch);
-	}
 }
 
 /*
@@ -227,22 +196,22 @@ apes_bloat_scan(BloatScan *bs, Relation rel, int64 sample_pages, bool exact)
 	if (whole)
 	{
 		want[0] = bs->nblocks;
-		apes_read_up_to(bs, want);
+		apes_sample_visit(&bs->sample, want, apes_read_heap_page, bs);
 		return;
 	}
 	apes_sample_shuffle(&bs->sample);
 	if (sample_pages > 0)
 	{
 		apes_sample_allocate(&bs->sample, sample_pages, want);
-		apes_read_up_to(bs, want);
+		apes_sample_visit(&bs->sample, want, apes_read_heap_page, bs);
 		return;
 	}
 	/* a pilot sample, then as many more pages as its variance says +-1 point needs */
 	apes_sample_allocate(&bs->sample, APES_PILOT_PAGES, want);
-	apes_read_up_to(bs, want);
+	apes_sample_visit(&bs->sample, want, apes_read_heap_page, bs);
 	apes_sample_allocate(&bs->sample,
 						 apes_sample_size_for(&bs->sample, 0.01, APES_PILOT_PAGES), want);
-	apes_read_up_to(bs, want);
+	apes_sample_visit(&bs->sample, want, apes_read_heap_page, bs);
 }
 
 /* Estimate of a metric's total over the relation: the sum of N_h times the stratum's mean. */

@@ -93,6 +93,41 @@ apes_sample_allocate(ApesSample *s, int64 n, int64 *per_stratum)
 	return sum;
 }
 
+/* Block numbers in ascending order, so that a sample is read in file order. */
+static int
+apes_block_cmp(const void *a, const void *b)
+{
+	BlockNumber x = *(const BlockNumber *) a;
+	BlockNumber y = *(const BlockNumber *) b;
+
+	return x < y ? -1 : (x > y ? 1 : 0);
+}
+
+/*
+ * Visit the next pages of each stratum's shuffled list, up to want[h] pages in all, in block order; the visitor
+ * reads the page and calls apes_sample_observe() once for it.
+ */
+void
+apes_sample_visit(ApesSample *s, const int64 *want, ApesPageVisitor visit, void *arg)
+{
+	for (int h = 0; h < s->nstrata; h++)
+	{
+		ApesStratum *st = &s->strata[h];
+		int64		from = st->nsampled;
+		int64		to = Min(want[h], st->npages);
+		BlockNumber *batch;
+
+		if (to <= from)
+			continue;
+		batch = palloc(sizeof(BlockNumber) * (to - from));
+		memcpy(batch, st->blocks + from, sizeof(BlockNumber) * (to - from));
+		qsort(batch, to - from, sizeof(BlockNumber), apes_block_cmp);
+		for (int64 i = 0; i < to - from; i++)
+			visit(arg, h, batch[i]);
+		pfree(batch);
+	}
+}
+
 /* Record the value observed on the next sampled page of a stratum. */
 void
 apes_sample_observe(ApesSample *s, int stratum, double value)

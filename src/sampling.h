@@ -42,6 +42,10 @@ typedef struct ApesEstimate
 	int64		nsampled;
 } ApesEstimate;
 
+/* Reads one sampled page and records it with apes_sample_observe(). */
+typedef void (*ApesPageVisitor) (void *arg, int stratum, BlockNumber blk);
+
+extern void apes_sample_visit(ApesSample *s, const int64 *want, ApesPageVisitor visit, void *arg);
 extern void apes_sample_init(ApesSample *s, int nstrata, uint64 seed);
 extern void apes_sample_add_page(ApesSample *s, int stratum, BlockNumber blk);
 extern void apes_sample_shuffle(ApesSample *s);

@@ -8,7 +8,7 @@
 \pset pager off
 
 BEGIN;
-SELECT plan(32);
+SELECT plan(35);
 
 -- the schema and the functions
 SELECT has_schema('apes');
@@ -51,6 +51,9 @@ SELECT schema_privs_are('apes', 'pg_monitor', ARRAY['USAGE']);
 SELECT has_function('apes', 'table_bloat', ARRAY['regclass', 'integer', 'boolean'], 'apes.table_bloat(regclass, integer, boolean) exists');
 SELECT function_privs_are('apes', 'table_bloat', ARRAY['regclass', 'integer', 'boolean'], 'public', ARRAY[]::text[]);
 SELECT function_privs_are('apes', 'table_bloat', ARRAY['regclass', 'integer', 'boolean'], 'pg_stat_scan_tables', ARRAY['EXECUTE']);
+SELECT has_function('apes', 'index_bloat', ARRAY['regclass', 'integer', 'boolean'], 'apes.index_bloat(regclass, integer, boolean) exists');
+SELECT function_privs_are('apes', 'index_bloat', ARRAY['regclass', 'integer', 'boolean'], 'public', ARRAY[]::text[]);
+SELECT function_privs_are('apes', 'index_bloat', ARRAY['regclass', 'integer', 'boolean'], 'pg_stat_scan_tables', ARRAY['EXECUTE']);
 
 -- errors: unknown areas are 22023 with the valid list in the hint
 SELECT throws_ok($$ SELECT * FROM apes.findings('nope') $$, '22023', 'unknown area "nope"', 'unknown area is 22023');
