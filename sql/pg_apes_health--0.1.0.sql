@@ -126,11 +126,87 @@ LANGUAGE C VOLATILE PARALLEL RESTRICTED;
 COMMENT ON FUNCTION apes.index_bloat(regclass, integer, boolean) IS
     'what a REINDEX would give back (btree) or free and deleted space (GIN, GiST, hash, SP-GiST), sampled or exact';
 
+-- What holds back the cleanup horizon now: the oldest snapshots and transactions of backends, prepared
+-- transactions, replication slots and standby feedback, oldest first.  Built on pg_stat_activity,
+-- pg_prepared_xacts, pg_replication_slots and pg_stat_replication, so what a caller sees of other roles' sessions
+-- is what those views show it (their own privilege checks run as the caller).
+CREATE VIEW apes.vacuum_horizon AS
+SELECT h.holder_kind, h.holder, h.pid, h.role, h.application, h.state, h.horizon_xid,
+       pg_catalog.age(h.horizon_xid) AS xid_age, h.since,
+       pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) h.since AS held_for, h.detail
+  FROM (
+    SELECT 'backend'::text AS holder_kind, ('pid ' OPERATOR(pg_catalog.||) a.pid::text) AS holder, a.pid,
+           a.usename AS role, a.application_name::text AS application, a.state,
+           CASE WHEN a.backend_xid IS NULL THEN a.backend_xmin
+                WHEN a.backend_xmin IS NULL THEN a.backend_xid
+                WHEN pg_catalog.age(a.backend_xid) OPERATOR(pg_catalog.>) pg_catalog.age(a.backend_xmin) THEN a.backend_xid
+                ELSE a.backend_xmin END AS horizon_xid,
+           a.xact_start AS since,
+           ('backend_type ' OPERATOR(pg_catalog.||) a.backend_type OPERATOR(pg_catalog.||)
+            CASE WHEN a.state OPERATOR(pg_catalog.~~) 'idle in transaction%' THEN ': idle in transaction, holding its snapshot'
+                 ELSE '' END) AS detail
+      FROM pg_catalog.pg_stat_activity a
+     WHERE (a.backend_xmin IS NOT NULL OR a.backend_xid IS NOT NULL)
+       AND a.pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid()
+    UNION ALL
+    SELECT 'prepared_transaction', p.gid, NULL, p.owner, NULL, 'prepared', p.transaction, p.prepared,
+           'database ' OPERATOR(pg_catalog.||) p.database::text OPERATOR(pg_catalog.||) ': COMMIT PREPARED or ROLLBACK PREPARED it'
+      FROM pg_catalog.pg_prepared_xacts p
+    UNION ALL
+    SELECT 'replication_slot', s.slot_name::text, s.active_pid, NULL, s.plugin::text,
+           CASE WHEN s.active THEN 'active' ELSE 'inactive' END, s.xmin, NULL,
+           s.slot_type OPERATOR(pg_catalog.||) ' slot holds xmin' OPERATOR(pg_catalog.||)
+           CASE WHEN s.active THEN '' ELSE ' while nobody consumes it: drop it if it is abandoned' END
+      FROM pg_catalog.pg_replication_slots s WHERE s.xmin IS NOT NULL
+    UNION ALL
+    SELECT 'replication_slot_catalog', s.slot_name::text, s.active_pid, NULL, s.plugin::text,
+           CASE WHEN s.active THEN 'active' ELSE 'inactive' END, s.catalog_xmin, NULL,
+           s.slot_type OPERATOR(pg_catalog.||) ' slot holds catalog_xmin (only system catalogs are held back)'
+      FROM pg_catalog.pg_replication_slots s WHERE s.catalog_xmin IS NOT NULL
+    UNION ALL
+    SELECT 'standby_feedback', r.application_name::text, r.pid, r.usename, r.application_name::text, r.state,
+           r.backend_xmin, r.backend_start,
+           'hot_standby_feedback from a standby: its long queries hold the primary''s horizon'
+      FROM pg_catalog.pg_stat_replication r WHERE r.backend_xmin IS NOT NULL
+  ) h
+ ORDER BY pg_catalog.age(h.horizon_xid) DESC;
+
+COMMENT ON VIEW apes.vacuum_horizon IS 'what keeps VACUUM from removing dead rows right now, oldest first';
+
+-- How far each database, and the oldest tables of this one, are from transaction ID and multixact wraparound.
+CREATE VIEW apes.wraparound AS
+SELECT 'database'::text AS scope, d.datname::text AS name,
+       pg_catalog.age(d.datfrozenxid) AS xid_age, pg_catalog.mxid_age(d.datminmxid) AS mxid_age,
+       pg_catalog.round(100.0 OPERATOR(pg_catalog.*) pg_catalog.age(d.datfrozenxid) OPERATOR(pg_catalog./) 2147483647, 2)
+         AS xid_pct_of_wraparound,
+       pg_catalog.round(100.0 OPERATOR(pg_catalog.*) pg_catalog.age(d.datfrozenxid) OPERATOR(pg_catalog./)
+         pg_catalog.current_setting('autovacuum_freeze_max_age')::bigint, 2) AS xid_pct_of_freeze_max_age
+  FROM pg_catalog.pg_database d
+ WHERE d.datallowconn
+UNION ALL
+SELECT 'table', t.name, t.xid_age, t.mxid_age,
+       pg_catalog.round(100.0 OPERATOR(pg_catalog.*) t.xid_age OPERATOR(pg_catalog./) 2147483647, 2),
+       pg_catalog.round(100.0 OPERATOR(pg_catalog.*) t.xid_age OPERATOR(pg_catalog./)
+         pg_catalog.current_setting('autovacuum_freeze_max_age')::bigint, 2)
+  FROM (SELECT pg_catalog.quote_ident(n.nspname) OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||)
+               pg_catalog.quote_ident(c.relname) AS name,
+               pg_catalog.age(c.relfrozenxid) AS xid_age, pg_catalog.mxid_age(c.relminmxid) AS mxid_age
+          FROM pg_catalog.pg_class c
+          JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+         WHERE c.relkind OPERATOR(pg_catalog.=) ANY (ARRAY['r', 'm', 't']::"char"[])
+           AND c.relfrozenxid OPERATOR(pg_catalog.<>) '0'::xid
+         ORDER BY pg_catalog.age(c.relfrozenxid) DESC
+         LIMIT 10) t;
+
+COMMENT ON VIEW apes.wraparound IS 'transaction ID and multixact ID age per database and for the ten oldest tables here';
+
 -- Default deny, then read-only reporting for pg_monitor.
 REVOKE ALL ON FUNCTION apes.findings(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION apes.health_report() FROM PUBLIC;
 REVOKE ALL ON FUNCTION apes.health_json() FROM PUBLIC;
 REVOKE ALL ON FUNCTION apes.version() FROM PUBLIC;
+REVOKE ALL ON apes.vacuum_horizon FROM PUBLIC;
+REVOKE ALL ON apes.wraparound FROM PUBLIC;
 REVOKE ALL ON FUNCTION apes.table_bloat(regclass, integer, boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION apes.index_bloat(regclass, integer, boolean) FROM PUBLIC;
 
@@ -138,6 +214,8 @@ GRANT EXECUTE ON FUNCTION apes.findings(text) TO pg_monitor;
 GRANT EXECUTE ON FUNCTION apes.health_report() TO pg_monitor;
 GRANT EXECUTE ON FUNCTION apes.health_json() TO pg_monitor;
 GRANT EXECUTE ON FUNCTION apes.version() TO pg_monitor;
+GRANT SELECT ON apes.vacuum_horizon TO pg_monitor;
+GRANT SELECT ON apes.wraparound TO pg_monitor;
 
 -- Page readers, like pgstattuple: pg_stat_scan_tables (a member of pg_monitor).
 GRANT USAGE ON SCHEMA apes TO pg_stat_scan_tables;

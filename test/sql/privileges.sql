@@ -18,6 +18,10 @@ SELECT p.oid::regprocedure AS function,
                   WHERE refobjid = (SELECT oid FROM pg_extension WHERE extname = 'pg_apes_health')
                     AND classid = 'pg_proc'::regclass AND deptype = 'e')
  ORDER BY p.oid::regprocedure::text;
+SELECT c.oid::regclass AS view,
+       has_table_privilege('regress_apes_nobody', c.oid, 'SELECT') AS nobody,
+       has_table_privilege('regress_apes_monitor', c.oid, 'SELECT') AS monitor
+  FROM pg_class c WHERE c.relnamespace = 'apes'::regnamespace ORDER BY c.oid::regclass::text;
 SELECT has_schema_privilege('regress_apes_nobody', 'apes', 'USAGE') AS nobody_usage,
        has_schema_privilege('regress_apes_monitor', 'apes', 'USAGE') AS monitor_usage;
 
@@ -39,6 +43,8 @@ SELECT count(*) >= 0 AS findings FROM apes.findings();
 SELECT apes.health_report() LIKE 'pg_apes_health %' AS report;
 SELECT apes.health_json() ? 'verdict' AS json;
 SELECT apes.version() IS NOT NULL AS version;
+SELECT count(*) >= 0 AS horizon FROM apes.vacuum_horizon;
+SELECT count(*) > 0 AS wraparound FROM apes.wraparound;
 RESET ROLE;
 
 -- Page readers are for pg_stat_scan_tables (as pgstattuple's are); its members alone get nothing else.
