@@ -86,8 +86,12 @@ extern int	apes_stats_trusted_age_s;
 extern int	apes_report_limit;
 extern char *apes_exclude_schemas;
 extern int	apes_sample_seed;
+extern int	apes_horizon_max_age_s;
 
 /* index_health.c */
 extern void apes_collect_index_findings(struct ApesCatalog *cat, List **out);
+
+/* vacuum_health.c */
+extern void apes_collect_vacuum_findings(struct ApesCatalog *cat, List **out);
 
 #endif							/* APES_H */

@@ -33,8 +33,13 @@ static const char *const index_checks[] = {
 	"index_invalid", "index_duplicate", "index_redundant", "index_unused", "fk_missing_index", NULL
 };
 
+static const char *const bloat_checks[] = {
+	"vacuum_horizon_held", "xid_wraparound", "mxid_wraparound", NULL
+};
+
 static const ApesArea apes_areas[] = {
 	{"index", apes_collect_index_findings, index_checks},
+	{"bloat", apes_collect_vacuum_findings, bloat_checks},
 };
 
 #define APES_NAREAS lengthof(apes_areas)

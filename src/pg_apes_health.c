@@ -26,6 +26,7 @@ int			apes_stats_trusted_age_s = 30 * 86400;
 int			apes_report_limit = 50;
 char	   *apes_exclude_schemas = NULL;
 int			apes_sample_seed = 0;
+int			apes_horizon_max_age_s = 3600;
 
 void		_PG_init(void);
 
@@ -82,6 +83,13 @@ _PG_init(void)
 							&apes_sample_seed,
 							0, 0, INT_MAX,
 							PGC_USERSET, 0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_apes_health.horizon_max_age",
+							"How long a session may hold back the cleanup horizon before vacuum_horizon_held reports it.",
+							"Six times as long makes the finding critical. 0 turns the check off.",
+							&apes_horizon_max_age_s,
+							3600, 0, INT_MAX,
+							PGC_USERSET, GUC_UNIT_S,
 							NULL, NULL, NULL);
 	apes_reserve_guc_prefix("pg_apes_health");
 }
