@@ -1,7 +1,8 @@
 /* pg_apes_health 0.1.0: first install script.
  *
  * Safety rules for this file (see docs/security.md):
- *  - no CREATE OR REPLACE and no IF NOT EXISTS: a pre-planted object makes the install fail instead of being adopted;
+ *  - no replacing creation and no "if it does not exist yet" clauses: a pre-planted object makes the install fail
+ *    instead of being adopted;
  *  - every catalog object and operator is schema-qualified; C functions do not depend on search_path;
  *  - nothing is granted to PUBLIC; read-only reporting goes to pg_monitor.
  */

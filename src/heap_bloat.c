@@ -36,7 +36,6 @@
 #include "sampling.h"
 
 #define APES_BLOAT_NCOLS 17
-#define APES_MAX_SAMPLE_PAGES 100000000
 #define APES_PILOT_PAGES 300
 #define APES_READ_WHOLE_PAGES 1000
 
@@ -401,7 +400,7 @@ apes_table_bloat(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	Oid			relid;
-	int64		sample_pages = 0;
+	int64		sample_pages;
 	bool		exact = !PG_ARGISNULL(2) && PG_GETARG_BOOL(2);
 	Relation	rel;
 
@@ -410,15 +409,7 @@ apes_table_bloat(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("relation must not be null")));
 	relid = PG_GETARG_OID(0);
-	if (!PG_ARGISNULL(1))
-	{
-		sample_pages = PG_GETARG_INT32(1);
-		if (sample_pages < 1 || sample_pages > APES_MAX_SAMPLE_PAGES)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("sample_pages must be between 1 and %d", APES_MAX_SAMPLE_PAGES),
-					 errhint("Leave it NULL to size the sample for about +-1 percentage point at 95%%, or pass exact => true to read every page.")));
-	}
+	sample_pages = apes_sample_pages_arg(PG_ARGISNULL(1), PG_ARGISNULL(1) ? 0 : PG_GETARG_INT32(1));
 
 	apes_init_materialized_srf(fcinfo);
 	rel = try_relation_open(relid, AccessShareLock);

@@ -16,6 +16,23 @@
 
 #include "sampling.h"
 
+/*
+ * The sample_pages argument of the page readers, checked: 0 (size it automatically) when it is NULL; else between 1
+ * and APES_MAX_SAMPLE_PAGES, or a 22023 error whose hint gives the two other ways.
+ */
+int64
+apes_sample_pages_arg(bool isnull, int32 arg)
+{
+	if (isnull)
+		return 0;
+	if (arg < 1 || arg > APES_MAX_SAMPLE_PAGES)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("sample_pages must be between 1 and %d", APES_MAX_SAMPLE_PAGES),
+				 errhint("Leave it NULL to size the sample for about +-1 percentage point at 95%%, or pass exact => true to read every page.")));
+	return arg;
+}
+
 /* An empty plan with nstrata strata and a random generator: seeded when seed != 0, from a strong source otherwise. */
 void
 apes_sample_init(ApesSample *s, int nstrata, uint64 seed)

@@ -14,6 +14,7 @@
 #include "storage/block.h"
 
 #define APES_MAX_STRATA 2
+#define APES_MAX_SAMPLE_PAGES 100000000
 
 /* One stratum: its pages, and the sums of the observed per-page values. */
 typedef struct ApesStratum
@@ -46,6 +47,7 @@ typedef struct ApesEstimate
 typedef void (*ApesPageVisitor) (void *arg, int stratum, BlockNumber blk);
 
 extern void apes_sample_visit(ApesSample *s, const int64 *want, ApesPageVisitor visit, void *arg);
+extern int64 apes_sample_pages_arg(bool isnull, int32 arg);
 extern void apes_sample_init(ApesSample *s, int nstrata, uint64 seed);
 extern void apes_sample_add_page(ApesSample *s, int stratum, BlockNumber blk);
 extern void apes_sample_shuffle(ApesSample *s);
