@@ -232,6 +232,7 @@ apes_metric_total(BloatScan *bs, int metric)
 /* What a partitioned table's total row adds up: every leaf's strata (summaries only) and metric totals. */
 typedef struct BloatTotal
 {
+	MemoryContext cxt;			/* where strata lives: it must outlive each leaf's memory context */
 	ApesStratum *strata;
 	int			nstrata;
 	int			capacity;
@@ -291,7 +292,7 @@ apes_emit_scan(ReturnSetInfo *rsinfo, BloatScan *bs, const char *kind, BloatTota
 		{
 			total->capacity = Max(16, total->capacity * 2);
 			total->strata = total->strata == NULL ?
-				palloc(sizeof(ApesStratum) * total->capacity) :
+				MemoryContextAlloc(total->cxt, sizeof(ApesStratum) * total->capacity) :
 				repalloc(total->strata, sizeof(ApesStratum) * total->capacity);
 		}
 		total->strata[total->nstrata] = bs->sample.strata[h];
@@ -341,6 +342,7 @@ apes_measure_partitioned(ReturnSetInfo *rsinfo, Relation parent, int64 sample_pa
 	ListCell   *lc;
 
 	memset(&total, 0, sizeof(BloatTotal));
+	total.cxt = CurrentMemoryContext;
 	foreach(lc, children)
 	{
 		Oid			childoid = lfirst_oid(lc);

@@ -108,6 +108,21 @@ SELECT t.wasted_bytes = (SELECT sum(wasted_bytes) FROM apes.table_bloat('tb.part
          AS total_adds_up,
        t.wasted_pct BETWEEN 0 AND 100 AS pct_in_range
   FROM apes.table_bloat('tb.parted', exact => true) t WHERE t.kind = 'total';
+-- the total's percentage comes from every leaf's strata, kept across leaves: it is the byte-weighted mean
+WITH r AS (SELECT * FROM apes.table_bloat('tb.parted', exact => true))
+SELECT abs((SELECT wasted_pct FROM r WHERE kind = 'total') -
+           100.0 * (SELECT sum(wasted_bytes) FROM r WHERE kind <> 'total')
+                 / (SELECT sum(total_bytes) FROM r WHERE kind <> 'total')) < 0.01 AS total_pct_consistent;
+-- many leaves (more strata than the first allocation holds), sampled: a consistent, ordered total
+CREATE TABLE tb.many (k int, v text) PARTITION BY LIST (k);
+SELECT format('CREATE TABLE tb.many_%s PARTITION OF tb.many FOR VALUES IN (%s) WITH (autovacuum_enabled = off)', g, g)
+  FROM generate_series(1, 12) g \gexec
+INSERT INTO tb.many SELECT g % 12 + 1, repeat('z', 200) FROM generate_series(1, 120000) g;
+DELETE FROM tb.many WHERE k % 3 = 0;
+SELECT count(*) FILTER (WHERE kind = 'heap') AS heap_rows, count(*) FILTER (WHERE kind = 'total') AS total_rows,
+       bool_and(wasted_pct_low <= wasted_pct AND wasted_pct <= wasted_pct_high) FILTER (WHERE kind = 'total') AS ordered,
+       bool_and(wasted_pct BETWEEN 20 AND 40) FILTER (WHERE kind = 'total') AS plausible
+  FROM apes.table_bloat('tb.many', 50);
 -- a dropped table's oid
 CREATE TABLE tb.gone (a int);
 SELECT 'tb.gone'::regclass::oid AS gone_oid \gset
