@@ -127,6 +127,42 @@ LANGUAGE C VOLATILE PARALLEL RESTRICTED;
 COMMENT ON FUNCTION apes.index_bloat(regclass, integer, boolean) IS
     'what a REINDEX would give back (btree) or free and deleted space (GIN, GiST, hash, SP-GiST), sampled or exact';
 
+-- Bloat of every table, TOAST table and index, estimated from the catalogs and statistics only (no page is read):
+-- for ranking candidates cheaply.  Each row says why its estimate may be wrong (reliability); an empty list means
+-- the model's inputs are sound, not that the number is a measurement.
+CREATE FUNCTION apes.bloat_estimates()
+RETURNS TABLE (
+    relation          regclass,
+    kind              text,
+    table_name        regclass,
+    access_method     text,
+    total_bytes       bigint,
+    est_tuples        bigint,
+    expected_bytes    bigint,
+    est_wasted_bytes  bigint,
+    est_wasted_pct    double precision,
+    reliability       text[],
+    reliable          boolean
+)
+AS 'MODULE_PATHNAME', 'apes_bloat_estimates'
+LANGUAGE C STABLE PARALLEL RESTRICTED;
+
+COMMENT ON FUNCTION apes.bloat_estimates() IS
+    'catalog-only bloat estimates of every table, TOAST table and index, with reliability flags';
+
+CREATE VIEW apes.bloat_estimates AS
+SELECT e.relation, e.kind, e.table_name, e.access_method, e.total_bytes,
+       pg_catalog.pg_size_pretty(e.total_bytes) AS total_size,
+       e.est_tuples, e.expected_bytes, e.est_wasted_bytes,
+       pg_catalog.pg_size_pretty(e.est_wasted_bytes) AS est_wasted_size,
+       pg_catalog.round(e.est_wasted_pct::numeric, 1) AS est_wasted_pct,
+       e.reliability, e.reliable, 'catalog estimate'::text AS basis
+  FROM apes.bloat_estimates() e
+ ORDER BY e.est_wasted_bytes DESC NULLS LAST, e.total_bytes DESC, e.relation::oid;
+
+COMMENT ON VIEW apes.bloat_estimates IS
+    'catalog-only bloat estimates, largest first: candidates to measure with apes.table_bloat() and apes.index_bloat()';
+
 -- What holds back the cleanup horizon now: the oldest snapshots and transactions of backends, prepared
 -- transactions, replication slots and standby feedback, oldest first.  Built on pg_stat_activity,
 -- pg_prepared_xacts, pg_replication_slots and pg_stat_replication, so what a caller sees of other roles' sessions
@@ -210,6 +246,8 @@ REVOKE ALL ON apes.vacuum_horizon FROM PUBLIC;
 REVOKE ALL ON apes.wraparound FROM PUBLIC;
 REVOKE ALL ON FUNCTION apes.table_bloat(regclass, integer, boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION apes.index_bloat(regclass, integer, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION apes.bloat_estimates() FROM PUBLIC;
+REVOKE ALL ON apes.bloat_estimates FROM PUBLIC;
 
 GRANT EXECUTE ON FUNCTION apes.findings(text) TO pg_monitor;
 GRANT EXECUTE ON FUNCTION apes.health_report() TO pg_monitor;
@@ -217,6 +255,8 @@ GRANT EXECUTE ON FUNCTION apes.health_json() TO pg_monitor;
 GRANT EXECUTE ON FUNCTION apes.version() TO pg_monitor;
 GRANT SELECT ON apes.vacuum_horizon TO pg_monitor;
 GRANT SELECT ON apes.wraparound TO pg_monitor;
+GRANT EXECUTE ON FUNCTION apes.bloat_estimates() TO pg_monitor;
+GRANT SELECT ON apes.bloat_estimates TO pg_monitor;
 
 -- Page readers, like pgstattuple: pg_stat_scan_tables (a member of pg_monitor).
 GRANT USAGE ON SCHEMA apes TO pg_stat_scan_tables;

@@ -58,6 +58,7 @@ extern ApesFinding *apes_new_finding(const char *check_id, const char *area, Ape
 									 const char *object_name);
 extern const char *apes_severity_name(ApesSeverity s);
 extern const char *apes_confidence_name(ApesConfidence c);
+extern char *apes_size_pretty(int64 bytes);
 
 /* evidence.c: a thin layer over the server's jsonb builder (pushJsonbValue). */
 typedef struct ApesJson
@@ -87,9 +88,15 @@ extern int	apes_report_limit;
 extern char *apes_exclude_schemas;
 extern int	apes_sample_seed;
 extern int	apes_horizon_max_age_s;
+extern int	apes_bloat_time_budget_ms;
+extern int	apes_bloat_min_size_kb;
+extern int	apes_bloat_min_pct;
 
 /* index_health.c */
 extern void apes_collect_index_findings(struct ApesCatalog *cat, List **out);
+
+/* bloat_findings.c: the 'bloat' area (calls vacuum_health.c's collector too) */
+extern void apes_collect_bloat_findings(struct ApesCatalog *cat, List **out);
 
 /* vacuum_health.c */
 extern void apes_collect_vacuum_findings(struct ApesCatalog *cat, List **out);

@@ -13,15 +13,20 @@
 #include "access/genam.h"
 #include "access/heapam.h"
 #include "access/htup_details.h"
+#include "access/nbtree.h"
+#include "access/reloptions.h"
 #include "access/table.h"
 #include "access/tableam.h"
 #include "catalog/namespace.h"
 #include "common/hashfn.h"
+#include "catalog/pg_am.h"
+#include "catalog/pg_attribute.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_constraint.h"
 #include "catalog/pg_index.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_namespace.h"
+#include "catalog/pg_statistic.h"
 #include "catalog/pg_type.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
@@ -185,6 +190,36 @@ apes_load_namespaces(ApesArena *arena)
 	return nsps;
 }
 
+/*
+ * Fillfactor and deduplication from a relation's reloptions, parsed by the server's own option parsers (heap and
+ * btree); other access methods keep their defaults.
+ */
+static void
+apes_parse_reloptions(ApesRel *r, Datum reloptions, bool isnull)
+{
+	r->fillfactor = r->relkind == RELKIND_INDEX ? BTREE_DEFAULT_FILLFACTOR : HEAP_DEFAULT_FILLFACTOR;
+	r->dedup = true;
+	if (isnull)
+		return;
+	if (r->relkind == RELKIND_RELATION || r->relkind == RELKIND_MATVIEW)
+	{
+		StdRdOptions *o = (StdRdOptions *) heap_reloptions(r->relkind, reloptions, false);
+
+		if (o != NULL)
+			r->fillfactor = o->fillfactor;
+	}
+	else if (r->relkind == RELKIND_INDEX && r->relam == BTREE_AM_OID)
+	{
+		BTOptions  *o = (BTOptions *) btoptions(reloptions, false);
+
+		if (o != NULL)
+		{
+			r->fillfactor = o->fillfactor;
+			r->dedup = o->deduplicate_items;
+		}
+	}
+}
+
 /* Read pg_class (AccessShareLock): tables, partitioned tables, matviews and indexes of user schemas. */
 static apes_relhash_hash *
 apes_load_relations(apes_nsphash_hash *nsps, ApesArena *arena)
@@ -207,6 +242,8 @@ apes_load_relations(apes_nsphash_hash *nsps, ApesArena *arena)
 		ApesRelEntry *e;
 		ApesRel    *r;
 		bool		found;
+		Datum		reloptions;
+		bool		isnull;
 
 		CHECK_FOR_INTERRUPTS();
 		if (form->relkind != RELKIND_RELATION && form->relkind != RELKIND_PARTITIONED_TABLE &&
@@ -236,7 +273,12 @@ apes_load_relations(apes_nsphash_hash *nsps, ApesArena *arena)
 		r->relam = form->relam;
 		r->relfilenode = form->relfilenode;
 		r->reltablespace = form->reltablespace;
+		r->toastrelid = form->reltoastrelid;
+		r->relpersistence = form->relpersistence;
+		r->relnatts = form->relnatts;
 		r->disk_bytes = -1;
+		reloptions = heap_getattr(tup, Anum_pg_class_reloptions, RelationGetDescr(rel), &isnull);
+		apes_parse_reloptions(r, reloptions, isnull);
 		e = apes_relhash_insert(rels, form->oid, &found);
 		e->rel = r;
 	}
@@ -491,6 +533,20 @@ apes_stats_window(ApesCatalog *cat)
 	}
 }
 
+/* Fill cat->relarray with every relation of the hash. */
+static void
+apes_list_relations(ApesCatalog *cat)
+{
+	apes_relhash_iterator it;
+	ApesRelEntry *e;
+
+	cat->relarray = palloc(sizeof(ApesRel *) * Max(cat->rels->members, 1));
+	cat->nrels = 0;
+	apes_relhash_start_iterate(cat->rels, &it);
+	while ((e = apes_relhash_iterate(cat->rels, &it)) != NULL)
+		cat->relarray[cat->nrels++] = e->rel;
+}
+
 /* Read every catalog a report needs, once, into a new memory context below the current one. */
 ApesCatalog *
 apes_catalog_load(void)
@@ -507,6 +563,7 @@ apes_catalog_load(void)
 	cat->now = GetCurrentTimestamp();
 	nsps = apes_load_namespaces(&arena);
 	cat->rels = apes_load_relations(nsps, &arena);
+	apes_list_relations(cat);
 	apes_load_inherits(cat->rels);
 	indexes = apes_load_indexes(cat->rels, &arena);
 	fks = apes_load_constraints(cat->rels);
@@ -665,4 +722,87 @@ apes_attname(ApesRel *table, int16 attnum)
 	char	   *name = get_attname(table->oid, attnum, true);
 
 	return (char *) quote_identifier(name != NULL ? name : "?column?");
+}
+
+/*
+ * Columns, with their statistics, of the relations wanted() picks: one heap scan of pg_attribute and one of
+ * pg_statistic (AccessShareLock each), the way the catalog itself is read; thousands of syscache look-ups cost more.
+ * Only non-inherited statistics are kept (a leaf's own, not its inheritance tree's).
+ */
+void
+apes_catalog_load_columns(ApesCatalog *cat, bool (*wanted) (ApesRel *rel))
+{
+	MemoryContext old = MemoryContextSwitchTo(cat->cxt);
+	Relation	catrel;
+	TableScanDesc scan;
+	HeapTuple	tup;
+	int			nwanted = 0;
+
+	for (int i = 0; i < cat->nrels; i++)
+	{
+		ApesRel    *r = cat->relarray[i];
+
+		if (r->columns == NULL && r->relnatts > 0 && wanted(r))
+		{
+			r->columns = palloc0(sizeof(ApesColumn) * r->relnatts);
+			nwanted++;
+		}
+	}
+	if (nwanted == 0)
+	{
+		MemoryContextSwitchTo(old);
+		return;
+	}
+
+	catrel = table_open(AttributeRelationId, AccessShareLock);
+	scan = table_beginscan_catalog(catrel, 0, NULL);
+	while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
+	{
+		Form_pg_attribute att = (Form_pg_attribute) GETSTRUCT(tup);
+		ApesRel    *r;
+		ApesColumn *c;
+
+		CHECK_FOR_INTERRUPTS();
+		if (att->attnum <= 0 || att->attisdropped)
+			continue;
+		r = apes_rel_find(cat->rels, att->attrelid);
+		if (r == NULL || r->columns == NULL || att->attnum > r->relnatts)
+			continue;
+		c = &r->columns[att->attnum - 1];
+		c->attnum = att->attnum;
+		c->typlen = att->attlen;
+		c->typalign = att->attalign;
+		c->storage = att->attstorage;
+		c->notnull = att->attnotnull;
+		c->typid = att->atttypid;
+		c->typmod = att->atttypmod;
+	}
+	table_endscan(scan);
+	table_close(catrel, AccessShareLock);
+
+	catrel = table_open(StatisticRelationId, AccessShareLock);
+	scan = table_beginscan_catalog(catrel, 0, NULL);
+	while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
+	{
+		Form_pg_statistic st = (Form_pg_statistic) GETSTRUCT(tup);
+		ApesRel    *r;
+		ApesColumn *c;
+
+		CHECK_FOR_INTERRUPTS();
+		if (st->stainherit || st->staattnum <= 0)
+			continue;
+		r = apes_rel_find(cat->rels, st->starelid);
+		if (r == NULL || r->columns == NULL || st->staattnum > r->relnatts)
+			continue;
+		c = &r->columns[st->staattnum - 1];
+		if (c->attnum == 0)
+			continue;
+		c->has_stats = true;
+		c->width = st->stawidth;
+		c->nullfrac = st->stanullfrac;
+		c->ndistinct = st->stadistinct;
+	}
+	table_endscan(scan);
+	table_close(catrel, AccessShareLock);
+	MemoryContextSwitchTo(old);
 }

@@ -14,6 +14,22 @@
 #include "utils/hsearch.h"
 #include "utils/timestamp.h"
 
+/* One column of a table or index, and what pg_statistic says of it (apes_catalog_load_columns fills these). */
+typedef struct ApesColumn
+{
+	int16		attnum;			/* 0: a dropped column (a gap in the array) */
+	int16		typlen;
+	char		typalign;
+	char		storage;
+	bool		notnull;
+	bool		has_stats;		/* a pg_statistic row (stainherit = false) exists */
+	Oid			typid;
+	int32		typmod;
+	float4		width;			/* stawidth: average stored width in bytes */
+	float4		nullfrac;		/* stanullfrac */
+	float4		ndistinct;		/* stadistinct: > 0 a count, < 0 a fraction of the rows */
+} ApesColumn;
+
 /* One relation (table, partitioned table, matview, index or partitioned index) of a user schema. */
 typedef struct ApesRel
 {
@@ -29,6 +45,12 @@ typedef struct ApesRel
 	Oid			relam;
 	Oid			relfilenode;
 	Oid			reltablespace;
+	Oid			toastrelid;		/* reltoastrelid */
+	char		relpersistence;
+	int16		relnatts;
+	int16		fillfactor;		/* from reloptions for tables and btree indexes, else the access method's default */
+	bool		dedup;			/* btree: deduplicate_items */
+	ApesColumn *columns;		/* relnatts columns by attnum - 1, NULL until apes_catalog_load_columns() */
 	List	   *children;		/* partitions (ApesRel *), for partitioned tables and indexes */
 	List	   *indexes;		/* for tables: their indexes (ApesIndex *), oldest first */
 	List	   *fks;			/* for tables: their foreign keys (ApesForeignKey *) */
@@ -94,6 +116,8 @@ typedef struct ApesCatalog
 {
 	MemoryContext cxt;
 	struct apes_relhash_hash *rels; /* Oid -> ApesRel (simplehash, catalog.c) */
+	ApesRel   **relarray;		/* every relation, in no particular order */
+	int			nrels;
 	ApesIndex **indexes;		/* sorted by index oid */
 	int			nindexes;
 	ApesForeignKey **fks;
@@ -112,5 +136,6 @@ extern bool apes_index_detail(ApesIndex *idx);
 extern List *apes_index_exprs(ApesIndex *idx);
 extern List *apes_index_pred(ApesIndex *idx);
 extern char *apes_attname(ApesRel *table, int16 attnum);
+extern void apes_catalog_load_columns(ApesCatalog *cat, bool (*wanted) (ApesRel *rel));
 
 #endif							/* APES_CATALOG_H */

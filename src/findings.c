@@ -34,12 +34,13 @@ static const char *const index_checks[] = {
 };
 
 static const char *const bloat_checks[] = {
+	"table_bloat", "toast_bloat", "index_bloat", "bloat_measurement_incomplete",
 	"vacuum_horizon_held", "xid_wraparound", "mxid_wraparound", NULL
 };
 
 static const ApesArea apes_areas[] = {
 	{"index", apes_collect_index_findings, index_checks},
-	{"bloat", apes_collect_vacuum_findings, bloat_checks},
+	{"bloat", apes_collect_bloat_findings, bloat_checks},
 };
 
 #define APES_NAREAS lengthof(apes_areas)
@@ -228,7 +229,7 @@ apes_status(ApesTotals *t)
 }
 
 /* Bytes through the server's pg_size_pretty(). */
-static char *
+char *
 apes_size_pretty(int64 bytes)
 {
 	return text_to_cstring(DatumGetTextPP(DirectFunctionCall1(pg_size_pretty, Int64GetDatum(bytes))));

@@ -27,12 +27,14 @@
 #include "miscadmin.h"
 #include "storage/bufmgr.h"
 #include "storage/bufpage.h"
+#include "storage/lmgr.h"
 #include "storage/procarray.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 
 #include "apes.h"
+#include "bloat.h"
 #include "sampling.h"
 
 #define APES_BLOAT_NCOLS 17
@@ -330,13 +332,15 @@ apes_measure_table(ReturnSetInfo *rsinfo, Relation rel, int64 sample_pages, bool
 
 /*
  * A partitioned table: one pair of rows per leaf partition, then a 'total' row over all of them (its interval
- * combines every leaf's strata).  Lock: AccessShareLock on every partition (find_all_inheritors), parent first.
- * Foreign partitions are skipped with a notice.  Each leaf is measured in its own memory context.
+ * combines every leaf's strata).  Locks: the parent's AccessShareLock is held (the caller's); each partition is
+ * locked with AccessShareLock only while it is measured, so a long roll-up never holds hundreds of locks that DDL on
+ * one partition would queue behind.  Partitions dropped meanwhile are skipped, foreign ones with a notice.  Each leaf
+ * is measured in its own memory context.
  */
 static void
 apes_measure_partitioned(ReturnSetInfo *rsinfo, Relation parent, int64 sample_pages, bool exact)
 {
-	List	   *children = find_all_inheritors(RelationGetRelid(parent), AccessShareLock, NULL);
+	List	   *children = find_all_inheritors(RelationGetRelid(parent), NoLock, NULL);
 	MemoryContext leafcxt = AllocSetContextCreate(CurrentMemoryContext, "apes leaf", ALLOCSET_DEFAULT_SIZES);
 	BloatTotal	total;
 	ListCell   *lc;
@@ -350,9 +354,9 @@ apes_measure_partitioned(ReturnSetInfo *rsinfo, Relation parent, int64 sample_pa
 		MemoryContext old;
 
 		CHECK_FOR_INTERRUPTS();
-		if (childoid == RelationGetRelid(parent))
+		if (childoid == RelationGetRelid(parent) || get_rel_relkind(childoid) == RELKIND_PARTITIONED_TABLE)
 			continue;
-		child = try_relation_open(childoid, NoLock);	/* locked by find_all_inheritors */
+		child = try_relation_open(childoid, AccessShareLock);
 		if (child == NULL)
 			continue;			/* dropped meanwhile */
 		if (child->rd_rel->relkind == RELKIND_FOREIGN_TABLE)
@@ -365,7 +369,7 @@ apes_measure_partitioned(ReturnSetInfo *rsinfo, Relation parent, int64 sample_pa
 			MemoryContextSwitchTo(old);
 			MemoryContextReset(leafcxt);
 		}
-		relation_close(child, NoLock);
+		relation_close(child, AccessShareLock);
 	}
 	apes_emit_row(rsinfo, RelationGetRelid(parent), "total", total.nblocks, total.pages_read, total.metrics,
 				  apes_strata_estimate(total.strata, total.nstrata));
@@ -434,4 +438,68 @@ apes_table_bloat(PG_FUNCTION_ARGS)
 		apes_measure_table(rsinfo, rel, sample_pages, exact, NULL);
 	relation_close(rel, AccessShareLock);
 	return (Datum) 0;
+}
+
+/* Copy a finished scan into a measurement. */
+static void
+apes_scan_to_measure(BloatScan *bs, ApesBloatMeasure *m)
+{
+	m->nblocks = bs->nblocks;
+	m->pages_read = bs->pages_read;
+	m->dead_bytes = apes_metric_total(bs, offsetof(PageObservation, dead_bytes) / sizeof(double));
+	m->rdead_bytes = apes_metric_total(bs, offsetof(PageObservation, rdead_bytes) / sizeof(double));
+	m->wasted_bytes = apes_metric_total(bs, offsetof(PageObservation, wasted_bytes) / sizeof(double));
+	m->e = apes_sample_estimate(&bs->sample);
+}
+
+/*
+ * Measure one relation for a report, never waiting: AccessShareLock only if it can be had at once (a report must not
+ * queue behind VACUUM FULL or DDL), released when done, like the relation itself.
+ */
+static ApesMeasureResult
+apes_measure_one_quick(Oid relid, int64 sample_pages, ApesBloatMeasure *m, Oid *toastoid)
+{
+	Relation	rel;
+	BloatScan	bs;
+
+	m->nblocks = -1;
+	if (!ConditionalLockRelationOid(relid, AccessShareLock))
+		return APES_MEASURE_LOCKED;
+	rel = try_relation_open(relid, NoLock);
+	if (rel == NULL)
+	{
+		UnlockRelationOid(relid, AccessShareLock);
+		return APES_MEASURE_SKIPPED;
+	}
+	if ((rel->rd_rel->relkind != RELKIND_RELATION && rel->rd_rel->relkind != RELKIND_MATVIEW &&
+		 rel->rd_rel->relkind != RELKIND_TOASTVALUE) || RELATION_IS_OTHER_TEMP(rel) ||
+		(RecoveryInProgress() && rel->rd_rel->relpersistence == RELPERSISTENCE_UNLOGGED))
+	{
+		relation_close(rel, AccessShareLock);
+		return APES_MEASURE_SKIPPED;
+	}
+	if (toastoid != NULL)
+		*toastoid = rel->rd_rel->reltoastrelid;
+	apes_bloat_scan(&bs, rel, sample_pages, false);
+	apes_scan_to_measure(&bs, m);
+	FreeAccessStrategy(bs.strategy);
+	relation_close(rel, AccessShareLock);
+	return APES_MEASURED;
+}
+
+/*
+ * A table and its TOAST table, sampled (sample_pages per relation, all of a smaller one) for a report.  Lock:
+ * AccessShareLock on the table, then on its TOAST table, each only if free now and only while it is read.
+ */
+ApesMeasureResult
+apes_measure_table_quick(Oid relid, int64 sample_pages, ApesBloatMeasure *heap, ApesBloatMeasure *toast)
+{
+	ApesMeasureResult r;
+	Oid			toastoid = InvalidOid;
+
+	toast->nblocks = -1;
+	r = apes_measure_one_quick(relid, sample_pages, heap, &toastoid);
+	if (r == APES_MEASURED && OidIsValid(toastoid))
+		(void) apes_measure_one_quick(toastoid, sample_pages, toast, NULL);
+	return r;
 }

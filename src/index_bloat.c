@@ -34,6 +34,7 @@
 #include "utils/rel.h"
 
 #include "apes.h"
+#include "bloat.h"
 #include "sampling.h"
 
 #define APES_IBLOAT_NCOLS 17
@@ -183,6 +184,42 @@ apes_scale(IndexPageScan *st, double observed, BlockNumber nblocks)
 	return (int64) llround(observed * nblocks / st->pages_read);
 }
 
+/*
+ * Read an index's pages (all of them when exact or small, else a simple random sample of sample_pages, or of the
+ * size a 300-page pilot says +-1 point needs) into *st.
+ */
+static void
+apes_index_scan(IndexPageScan *st, Relation idx, BlockNumber nblocks, int64 sample_pages, bool exact)
+{
+	int64		want[1];
+	bool		whole;
+
+	memset(st, 0, sizeof(IndexPageScan));
+	st->idx = idx;
+	st->strategy = GetAccessStrategy(BAS_BULKREAD);
+	st->target = (BLCKSZ - SizeOfPageHeaderData - MAXALIGN(sizeof(BTPageOpaqueData))) *
+		(idx->rd_rel->relam == BTREE_AM_OID ? BTGetFillFactor(idx) : 100) / 100;
+	whole = exact || (sample_pages <= 0 && nblocks <= APES_READ_WHOLE_PAGES) ||
+		(sample_pages > 0 && sample_pages >= nblocks);
+	apes_sample_init(&st->sample, 1, (uint64) apes_sample_seed);
+	for (BlockNumber blk = 0; blk < nblocks; blk++)
+		apes_sample_add_page(&st->sample, 0, blk);
+	if (whole)
+		want[0] = nblocks;
+	else
+	{
+		apes_sample_shuffle(&st->sample);
+		want[0] = sample_pages > 0 ? sample_pages : APES_PILOT_PAGES;
+	}
+	apes_sample_visit(&st->sample, want, apes_read_index_page, st);
+	if (!whole && sample_pages <= 0)
+	{
+		want[0] = apes_sample_size_for(&st->sample, 0.01, APES_PILOT_PAGES);
+		apes_sample_visit(&st->sample, want, apes_read_index_page, st);
+	}
+	FreeAccessStrategy(st->strategy);
+}
+
 PG_FUNCTION_INFO_V1(apes_index_bloat);
 
 /*
@@ -204,7 +241,6 @@ apes_index_bloat(PG_FUNCTION_ARGS)
 	Datum		values[APES_IBLOAT_NCOLS];
 	bool		nulls[APES_IBLOAT_NCOLS] = {0};
 	ApesEstimate e;
-	int64		want[1];
 	bool		whole;
 	int			i = 0;
 
@@ -274,30 +310,7 @@ apes_index_bloat(PG_FUNCTION_ARGS)
 		return (Datum) 0;
 	}
 
-	memset(&st, 0, sizeof(st));
-	st.idx = idx;
-	st.strategy = GetAccessStrategy(BAS_BULKREAD);
-	st.target = (BLCKSZ - SizeOfPageHeaderData - MAXALIGN(sizeof(BTPageOpaqueData))) *
-		(idx->rd_rel->relam == BTREE_AM_OID ? BTGetFillFactor(idx) : 100) / 100;
-	whole = exact || (sample_pages <= 0 && nblocks <= APES_READ_WHOLE_PAGES) ||
-		(sample_pages > 0 && sample_pages >= nblocks);
-	apes_sample_init(&st.sample, 1, (uint64) apes_sample_seed);
-	for (BlockNumber blk = 0; blk < nblocks; blk++)
-		apes_sample_add_page(&st.sample, 0, blk);
-	if (whole)
-		want[0] = nblocks;
-	else
-	{
-		apes_sample_shuffle(&st.sample);
-		want[0] = sample_pages > 0 ? sample_pages : APES_PILOT_PAGES;
-	}
-	apes_sample_visit(&st.sample, want, apes_read_index_page, &st);
-	if (!whole && sample_pages <= 0)
-	{
-		want[0] = apes_sample_size_for(&st.sample, 0.01, APES_PILOT_PAGES);
-		apes_sample_visit(&st.sample, want, apes_read_index_page, &st);
-	}
-	FreeAccessStrategy(st.strategy);
+	apes_index_scan(&st, idx, nblocks, sample_pages, exact);
 	e = apes_sample_estimate(&st.sample);
 	whole = st.pages_read == nblocks;
 
@@ -340,4 +353,46 @@ apes_index_bloat(PG_FUNCTION_ARGS)
 	relation_close(idx, AccessShareLock);
 	relation_close(table, AccessShareLock);
 	return (Datum) 0;
+}
+
+/*
+ * Measure a valid btree index for a report (sample_pages pages, all of a smaller one), never waiting.  Locks:
+ * AccessShareLock on the table, then on the index, each only if free now, both released when done.
+ */
+ApesMeasureResult
+apes_measure_index_quick(Oid indexoid, int64 sample_pages, ApesBloatMeasure *m)
+{
+	Oid			tableoid = IndexGetRelation(indexoid, true);
+	ApesMeasureResult r = APES_MEASURE_SKIPPED;
+	Relation	idx;
+	IndexPageScan st;
+
+	m->nblocks = -1;
+	if (!OidIsValid(tableoid))
+		return APES_MEASURE_SKIPPED;
+	if (!ConditionalLockRelationOid(tableoid, AccessShareLock))
+		return APES_MEASURE_LOCKED;
+	if (!ConditionalLockRelationOid(indexoid, AccessShareLock))
+	{
+		UnlockRelationOid(tableoid, AccessShareLock);
+		return APES_MEASURE_LOCKED;
+	}
+	idx = try_relation_open(indexoid, NoLock);
+	if (idx != NULL && idx->rd_rel->relkind == RELKIND_INDEX && idx->rd_rel->relam == BTREE_AM_OID &&
+		idx->rd_index->indisvalid && idx->rd_index->indrelid == tableoid && !RELATION_IS_OTHER_TEMP(idx) &&
+		!(RecoveryInProgress() && idx->rd_rel->relpersistence == RELPERSISTENCE_UNLOGGED))
+	{
+		m->nblocks = RelationGetNumberOfBlocks(idx);
+		apes_index_scan(&st, idx, (BlockNumber) m->nblocks, sample_pages, false);
+		m->pages_read = st.pages_read;
+		m->e = apes_sample_estimate(&st.sample);
+		m->wasted_bytes = m->e.mean * m->nblocks * BLCKSZ;
+		m->dead_bytes = m->rdead_bytes = 0;
+		r = APES_MEASURED;
+	}
+	if (idx != NULL)
+		relation_close(idx, NoLock);
+	UnlockRelationOid(indexoid, AccessShareLock);
+	UnlockRelationOid(tableoid, AccessShareLock);
+	return r;
 }

@@ -27,6 +27,9 @@ int			apes_report_limit = 50;
 char	   *apes_exclude_schemas = NULL;
 int			apes_sample_seed = 0;
 int			apes_horizon_max_age_s = 3600;
+int			apes_bloat_time_budget_ms = 100;
+int			apes_bloat_min_size_kb = 10 * 1024;
+int			apes_bloat_min_pct = 30;
 
 void		_PG_init(void);
 
@@ -90,6 +93,27 @@ _PG_init(void)
 							&apes_horizon_max_age_s,
 							3600, 0, INT_MAX,
 							PGC_USERSET, GUC_UNIT_S,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_apes_health.bloat_time_budget",
+							"Time apes.findings('bloat') may spend measuring sampled pages of the largest bloat candidates.",
+							"Candidates left when it is spent are judged from catalog estimates, and a bloat_measurement_incomplete finding says so. 0 measures nothing.",
+							&apes_bloat_time_budget_ms,
+							100, 0, 3600 * 1000,
+							PGC_USERSET, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_apes_health.bloat_min_size",
+							"Smallest wasted space that table_bloat, toast_bloat and index_bloat report.",
+							"Relations smaller than this are not bloat candidates at all.",
+							&apes_bloat_min_size_kb,
+							10 * 1024, 0, INT_MAX,
+							PGC_USERSET, GUC_UNIT_KB,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_apes_health.bloat_min_pct",
+							"Smallest share of a relation, in percent, that must be wasted for a bloat finding.",
+							"Half the relation or 10 GB makes the finding a warning; less is info.",
+							&apes_bloat_min_pct,
+							30, 0, 100,
+							PGC_USERSET, 0,
 							NULL, NULL, NULL);
 	apes_reserve_guc_prefix("pg_apes_health");
 }

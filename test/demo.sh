@@ -13,4 +13,25 @@ createdb apes_demo
 log=$(mktemp)
 psql -X -q -v ON_ERROR_STOP=1 -d apes_demo -f test/demo.sql >"$log" 2>&1 || { cat "$log"; exit 1; }
 psql -X -q -v ON_ERROR_STOP=1 -d apes_demo -c "CREATE EXTENSION pg_apes_health"
-psql -X -At -d apes_demo -c "SELECT apes.health_report()"
+
+# planted: a session left idle in transaction holds back the cleanup horizon, so the rows deleted from
+# shop.sessions after it began stay (recently dead) through VACUUM.  The report is run with
+# pg_apes_health.horizon_max_age = 5s (default 1h) so the demo need not wait an hour.
+( echo "SET application_name = 'demo_forgotten_transaction'; BEGIN; SELECT txid_current();"; sleep 300 ) |
+    psql -X -q -d apes_demo >/dev/null &
+holder=$!
+trap 'kill $holder 2>/dev/null || true' EXIT
+until [ "$(psql -X -At -d apes_demo -c "SELECT count(*) FROM pg_stat_activity
+          WHERE application_name = 'demo_forgotten_transaction' AND state = 'idle in transaction'")" = 1 ]; do
+    sleep 0.2
+done
+psql -X -q -v ON_ERROR_STOP=1 -d apes_demo <<'SQL'
+CREATE TABLE shop.sessions (id bigint PRIMARY KEY, token text, seen_at timestamptz)
+    WITH (autovacuum_enabled = off);
+INSERT INTO shop.sessions SELECT g, md5(g::text) || md5(g::text), now() FROM generate_series(1, 200000) g;
+DELETE FROM shop.sessions WHERE id % 5 <> 0;
+VACUUM shop.sessions;
+ANALYZE shop.sessions;
+SQL
+sleep 6
+PGOPTIONS="-c pg_apes_health.horizon_max_age=5s" psql -X -At -d apes_demo -c "SELECT apes.health_report()"

@@ -9,6 +9,11 @@
 --   warning   index_unused      shop.events_payload_idx          (never scanned, over 1 MB)
 --   warning   fk_missing_index  shop.orders                      (orders_customer_id_fkey)
 --   warning   fk_missing_index  shop.stock                       (composite stock_wh_fkey)
+--   warning   table_bloat       shop.order_history               (three rows in four deleted; VACUUM freed the space)
+--   warning   index_bloat       shop.order_history_ref_idx       (the same deletes left its leaf pages a quarter full)
+--   warning   toast_bloat       shop.documents                   (four documents in five purged from TOAST)
+-- make demo adds a session idle in transaction (vacuum_horizon_held) and rows it keeps VACUUM from removing
+-- (table_bloat on shop.sessions, recently dead); see test/demo.sh.
 \set ON_ERROR_STOP on
 SET client_min_messages = warning;
 CREATE SCHEMA shop;
@@ -114,5 +119,35 @@ CREATE INDEX events_payload_idx ON shop.events (payload);
 CREATE UNIQUE INDEX CONCURRENTLY customers_region_key ON shop.customers (region);
 \set VERBOSITY default
 \set ON_ERROR_STOP on
+
+-- planted bloat: a history table that lost three rows in four; VACUUM made the space free, only a rewrite returns
+-- it.  Its order_ref index keeps a quarter-full leaf page for every page it had (a REINDEX gives the rest back); a
+-- look-up below keeps it from being reported unused.  The primary key wastes as much in share, less than the 10 MB
+-- pg_apes_health.bloat_min_size: a near-miss.
+CREATE TABLE shop.order_history (id bigint PRIMARY KEY, order_ref text NOT NULL, note text)
+    WITH (autovacuum_enabled = off);
+INSERT INTO shop.order_history
+SELECT g, md5(g::text) || md5((g + 1)::text), 'archived order ' || g FROM generate_series(1, 300000) g;
+CREATE INDEX order_history_ref_idx ON shop.order_history (order_ref);
+DELETE FROM shop.order_history WHERE id % 4 <> 0;
+VACUUM shop.order_history;
+SET enable_seqscan = off;
+SELECT count(*) AS found FROM shop.order_history WHERE order_ref = md5('4') || md5('5') \g /dev/null
+RESET enable_seqscan;
+SELECT pg_stat_force_next_flush() \g /dev/null
+
+-- planted TOAST bloat: documents stored out of line, four in five purged; the heap itself is small (a near-miss)
+CREATE TABLE shop.documents (id bigint PRIMARY KEY, body text)
+    WITH (autovacuum_enabled = off, toast.autovacuum_enabled = off);
+ALTER TABLE shop.documents ALTER COLUMN body SET STORAGE EXTERNAL;
+INSERT INTO shop.documents
+SELECT g, (SELECT string_agg(md5(g::text || '-' || i), '') FROM generate_series(1, 100) i)
+  FROM generate_series(1, 10000) g;
+DELETE FROM shop.documents WHERE id % 5 <> 0;
+VACUUM shop.documents;
+
+-- near-miss: a big table with no bloat at all
+CREATE TABLE shop.ledger (id bigint PRIMARY KEY, amount numeric(12, 2), booked_at timestamptz);
+INSERT INTO shop.ledger SELECT g, g % 1000, now() FROM generate_series(1, 300000) g;
 
 ANALYZE;

@@ -8,7 +8,7 @@
 \pset pager off
 
 BEGIN;
-SELECT plan(35);
+SELECT plan(41);
 
 -- the schema and the functions
 SELECT has_schema('apes');
@@ -54,6 +54,15 @@ SELECT function_privs_are('apes', 'table_bloat', ARRAY['regclass', 'integer', 'b
 SELECT has_function('apes', 'index_bloat', ARRAY['regclass', 'integer', 'boolean'], 'apes.index_bloat(regclass, integer, boolean) exists');
 SELECT function_privs_are('apes', 'index_bloat', ARRAY['regclass', 'integer', 'boolean'], 'public', ARRAY[]::text[]);
 SELECT function_privs_are('apes', 'index_bloat', ARRAY['regclass', 'integer', 'boolean'], 'pg_stat_scan_tables', ARRAY['EXECUTE']);
+
+-- catalog-only screening: pg_monitor, not PUBLIC; the view is ordered largest estimated waste first
+SELECT has_function('apes', 'bloat_estimates', ARRAY[]::text[], 'apes.bloat_estimates() exists');
+SELECT has_view('apes', 'bloat_estimates', 'the view apes.bloat_estimates exists');
+SELECT function_privs_are('apes', 'bloat_estimates', ARRAY[]::text[], 'public', ARRAY[]::text[]);
+SELECT table_privs_are('apes', 'bloat_estimates', 'public', ARRAY[]::text[]);
+SELECT table_privs_are('apes', 'bloat_estimates', 'pg_monitor', ARRAY['SELECT']);
+SELECT is((SELECT count(*) FROM apes.bloat_estimates WHERE basis <> 'catalog estimate'), 0::bigint,
+          'every row of apes.bloat_estimates says it is an estimate');
 
 -- errors: unknown areas are 22023 with the valid list in the hint
 SELECT throws_ok($$ SELECT * FROM apes.findings('nope') $$, '22023', 'unknown area "nope"', 'unknown area is 22023');

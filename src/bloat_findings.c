@@ -1,0 +1,427 @@
+/*
+ * bloat_findings.c: the 'bloat' area of apes.findings(): table_bloat, toast_bloat and index_bloat, plus what
+ * vacuum_health.c reports (the held horizon, wraparound).
+ *
+ * Cheap first, then measured: every table and btree index at least pg_apes_health.bloat_min_size big is estimated
+ * from the catalogs (bloat_estimate.c) and ranked by what it might waste (the estimate, or the dead-tuple share the
+ * cumulative statistics count, whichever is larger).  The largest candidates are then measured on a sample of their
+ * pages, one after the other, until pg_apes_health.bloat_time_budget is spent; a relation whose lock is not free at
+ * once is not waited for.  What was not measured is reported from a reliable estimate with low confidence, and a
+ * bloat_measurement_incomplete finding says how far measuring got.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "catalog/pg_am.h"
+#include "catalog/pg_authid.h"
+#include "catalog/pg_class.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "portability/instr_time.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+
+#include "apes.h"
+#include "bloat.h"
+#include "catalog.h"
+
+#define APES_FINDING_SAMPLE_PAGES 400	/* per relation measured for a report: about +-3 points */
+#define APES_BLOAT_WARNING_PCT 50.0
+#define APES_BLOAT_WARNING_BYTES (INT64CONST(10) * 1024 * 1024 * 1024)
+
+/* A relation that may be bloated: its estimate, its rank, and what measuring it gave. */
+typedef struct BloatCandidate
+{
+	ApesRel    *rel;			/* table or index */
+	ApesBloatEstimate est;		/* heap or index */
+	ApesBloatEstimate toast;	/* tables: their TOAST table (relid invalid when none) */
+	double		score;			/* bytes it might waste: the order of measuring */
+	bool		measured;
+	bool		skipped;		/* gone or not measurable: no finding at all */
+	ApesBloatMeasure m;
+	ApesBloatMeasure mtoast;
+} BloatCandidate;
+
+/* Large enough to waste the reportable minimum: a table with its TOAST table, or a valid btree index. */
+static bool
+apes_bloat_candidate_rel(ApesRel *r)
+{
+	int64		min_bytes = (int64) apes_bloat_min_size_kb * 1024;
+
+	if (r->relkind == RELKIND_RELATION || r->relkind == RELKIND_MATVIEW)
+		return apes_rel_bytes(r) >= min_bytes || OidIsValid(r->toastrelid);
+	if (r->relkind == RELKIND_INDEX && r->relam == BTREE_AM_OID && r->index != NULL && r->index->valid)
+		return apes_rel_bytes(r) >= min_bytes;
+	return false;
+}
+
+/* Columns are loaded for candidates and for the tables of candidate indexes. */
+static bool
+apes_bloat_columns_wanted(ApesRel *r)
+{
+	if (r->relkind == RELKIND_RELATION || r->relkind == RELKIND_MATVIEW)
+	{
+		ListCell   *lc;
+
+		if (apes_bloat_candidate_rel(r))
+			return true;
+		foreach(lc, r->indexes)
+			if (apes_bloat_candidate_rel(((ApesIndex *) lfirst(lc))->rel))
+				return true;
+		return false;
+	}
+	return apes_bloat_candidate_rel(r);
+}
+
+/* Bytes the cumulative statistics' dead-tuple count suggests a table wastes (0 when it has no counts). */
+static double
+apes_dead_share_bytes(ApesRel *r, int64 bytes)
+{
+	PgStat_StatTabEntry *tab = apes_fetch_tabentry(r->oid);
+	double		live;
+	double		dead;
+
+	if (tab == NULL)
+		return 0;
+	live = tab->n_live_tuples;
+	dead = tab->n_dead_tuples;
+	return live + dead > 0 ? bytes * dead / (live + dead) : 0;
+}
+
+/* Largest possible waste first. */
+static int
+apes_candidate_cmp(const void *a, const void *b)
+{
+	const BloatCandidate *x = a;
+	const BloatCandidate *y = b;
+
+	if (x->score != y->score)
+		return x->score > y->score ? -1 : 1;
+	return x->rel->oid < y->rel->oid ? -1 : x->rel->oid > y->rel->oid;
+}
+
+/* A relation's estimated waste, for ranking: the estimate when it has one, else a quarter of its size. */
+static double
+apes_estimate_score(ApesBloatEstimate *e)
+{
+	if (e->relid == InvalidOid)
+		return 0;
+	if (e->wasted_bytes >= 0 && (e->flags & (APES_EST_NO_STATS | APES_EST_HIDDEN | APES_EST_STALE)) == 0)
+		return e->wasted_bytes;
+	return e->bytes / 4.0;
+}
+
+/* Build, estimate and rank the candidates. */
+static BloatCandidate *
+apes_bloat_candidates(ApesCatalog *cat, int *ncand)
+{
+	BloatCandidate *cands = palloc0(sizeof(BloatCandidate) * Max(cat->nrels, 1));
+	int			n = 0;
+
+	apes_catalog_load_columns(cat, apes_bloat_columns_wanted);
+	for (int i = 0; i < cat->nrels; i++)
+	{
+		ApesRel    *r = cat->relarray[i];
+		BloatCandidate *c = &cands[n];
+
+		CHECK_FOR_INTERRUPTS();
+		if (!apes_bloat_candidate_rel(r))
+			continue;
+		c->rel = r;
+		if (r->relkind == RELKIND_INDEX)
+		{
+			apes_estimate_index(r, &c->est);
+			c->score = apes_estimate_score(&c->est);
+		}
+		else
+		{
+			apes_estimate_table(r, &c->est, &c->toast);
+			c->score = Max(apes_estimate_score(&c->est), apes_dead_share_bytes(r, c->est.bytes)) +
+				apes_estimate_score(&c->toast);
+			if (c->est.bytes + c->toast.bytes < (int64) apes_bloat_min_size_kb * 1024)
+				continue;
+		}
+		n++;
+	}
+	qsort(cands, n, sizeof(BloatCandidate), apes_candidate_cmp);
+	*ncand = n;
+	return cands;
+}
+
+/* Enough waste to report: at least bloat_min_pct of the relation and bloat_min_size bytes. */
+static bool
+apes_bloat_reportable(double wasted_bytes, double wasted_pct)
+{
+	return wasted_pct >= apes_bloat_min_pct && wasted_bytes >= (double) apes_bloat_min_size_kb * 1024;
+}
+
+/* Severity of a reportable waste: a warning at half the relation or 10 GB, else info. */
+static ApesSeverity
+apes_bloat_severity(double wasted_bytes, double wasted_pct)
+{
+	return (wasted_pct >= APES_BLOAT_WARNING_PCT || wasted_bytes >= APES_BLOAT_WARNING_BYTES) ?
+		APES_WARNING : APES_INFO;
+}
+
+/* "62% of 120 MB (95% interval 60-64%)" or "about 62% of 120 MB (catalog estimate)". */
+static char *
+apes_bloat_share_text(double pct, int64 bytes, const ApesBloatMeasure *m)
+{
+	char	   *size = apes_size_pretty(bytes);
+
+	if (m == NULL)
+		return psprintf("about %.0f%% of %s (catalog estimate)", pct, size);
+	if (m->pages_read >= m->nblocks)
+		return psprintf("%.0f%% of %s (every page read)", pct, size);
+	return psprintf("%.0f%% of %s (95%% interval %.0f-%.0f%%, %lld of %lld pages read)", pct, size,
+					Max(0.0, 100.0 * m->e.low), Min(100.0, 100.0 * m->e.high), (long long) m->pages_read,
+					(long long) m->nblocks);
+}
+
+/* The evidence of a table, TOAST or index bloat finding. */
+static Jsonb *
+apes_bloat_evidence(const char *kind, int64 bytes, const ApesBloatMeasure *m, ApesBloatEstimate *e)
+{
+	ApesJson	j;
+
+	apes_json_begin(&j);
+	apes_json_text(&j, "kind", kind);
+	apes_json_text(&j, "basis", m != NULL ? "measured" : "catalog estimate");
+	apes_json_int(&j, "total_bytes", bytes);
+	if (m != NULL)
+	{
+		apes_json_text(&j, "method", m->pages_read >= m->nblocks ? "exact" : "sampled");
+		apes_json_int(&j, "pages", m->nblocks);
+		apes_json_int(&j, "pages_scanned", m->pages_read);
+		apes_json_float(&j, "wasted_pct", 100.0 * m->e.mean);
+		apes_json_float(&j, "wasted_pct_low", Max(0.0, 100.0 * m->e.low));
+		apes_json_float(&j, "wasted_pct_high", Min(100.0, 100.0 * m->e.high));
+		apes_json_int(&j, "wasted_bytes", (int64) m->wasted_bytes);
+		if (strcmp(kind, "index") != 0)
+		{
+			apes_json_int(&j, "dead_bytes", (int64) m->dead_bytes);
+			apes_json_int(&j, "recently_dead_bytes", (int64) m->rdead_bytes);
+			apes_json_int(&j, "free_bytes_beyond_fillfactor",
+						  (int64) Max(0.0, m->wasted_bytes - m->dead_bytes - m->rdead_bytes));
+		}
+	}
+	if (e != NULL)
+	{
+		apes_json_begin_object(&j, "estimate");
+		apes_json_int(&j, "wasted_bytes", e->wasted_bytes);
+		apes_json_float(&j, "wasted_pct", e->wasted_pct);
+		apes_json_begin_array(&j, "reliability");
+		for (int b = 0; b < APES_EST_NFLAGS; b++)
+			if (e->flags & (1 << b))
+				apes_json_text(&j, NULL, apes_estimate_flag_name(b));
+		apes_json_end_array(&j);
+		apes_json_end_object(&j);
+	}
+	return apes_json_end(&j);
+}
+
+/*
+ * What to do about a table's measured waste, by its largest part: dead tuples (VACUUM removes them now), recently
+ * dead ones (a snapshot holds them: no DDL helps until it ends), or free space VACUUM already made (only a rewrite
+ * gives it back, and VACUUM FULL locks the table out for the whole rewrite).
+ */
+static void
+apes_table_fix(ApesFinding *f, const char *what, const char *table, const ApesBloatMeasure *m)
+{
+	double		free_excess = Max(0.0, m->wasted_bytes - m->dead_bytes - m->rdead_bytes);
+
+	if (m->rdead_bytes >= m->dead_bytes && m->rdead_bytes >= free_excess)
+	{
+		f->summary = psprintf("%s: mostly recently dead rows that VACUUM may not remove yet; see apes.vacuum_horizon",
+							  what);
+		return;
+	}
+	if (m->dead_bytes >= free_excess)
+	{
+		f->summary = psprintf("%s: mostly dead rows VACUUM can remove now", what);
+		f->fix_sql = psprintf("VACUUM (VERBOSE, ANALYZE) %s;", table);
+		return;
+	}
+	f->summary = psprintf("%s: mostly free space VACUUM keeps for reuse; only a rewrite returns it", what);
+	f->fix_sql = psprintf("-- VACUUM FULL rewrites the table under an ACCESS EXCLUSIVE lock: no reads or writes until it"
+						  " ends, and it needs room for a full copy.\n"
+						  "-- Online alternatives: pg_repack (--table) or pg_squeeze.\n"
+						  "VACUUM (FULL, VERBOSE, ANALYZE) %s;", table);
+}
+
+/* A table_bloat or toast_bloat finding from a measurement (m) or, failing that, a reliable estimate (m NULL). */
+static void
+apes_table_finding(List **out, ApesRel *table, bool toast, const ApesBloatMeasure *m, ApesBloatEstimate *e)
+{
+	char	   *name = apes_qualified_name(table);
+	double		pct = m ? 100.0 * m->e.mean : e->wasted_pct;
+	double		bytes = m ? m->wasted_bytes : e->wasted_bytes;
+	int64		total = m ? m->nblocks * BLCKSZ : e->bytes;
+	ApesFinding *f;
+	char	   *what;
+
+	if (!apes_bloat_reportable(bytes, pct))
+		return;
+	if (m == NULL && e->flags != 0)
+		return;					/* an unreliable estimate is no finding */
+	f = apes_new_finding(toast ? "toast_bloat" : "table_bloat", "bloat", apes_bloat_severity(bytes, pct), name);
+	f->wasted_bytes = (int64) bytes;
+	what = psprintf("%s %s", toast ? "its TOAST table wastes" : "wastes", apes_bloat_share_text(pct, total, m));
+	if (m != NULL)
+	{
+		apes_table_fix(f, what, name, m);
+		f->confidence = (m->pages_read >= m->nblocks || (m->e.high - m->e.low) / 2 <= 0.05) ? APES_HIGH : APES_MEDIUM;
+	}
+	else
+	{
+		f->summary = psprintf("%s; measure it with apes.table_bloat()", what);
+		f->confidence = APES_LOW;
+	}
+	f->evidence = apes_bloat_evidence(toast ? "toast" : "table", total, m, e);
+	*out = lappend(*out, f);
+}
+
+/* An index_bloat finding from a measurement or a reliable estimate. */
+static void
+apes_index_finding(List **out, ApesRel *index, const ApesBloatMeasure *m, ApesBloatEstimate *e)
+{
+	char	   *name = apes_qualified_name(index);
+	double		pct = m ? 100.0 * m->e.mean : e->wasted_pct;
+	double		bytes = m ? m->wasted_bytes : e->wasted_bytes;
+	int64		total = m ? m->nblocks * BLCKSZ : e->bytes;
+	ApesFinding *f;
+
+	if (!apes_bloat_reportable(bytes, pct) || (m == NULL && e->flags != 0))
+		return;
+	f = apes_new_finding("index_bloat", "bloat", apes_bloat_severity(bytes, pct), name);
+	f->wasted_bytes = (int64) bytes;
+	f->summary = psprintf("a REINDEX would give back %s", apes_bloat_share_text(pct, total, m));
+	f->fix_sql = psprintf("REINDEX INDEX CONCURRENTLY %s;", name);
+	f->confidence = m == NULL ? APES_LOW :
+		(m->pages_read >= m->nblocks || (m->e.high - m->e.low) / 2 <= 0.05) ? APES_HIGH : APES_MEDIUM;
+	f->evidence = apes_bloat_evidence("index", total, m, e);
+	*out = lappend(*out, f);
+}
+
+/* Measure one candidate in its own memory context (its page lists are large); results are kept in *c. */
+static ApesMeasureResult
+apes_measure_candidate(BloatCandidate *c, MemoryContext scratch)
+{
+	MemoryContext old = MemoryContextSwitchTo(scratch);
+	ApesMeasureResult r;
+
+	if (c->rel->relkind == RELKIND_INDEX)
+		r = apes_measure_index_quick(c->rel->oid, APES_FINDING_SAMPLE_PAGES, &c->m);
+	else
+		r = apes_measure_table_quick(c->rel->oid, APES_FINDING_SAMPLE_PAGES, &c->m, &c->mtoast);
+	c->measured = r == APES_MEASURED;
+	c->skipped = r == APES_MEASURE_SKIPPED;
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(scratch);
+	return r;
+}
+
+/* The bloat_measurement_incomplete finding: how far measuring got, and why it stopped. */
+static void
+apes_incomplete_finding(List **out, int ncand, int measured, int locked, int unmeasured, double elapsed_ms,
+						bool may_read)
+{
+	ApesFinding *f = apes_new_finding("bloat_measurement_incomplete", "bloat", APES_INFO, "(database)");
+	ApesJson	j;
+
+	if (!may_read)
+		f->summary = psprintf("bloat was not measured on any of %d candidates: reading pages needs the privileges of "
+							  "pg_stat_scan_tables; catalog estimates only", ncand);
+	else
+		f->summary = psprintf("bloat measured on %d of %d candidates%s%s; the rest are judged from catalog estimates: "
+							  "measure them with apes.table_bloat() and apes.index_bloat()",
+							  measured, ncand,
+							  unmeasured > 0 ? psprintf(", then pg_apes_health.bloat_time_budget (%d ms) ran out",
+														apes_bloat_time_budget_ms) : "",
+							  locked > 0 ? psprintf(", %d skipped because their lock was not free", locked) : "");
+	f->confidence = APES_HIGH;
+	apes_json_begin(&j);
+	apes_json_int(&j, "candidates", ncand);
+	apes_json_int(&j, "measured", measured);
+	apes_json_int(&j, "not_measured_budget", unmeasured);
+	apes_json_int(&j, "not_measured_locked", locked);
+	apes_json_int(&j, "budget_ms", apes_bloat_time_budget_ms);
+	apes_json_bool(&j, "may_read_pages", may_read);
+	apes_json_float(&j, "elapsed_ms", elapsed_ms);
+	f->evidence = apes_json_end(&j);
+	*out = lappend(*out, f);
+}
+
+/* The bloat area's collector. */
+void
+apes_collect_bloat_findings(ApesCatalog *cat, List **out)
+{
+	MemoryContext scratch;
+	BloatCandidate *cands;
+	int			ncand;
+	int			measured = 0;
+	int			locked = 0;
+	int			unmeasured = 0;
+	instr_time	start;
+	instr_time	now;
+	double		elapsed_ms = 0;
+	/* reading pages is for pg_stat_scan_tables, as for apes.table_bloat(); others get estimates only */
+	bool		may_read = has_privs_of_role(GetUserId(), ROLE_PG_STAT_SCAN_TABLES);
+
+	apes_collect_vacuum_findings(cat, out);
+
+	INSTR_TIME_SET_CURRENT(start);
+	cands = apes_bloat_candidates(cat, &ncand);
+	scratch = AllocSetContextCreate(CurrentMemoryContext, "apes bloat measure", ALLOCSET_DEFAULT_SIZES);
+	for (int i = 0; i < ncand; i++)
+	{
+		BloatCandidate *c = &cands[i];
+
+		CHECK_FOR_INTERRUPTS();
+		INSTR_TIME_SET_CURRENT(now);
+		INSTR_TIME_SUBTRACT(now, start);
+		elapsed_ms = INSTR_TIME_GET_MILLISEC(now);
+		if (!may_read || elapsed_ms >= apes_bloat_time_budget_ms)
+		{
+			unmeasured++;
+			continue;
+		}
+		switch (apes_measure_candidate(c, scratch))
+		{
+			case APES_MEASURED:
+				measured++;
+				break;
+			case APES_MEASURE_LOCKED:
+				locked++;
+				break;
+			case APES_MEASURE_SKIPPED:
+				break;
+		}
+	}
+	MemoryContextDelete(scratch);
+	INSTR_TIME_SET_CURRENT(now);
+	INSTR_TIME_SUBTRACT(now, start);
+	elapsed_ms = INSTR_TIME_GET_MILLISEC(now);
+
+	for (int i = 0; i < ncand; i++)
+	{
+		BloatCandidate *c = &cands[i];
+
+		if (c->skipped)
+			continue;
+		if (c->rel->relkind == RELKIND_INDEX)
+		{
+			apes_index_finding(out, c->rel, c->measured ? &c->m : NULL, &c->est);
+			continue;
+		}
+		apes_table_finding(out, c->rel, false, c->measured ? &c->m : NULL, &c->est);
+		if (OidIsValid(c->toast.relid))
+			apes_table_finding(out, c->rel, true, c->measured && c->mtoast.nblocks >= 0 ? &c->mtoast : NULL,
+							   &c->toast);
+	}
+	if (unmeasured > 0 || locked > 0)
+		apes_incomplete_finding(out, ncand, measured, locked, unmeasured, elapsed_ms, may_read);
+}
