@@ -235,6 +235,22 @@ apes_size_pretty(int64 bytes)
 	return text_to_cstring(DatumGetTextPP(DirectFunctionCall1(pg_size_pretty, Int64GetDatum(bytes))));
 }
 
+/* Append label and text as one line, or several with the continuation lines indented under the text's start. */
+static void
+apes_append_indented(StringInfo buf, const char *label, const char *text)
+{
+	int			indent = strlen(label);
+
+	appendStringInfoString(buf, label);
+	for (const char *p = text; *p; p++)
+	{
+		appendStringInfoChar(buf, *p);
+		if (*p == '\n')
+			appendStringInfoSpaces(buf, indent);
+	}
+	appendStringInfoChar(buf, '\n');
+}
+
 /* The one-line verdict both reports start with. */
 static char *
 apes_verdict(ApesTotals *t)
@@ -293,11 +309,12 @@ apes_health_report(PG_FUNCTION_ARGS)
 			appendStringInfo(&buf, " (%s)", apes_size_pretty(f->wasted_bytes));
 		if (f->confidence != APES_HIGH)
 			appendStringInfo(&buf, " [confidence: %s]", apes_confidence_name(f->confidence));
-		appendStringInfo(&buf, "\n    %s\n", f->summary ? f->summary : "");
+		appendStringInfoChar(&buf, '\n');
+		apes_append_indented(&buf, "    ", f->summary ? f->summary : "");
 		if (f->fix_sql != NULL)
-			appendStringInfo(&buf, "    fix:  %s\n", f->fix_sql);
+			apes_append_indented(&buf, "    fix:  ", f->fix_sql);
 		if (f->undo_sql != NULL)
-			appendStringInfo(&buf, "    undo: %s\n", f->undo_sql);
+			apes_append_indented(&buf, "    undo: ", f->undo_sql);
 	}
 	if (omitted > 0)
 		appendStringInfo(&buf, "  ... and %d more: SELECT * FROM apes.findings('%s') WHERE severity = '%s';\n",
