@@ -35,6 +35,7 @@
 #include "utils/backend_status.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/ruleutils.h"
 #include "utils/syscache.h"
@@ -130,7 +131,8 @@ apes_index_scans(ApesRel *rel)
  * report, or NULL when it cannot be had without waiting.  The deparser opens the table (AccessShareLock) and reads
  * the index's catalog rows, so both the table and the index are locked first, each only if that can be done at once
  * (never queueing behind DDL), the index's existence is checked under those locks, and both are released right
- * after, so no lock accumulates over a report.
+ * after, so no lock accumulates over a report.  It is printed under an empty search_path, so the DDL means the same
+ * whatever the caller's search_path is.
  */
 static char *
 apes_indexdef(ApesRel *rel)
@@ -146,7 +148,14 @@ apes_indexdef(ApesRel *rel)
 	{
 		if (SearchSysCacheExists1(RELOID, ObjectIdGetDatum(rel->oid)) &&
 			SearchSysCacheExists1(INDEXRELID, ObjectIdGetDatum(rel->oid)))
+		{
+			/* under an empty search_path (as pg_dump does) every name outside pg_catalog comes out qualified */
+			int			nestlevel = NewGUCNestLevel();
+
+			(void) set_config_option("search_path", "", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 			def = pg_get_indexdef_string(rel->oid);
+			AtEOXact_GUC(false, nestlevel);
+		}
 		UnlockRelationOid(rel->oid, AccessShareLock);
 	}
 	UnlockRelationOid(tableoid, AccessShareLock);
@@ -716,21 +725,37 @@ apes_check_redundant(IndexCheckState *st)
 
 /* ---------- index_unused ---------- */
 
-/* True when the index's first key columns are exactly the foreign key's columns, in any order. */
+/* True when column attnum is among the first n of keys. */
+static bool
+apes_attnum_in(int16 attnum, const int16 *keys, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (keys[i] == attnum)
+			return true;
+	return false;
+}
+
+/*
+ * True when the index's first key columns are exactly the foreign key's columns, in any order: as many leading
+ * columns as the key has distinct columns (FOREIGN KEY (a, a) is allowed), each one of the key's, and every one of
+ * the key's among them.
+ */
 static bool
 apes_index_leads_with_fk(ApesIndex *idx, ApesForeignKey *fk)
 {
-	if (fk->nkeys == 0 || fk->nkeys > idx->nkeyatts)
+	int			ndistinct = 0;
+
+	for (int k = 0; k < fk->nkeys; k++)
+		if (!apes_attnum_in(fk->keys[k], fk->keys, k))
+			ndistinct++;
+	if (ndistinct == 0 || ndistinct > idx->nkeyatts)
 		return false;
 	for (int k = 0; k < fk->nkeys; k++)
-	{
-		bool		found = false;
-
-		for (int c = 0; c < fk->nkeys && !found; c++)
-			found = idx->keys[c] == fk->keys[k];
-		if (!found)
+		if (!apes_attnum_in(fk->keys[k], idx->keys, ndistinct))
 			return false;
-	}
+	for (int c = 0; c < ndistinct; c++)
+		if (!apes_attnum_in(idx->keys[c], fk->keys, fk->nkeys))
+			return false;
 	return true;
 }
 
@@ -1040,13 +1065,16 @@ apes_check_fk_missing(IndexCheckState *st)
 		initStringInfo(&namecols);
 		for (int k = 0; k < fk->nkeys && !gone; k++)
 		{
-			char	   *att = get_attname(table->oid, fk->keys[k], true);
+			char	   *att;
 
+			if (apes_attnum_in(fk->keys[k], fk->keys, k))
+				continue;		/* FOREIGN KEY (a, a): the index needs the column once */
+			att = get_attname(table->oid, fk->keys[k], true);
 			gone = att == NULL;		/* the table was dropped since the catalog pass */
 			if (!gone)
 			{
-				appendStringInfo(&cols, "%s%s", k > 0 ? ", " : "", quote_identifier(att));
-				appendStringInfo(&namecols, "%s%s", k > 0 ? "_" : "", att);
+				appendStringInfo(&cols, "%s%s", cols.len > 0 ? ", " : "", quote_identifier(att));
+				appendStringInfo(&namecols, "%s%s", namecols.len > 0 ? "_" : "", att);
 			}
 		}
 		if (gone)

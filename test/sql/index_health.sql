@@ -250,3 +250,27 @@ CREATE INDEX pt_b ON iu.pt (b);
 SELECT check_id, object_name, fix_sql, undo_sql, evidence->>'partitioned' AS partitioned
   FROM apes.findings('index') WHERE object_name LIKE 'iu.pt%' ORDER BY object_name;
 RESET pg_apes_health.unused_index_min_size;
+
+-- a foreign key may name a column twice: only an index leading with exactly its distinct columns serves it, and the
+-- proposed index names the column once
+CREATE SCHEMA ifk;
+CREATE TABLE ifk.pp (x int, y int, PRIMARY KEY (x, y));
+CREATE TABLE ifk.fa (a int, b int, FOREIGN KEY (a, a) REFERENCES ifk.pp);
+CREATE INDEX fa_b_a ON ifk.fa (b, a);
+SELECT check_id, object_name, fix_sql FROM apes.findings('index') WHERE object_name = 'ifk.fa';
+CREATE INDEX fa_a_b ON ifk.fa (a, b);
+SELECT count(*) AS served FROM apes.findings('index') WHERE check_id = 'fk_missing_index' AND object_name = 'ifk.fa';
+
+-- the DDL does not depend on the caller's search_path: names outside pg_catalog come out schema-qualified
+CREATE SCHEMA isp;
+CREATE FUNCTION isp.twice(int) RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT $1 * 2';
+CREATE TABLE isp.t (a int);
+CREATE INDEX t_twice ON isp.t (isp.twice(a));
+CREATE INDEX t_twice_again ON isp.t (isp.twice(a));
+SET search_path = isp, public;
+SELECT check_id, object_name, undo_sql, evidence->>'definition' AS definition
+  FROM apes.findings('index') WHERE object_name LIKE 'isp.%';
+RESET search_path;
+SET client_min_messages = warning;
+DROP SCHEMA ifk, isp CASCADE;
+RESET client_min_messages;
