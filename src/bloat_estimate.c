@@ -212,7 +212,6 @@ apes_estimate_table(ApesRel *table, ApesBloatEstimate *heap, ApesBloatEstimate *
 {
 	double		tuple;
 	double		usable;
-	HeapTuple	tup;
 
 	memset(heap, 0, sizeof(ApesBloatEstimate));
 	memset(toast, 0, sizeof(ApesBloatEstimate));
@@ -233,30 +232,15 @@ apes_estimate_table(ApesRel *table, ApesBloatEstimate *heap, ApesBloatEstimate *
 	apes_estimate_finish(heap, table->relpages, table->reltuples,
 						 tuple > 0 ? Min(floor(usable / tuple), MaxHeapTuplesPerPage) : 0, 0, 0);
 
-	if (!OidIsValid(table->toastrelid))
+	if (table->toast == NULL)
 		return;
-	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(table->toastrelid));
-	if (!HeapTupleIsValid(tup))
-		return;					/* dropped meanwhile */
-	{
-		Form_pg_class form = (Form_pg_class) GETSTRUCT(tup);
-		ApesRel		t = {0};
-
-		t.oid = form->oid;
-		t.relkind = RELKIND_TOASTVALUE;
-		t.relfilenode = form->relfilenode;
-		t.reltablespace = form->reltablespace;
-		t.relpages = form->relpages;
-		t.disk_bytes = -1;
-		toast->relid = form->oid;
-		toast->bytes = apes_rel_bytes(&t);
-		toast->flags = APES_EST_TOAST_CHUNKS;
-		/* chunks are cut so that EXTERN_TUPLES_PER_PAGE full ones fill a page */
-		apes_estimate_finish(toast, form->relpages, form->reltuples, EXTERN_TUPLES_PER_PAGE, 0, 0);
-		if (toast->bytes > heap->bytes / 10 && toast->bytes > 0)
-			heap->flags |= APES_EST_TOAST_HEAVY;
-		ReleaseSysCache(tup);
-	}
+	toast->relid = table->toast->oid;
+	toast->bytes = apes_rel_bytes(table->toast);
+	toast->flags = APES_EST_TOAST_CHUNKS;
+	/* chunks are cut so that EXTERN_TUPLES_PER_PAGE full ones fill a page */
+	apes_estimate_finish(toast, table->toast->relpages, table->toast->reltuples, EXTERN_TUPLES_PER_PAGE, 0, 0);
+	if (toast->bytes > heap->bytes / 10 && toast->bytes > 0)
+		heap->flags |= APES_EST_TOAST_HEAVY;
 }
 
 /* Might btree deduplication pack the index's entries: enabled, not unique, and a leading column with repeats. */

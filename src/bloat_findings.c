@@ -45,35 +45,74 @@ typedef struct BloatCandidate
 	ApesBloatMeasure mtoast;
 } BloatCandidate;
 
-/* Large enough to waste the reportable minimum: a table with its TOAST table, or a valid btree index. */
+/*
+ * Might this relation be as big as bloat_min_size?  A report must not stat() the files of tens of thousands of
+ * relations, so the catalog's relpages (what VACUUM, ANALYZE or CREATE INDEX last saw) decides first, with half the
+ * minimum as margin; a table never vacuumed nor analyzed counts when the cumulative statistics saw rows in it
+ * (table->bloat_active, set once per table).
+ */
 static bool
-apes_bloat_candidate_rel(ApesRel *r)
+apes_might_be_big(ApesRel *r, ApesRel *table)
+{
+	return (int64) Max(r->relpages, 0) * BLCKSZ >= (int64) apes_bloat_min_size_kb * 1024 / 2 || table->bloat_active;
+}
+
+/* A table never vacuumed nor analyzed in which the cumulative statistics saw rows: relpages says nothing of it. */
+static bool
+apes_unknown_but_used(ApesRel *table)
+{
+	PgStat_StatTabEntry *tab;
+
+	if (table->relpages > 0 && table->reltuples >= 0)
+		return false;
+	tab = apes_fetch_tabentry(table->oid);
+	return tab != NULL && tab->n_live_tuples + tab->n_dead_tuples > 0;
+}
+
+/*
+ * Mark the relations big enough to waste the reportable minimum (ApesRel.bloat_candidate): tables (with their TOAST
+ * tables) first, then valid btree indexes, which use their tables' marks.  Returns how many.
+ */
+static int
+apes_mark_candidates(ApesCatalog *cat)
 {
 	int64		min_bytes = (int64) apes_bloat_min_size_kb * 1024;
+	int			n = 0;
 
-	if (r->relkind == RELKIND_RELATION || r->relkind == RELKIND_MATVIEW)
-		return apes_rel_bytes(r) >= min_bytes || OidIsValid(r->toastrelid);
-	if (r->relkind == RELKIND_INDEX && r->relam == BTREE_AM_OID && r->index != NULL && r->index->valid)
-		return apes_rel_bytes(r) >= min_bytes;
-	return false;
+	for (int i = 0; i < cat->nrels; i++)
+	{
+		ApesRel    *r = cat->relarray[i];
+
+		CHECK_FOR_INTERRUPTS();
+		if (r->relkind != RELKIND_RELATION && r->relkind != RELKIND_MATVIEW)
+			continue;
+		r->bloat_active = apes_unknown_but_used(r);
+		r->bloat_candidate = (apes_might_be_big(r, r) && apes_rel_bytes(r) >= min_bytes) ||
+			(r->toast != NULL && apes_might_be_big(r->toast, r) && apes_rel_bytes(r->toast) >= min_bytes);
+		n += r->bloat_candidate;
+	}
+	for (int i = 0; i < cat->nrels; i++)
+	{
+		ApesRel    *r = cat->relarray[i];
+
+		CHECK_FOR_INTERRUPTS();
+		if (r->relkind != RELKIND_INDEX || r->relam != BTREE_AM_OID || r->index == NULL || !r->index->valid)
+			continue;
+		r->bloat_candidate = apes_might_be_big(r, r->index->table) && apes_rel_bytes(r) >= min_bytes;
+		if (r->bloat_candidate)
+		{
+			r->index->table->bloat_columns = true;	/* an index's widths come from its table's statistics */
+			n++;
+		}
+	}
+	return n;
 }
 
 /* Columns are loaded for candidates and for the tables of candidate indexes. */
 static bool
 apes_bloat_columns_wanted(ApesRel *r)
 {
-	if (r->relkind == RELKIND_RELATION || r->relkind == RELKIND_MATVIEW)
-	{
-		ListCell   *lc;
-
-		if (apes_bloat_candidate_rel(r))
-			return true;
-		foreach(lc, r->indexes)
-			if (apes_bloat_candidate_rel(((ApesIndex *) lfirst(lc))->rel))
-				return true;
-		return false;
-	}
-	return apes_bloat_candidate_rel(r);
+	return r->bloat_candidate || r->bloat_columns;
 }
 
 /* Bytes the cumulative statistics' dead-tuple count suggests a table wastes (0 when it has no counts). */
@@ -118,7 +157,7 @@ apes_estimate_score(ApesBloatEstimate *e)
 static BloatCandidate *
 apes_bloat_candidates(ApesCatalog *cat, int *ncand)
 {
-	BloatCandidate *cands = palloc0(sizeof(BloatCandidate) * Max(cat->nrels, 1));
+	BloatCandidate *cands = palloc0(sizeof(BloatCandidate) * Max(apes_mark_candidates(cat), 1));
 	int			n = 0;
 
 	apes_catalog_load_columns(cat, apes_bloat_columns_wanted);
@@ -128,7 +167,7 @@ apes_bloat_candidates(ApesCatalog *cat, int *ncand)
 		BloatCandidate *c = &cands[n];
 
 		CHECK_FOR_INTERRUPTS();
-		if (!apes_bloat_candidate_rel(r))
+		if (!r->bloat_candidate)
 			continue;
 		c->rel = r;
 		if (r->relkind == RELKIND_INDEX)
@@ -141,8 +180,6 @@ apes_bloat_candidates(ApesCatalog *cat, int *ncand)
 			apes_estimate_table(r, &c->est, &c->toast);
 			c->score = Max(apes_estimate_score(&c->est), apes_dead_share_bytes(r, c->est.bytes)) +
 				apes_estimate_score(&c->toast);
-			if (c->est.bytes + c->toast.bytes < (int64) apes_bloat_min_size_kb * 1024)
-				continue;
 		}
 		n++;
 	}

@@ -44,6 +44,8 @@
 #include "apes.h"
 #include "catalog.h"
 
+#define APES_COLUMNS_BY_SCAN 300	/* more relations than this: scan pg_attribute rather than look columns up */
+
 /* Relations by oid: the server's open-addressing simplehash, far faster than dynahash for 100,000 look-ups. */
 typedef struct ApesRelEntry
 {
@@ -246,13 +248,16 @@ apes_load_relations(apes_nsphash_hash *nsps, ApesArena *arena)
 		bool		isnull;
 
 		CHECK_FOR_INTERRUPTS();
-		if (form->relkind != RELKIND_RELATION && form->relkind != RELKIND_PARTITIONED_TABLE &&
-			form->relkind != RELKIND_MATVIEW && form->relkind != RELKIND_INDEX &&
-			form->relkind != RELKIND_PARTITIONED_INDEX)
+		if (form->relkind == RELKIND_TOASTVALUE && form->relnamespace == PG_TOAST_NAMESPACE)
+			nspname = "pg_toast";	/* kept only to be linked to its table (ApesRel.toast) */
+		else if (form->relkind != RELKIND_RELATION && form->relkind != RELKIND_PARTITIONED_TABLE &&
+				 form->relkind != RELKIND_MATVIEW && form->relkind != RELKIND_INDEX &&
+				 form->relkind != RELKIND_PARTITIONED_INDEX)
 			continue;
-		if (form->relnamespace == PG_CATALOG_NAMESPACE || form->relnamespace == PG_TOAST_NAMESPACE)
+		else if (form->relnamespace == PG_CATALOG_NAMESPACE || form->relnamespace == PG_TOAST_NAMESPACE)
 			continue;
-		nspname = apes_namespace_name(nsps, form->relnamespace);
+		else
+			nspname = apes_namespace_name(nsps, form->relnamespace);
 		if (nspname == NULL)
 			continue;
 		if (nfree == 0)
@@ -533,7 +538,7 @@ apes_stats_window(ApesCatalog *cat)
 	}
 }
 
-/* Fill cat->relarray with every relation of the hash. */
+/* Fill cat->relarray with every relation of the hash but TOAST tables, and link tables to their TOAST tables. */
 static void
 apes_list_relations(ApesCatalog *cat)
 {
@@ -544,7 +549,17 @@ apes_list_relations(ApesCatalog *cat)
 	cat->nrels = 0;
 	apes_relhash_start_iterate(cat->rels, &it);
 	while ((e = apes_relhash_iterate(cat->rels, &it)) != NULL)
-		cat->relarray[cat->nrels++] = e->rel;
+	{
+		if (e->rel->relkind != RELKIND_TOASTVALUE)
+			cat->relarray[cat->nrels++] = e->rel;
+	}
+	for (int i = 0; i < cat->nrels; i++)
+	{
+		ApesRel    *r = cat->relarray[i];
+
+		if (OidIsValid(r->toastrelid))
+			r->toast = apes_rel_find(cat->rels, r->toastrelid);
+	}
 }
 
 /* Read every catalog a report needs, once, into a new memory context below the current one. */
@@ -724,35 +739,69 @@ apes_attname(ApesRel *table, int16 attnum)
 	return (char *) quote_identifier(name != NULL ? name : "?column?");
 }
 
-/*
- * Columns, with their statistics, of the relations wanted() picks: one heap scan of pg_attribute and one of
- * pg_statistic (AccessShareLock each), the way the catalog itself is read; thousands of syscache look-ups cost more.
- * Only non-inherited statistics are kept (a leaf's own, not its inheritance tree's).
- */
-void
-apes_catalog_load_columns(ApesCatalog *cat, bool (*wanted) (ApesRel *rel))
+/* Copy what an estimate needs of a pg_attribute row. */
+static void
+apes_fill_column(ApesColumn *c, Form_pg_attribute att)
 {
-	MemoryContext old = MemoryContextSwitchTo(cat->cxt);
-	Relation	catrel;
-	TableScanDesc scan;
-	HeapTuple	tup;
-	int			nwanted = 0;
+	c->attnum = att->attnum;
+	c->typlen = att->attlen;
+	c->typalign = att->attalign;
+	c->storage = att->attstorage;
+	c->notnull = att->attnotnull;
+	c->typid = att->atttypid;
+	c->typmod = att->atttypmod;
+}
 
+/* Copy what an estimate needs of a pg_statistic row. */
+static void
+apes_fill_stats(ApesColumn *c, Form_pg_statistic st)
+{
+	c->has_stats = true;
+	c->width = st->stawidth;
+	c->nullfrac = st->stanullfrac;
+	c->ndistinct = st->stadistinct;
+}
+
+/* Few relations: their columns and statistics through the syscache, a look-up per column. */
+static void
+apes_load_columns_cached(ApesCatalog *cat)
+{
 	for (int i = 0; i < cat->nrels; i++)
 	{
 		ApesRel    *r = cat->relarray[i];
 
-		if (r->columns == NULL && r->relnatts > 0 && wanted(r))
+		if (r->columns == NULL || r->columns_loaded)
+			continue;
+		for (int16 attnum = 1; attnum <= r->relnatts; attnum++)
 		{
-			r->columns = palloc0(sizeof(ApesColumn) * r->relnatts);
-			nwanted++;
+			HeapTuple	tup = SearchSysCache2(ATTNUM, ObjectIdGetDatum(r->oid), Int16GetDatum(attnum));
+
+			CHECK_FOR_INTERRUPTS();
+			if (!HeapTupleIsValid(tup))
+				continue;		/* dropped with its table meanwhile */
+			if (!((Form_pg_attribute) GETSTRUCT(tup))->attisdropped)
+				apes_fill_column(&r->columns[attnum - 1], (Form_pg_attribute) GETSTRUCT(tup));
+			ReleaseSysCache(tup);
+			if (r->columns[attnum - 1].attnum == 0)
+				continue;
+			tup = SearchSysCache3(STATRELATTINH, ObjectIdGetDatum(r->oid), Int16GetDatum(attnum), BoolGetDatum(false));
+			if (HeapTupleIsValid(tup))
+			{
+				apes_fill_stats(&r->columns[attnum - 1], (Form_pg_statistic) GETSTRUCT(tup));
+				ReleaseSysCache(tup);
+			}
 		}
+		r->columns_loaded = true;
 	}
-	if (nwanted == 0)
-	{
-		MemoryContextSwitchTo(old);
-		return;
-	}
+}
+
+/* Many relations: one heap scan of pg_attribute and one of pg_statistic (AccessShareLock each). */
+static void
+apes_load_columns_scan(ApesCatalog *cat)
+{
+	Relation	catrel;
+	TableScanDesc scan;
+	HeapTuple	tup;
 
 	catrel = table_open(AttributeRelationId, AccessShareLock);
 	scan = table_beginscan_catalog(catrel, 0, NULL);
@@ -760,22 +809,13 @@ apes_catalog_load_columns(ApesCatalog *cat, bool (*wanted) (ApesRel *rel))
 	{
 		Form_pg_attribute att = (Form_pg_attribute) GETSTRUCT(tup);
 		ApesRel    *r;
-		ApesColumn *c;
 
 		CHECK_FOR_INTERRUPTS();
 		if (att->attnum <= 0 || att->attisdropped)
 			continue;
 		r = apes_rel_find(cat->rels, att->attrelid);
-		if (r == NULL || r->columns == NULL || att->attnum > r->relnatts)
-			continue;
-		c = &r->columns[att->attnum - 1];
-		c->attnum = att->attnum;
-		c->typlen = att->attlen;
-		c->typalign = att->attalign;
-		c->storage = att->attstorage;
-		c->notnull = att->attnotnull;
-		c->typid = att->atttypid;
-		c->typmod = att->atttypmod;
+		if (r != NULL && r->columns != NULL && !r->columns_loaded && att->attnum <= r->relnatts)
+			apes_fill_column(&r->columns[att->attnum - 1], att);
 	}
 	table_endscan(scan);
 	table_close(catrel, AccessShareLock);
@@ -786,23 +826,47 @@ apes_catalog_load_columns(ApesCatalog *cat, bool (*wanted) (ApesRel *rel))
 	{
 		Form_pg_statistic st = (Form_pg_statistic) GETSTRUCT(tup);
 		ApesRel    *r;
-		ApesColumn *c;
 
 		CHECK_FOR_INTERRUPTS();
 		if (st->stainherit || st->staattnum <= 0)
 			continue;
 		r = apes_rel_find(cat->rels, st->starelid);
-		if (r == NULL || r->columns == NULL || st->staattnum > r->relnatts)
-			continue;
-		c = &r->columns[st->staattnum - 1];
-		if (c->attnum == 0)
-			continue;
-		c->has_stats = true;
-		c->width = st->stawidth;
-		c->nullfrac = st->stanullfrac;
-		c->ndistinct = st->stadistinct;
+		if (r != NULL && r->columns != NULL && !r->columns_loaded && st->staattnum <= r->relnatts &&
+			r->columns[st->staattnum - 1].attnum != 0)
+			apes_fill_stats(&r->columns[st->staattnum - 1], st);
 	}
 	table_endscan(scan);
 	table_close(catrel, AccessShareLock);
+	for (int i = 0; i < cat->nrels; i++)
+		if (cat->relarray[i]->columns != NULL)
+			cat->relarray[i]->columns_loaded = true;
+}
+
+/*
+ * Columns, with their statistics (non-inherited: a leaf's own, not its inheritance tree's), of the relations
+ * wanted() picks.  A few hundred relations go through the syscache; more through one scan of each catalog, the way
+ * the catalog itself is read, since tens of thousands of look-ups cost more than a scan.
+ */
+void
+apes_catalog_load_columns(ApesCatalog *cat, bool (*wanted) (ApesRel *rel))
+{
+	MemoryContext old = MemoryContextSwitchTo(cat->cxt);
+	int			nwanted = 0;
+
+	for (int i = 0; i < cat->nrels; i++)
+	{
+		ApesRel    *r = cat->relarray[i];
+
+		CHECK_FOR_INTERRUPTS();
+		if (r->columns == NULL && r->relnatts > 0 && wanted(r))
+		{
+			r->columns = palloc0(sizeof(ApesColumn) * r->relnatts);
+			nwanted++;
+		}
+	}
+	if (nwanted > APES_COLUMNS_BY_SCAN)
+		apes_load_columns_scan(cat);
+	else if (nwanted > 0)
+		apes_load_columns_cached(cat);
 	MemoryContextSwitchTo(old);
 }

@@ -3,8 +3,8 @@
  *
  * apes_catalog_load() reads pg_namespace, pg_class, pg_index, pg_constraint and pg_inherits once, with plain catalog
  * heap scans under AccessShareLock, into arrays and hash tables in a private memory context.  No relation of the
- * user's is opened or locked here.  Objects in system schemas (pg_catalog,
- * information_schema, pg_toast) and in temporary schemas are left out.
+ * user's is opened or locked here.  Objects in system schemas (pg_catalog, information_schema) and in temporary
+ * schemas are left out; TOAST tables are kept only as ApesRel.toast of their table.
  */
 #ifndef APES_CATALOG_H
 #define APES_CATALOG_H
@@ -46,11 +46,16 @@ typedef struct ApesRel
 	Oid			relfilenode;
 	Oid			reltablespace;
 	Oid			toastrelid;		/* reltoastrelid */
+	struct ApesRel *toast;		/* its TOAST table (relkind 't', only ever reached from here), or NULL */
 	char		relpersistence;
 	int16		relnatts;
 	int16		fillfactor;		/* from reloptions for tables and btree indexes, else the access method's default */
 	bool		dedup;			/* btree: deduplicate_items */
 	ApesColumn *columns;		/* relnatts columns by attnum - 1, NULL until apes_catalog_load_columns() */
+	bool		columns_loaded;
+	bool		bloat_candidate;	/* scratch for one report: big enough to be a bloat candidate */
+	bool		bloat_active;	/* scratch: never vacuumed nor analyzed, but has rows */
+	bool		bloat_columns;	/* scratch: its columns are needed (the table of a candidate index) */
 	List	   *children;		/* partitions (ApesRel *), for partitioned tables and indexes */
 	List	   *indexes;		/* for tables: their indexes (ApesIndex *), oldest first */
 	List	   *fks;			/* for tables: their foreign keys (ApesForeignKey *) */
