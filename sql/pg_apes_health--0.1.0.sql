@@ -237,6 +237,798 @@ SELECT 'table', t.name, t.xid_age, t.mxid_age,
 
 COMMENT ON VIEW apes.wraparound IS 'transaction ID and multixact ID age per database and for the ten oldest tables here';
 
+-- =====================================================================================================================
+-- History: snapshots of the cumulative statistics, kept in the database (docs/history.md).
+-- Written only by apes.snapshot() and apes.purge(), which only superusers (or roles they grant) may run.
+-- =====================================================================================================================
+
+-- One row per snapshot, with what identifies its series: deltas are only taken between snapshots of one series
+-- (same server start, same statistics resets).
+CREATE TABLE apes.snapshot (
+    snapshot_id     bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    taken_at        timestamptz NOT NULL,
+    server_start    timestamptz NOT NULL,
+    db_stats_reset  timestamptz,
+    pgss_status     text NOT NULL,       -- ok, not installed, not loaded
+    pgss_reset      timestamptz,
+    pgss_dealloc    bigint,
+    statements      integer NOT NULL,
+    relations       integer NOT NULL,
+    duration_ms     double precision NOT NULL
+);
+CREATE INDEX snapshot_taken_at_idx ON apes.snapshot (taken_at);
+COMMENT ON TABLE apes.snapshot IS 'one row per apes.snapshot(): when, and the identity of its statistics series';
+
+-- pg_stat_statements counters per snapshot.  sumsq_exec_time = calls * (stddev^2 + mean^2) rebuilds a period's
+-- standard deviation from two snapshots.
+CREATE TABLE apes.statement_history (
+    snapshot_id          bigint NOT NULL REFERENCES apes.snapshot ON DELETE CASCADE,
+    dbid                 oid NOT NULL,
+    userid               oid NOT NULL,
+    queryid              bigint NOT NULL,
+    toplevel             boolean NOT NULL,
+    calls                bigint NOT NULL,
+    total_exec_time      double precision NOT NULL,
+    sumsq_exec_time      double precision NOT NULL,
+    plans                bigint NOT NULL,
+    total_plan_time      double precision NOT NULL,
+    rows                 bigint NOT NULL,
+    shared_blks_hit      bigint NOT NULL,
+    shared_blks_read     bigint NOT NULL,
+    shared_blks_dirtied  bigint NOT NULL,
+    shared_blks_written  bigint NOT NULL,
+    temp_blks_read       bigint NOT NULL,
+    temp_blks_written    bigint NOT NULL,
+    blk_read_time        double precision NOT NULL,
+    blk_write_time       double precision NOT NULL,
+    wal_bytes            numeric NOT NULL,
+    PRIMARY KEY (snapshot_id, dbid, userid, queryid, toplevel)
+);
+COMMENT ON TABLE apes.statement_history IS 'pg_stat_statements counters at each snapshot';
+
+-- Query texts, stored once per (database, user, queryid).  Row-level security shows a text only to the roles
+-- pg_stat_statements would show it to: members of pg_read_all_stats and the statement's own user.
+CREATE TABLE apes.statement_text (
+    dbid        oid NOT NULL,
+    userid      oid NOT NULL,
+    queryid     bigint NOT NULL,
+    query       text,
+    first_seen  timestamptz NOT NULL,
+    PRIMARY KEY (dbid, userid, queryid)
+);
+ALTER TABLE apes.statement_text ENABLE ROW LEVEL SECURITY;
+CREATE POLICY statement_text_visible ON apes.statement_text FOR SELECT
+    USING (pg_catalog.pg_has_role(CURRENT_USER, 'pg_read_all_stats', 'USAGE')
+           OR userid OPERATOR(pg_catalog.=) (SELECT r.oid FROM pg_catalog.pg_roles r
+                                              WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER));
+COMMENT ON TABLE apes.statement_text IS 'query texts of pg_stat_statements, once per statement; visible as pg_stat_statements shows them';
+
+-- Per-table and per-index usage counters and sizes (and the catalog bloat estimate) at each snapshot.  Relations
+-- whose counters are all zero are not stored: absent means never used.
+CREATE TABLE apes.relation_history (
+    snapshot_id       bigint NOT NULL REFERENCES apes.snapshot ON DELETE CASCADE,
+    relid             oid NOT NULL,
+    kind              "char" NOT NULL,   -- r table, m matview, i index
+    table_relid       oid NOT NULL,      -- the table (for an index: its table)
+    seq_scan          bigint,
+    seq_tup_read      bigint,
+    idx_scan          bigint,
+    idx_tup_fetch     bigint,
+    n_tup_ins         bigint,
+    n_tup_upd         bigint,
+    n_tup_del         bigint,
+    n_tup_hot_upd     bigint,
+    n_live_tup        bigint,
+    n_dead_tup        bigint,
+    n_mod_since_analyze bigint,
+    blks_read         bigint,
+    blks_hit          bigint,
+    total_bytes       bigint,
+    est_wasted_bytes  bigint,
+    PRIMARY KEY (snapshot_id, relid)
+);
+CREATE INDEX relation_history_relid_idx ON apes.relation_history (relid, snapshot_id);
+COMMENT ON TABLE apes.relation_history IS 'table and index usage counters, sizes and bloat estimates at each snapshot';
+
+-- Database-level counters at each snapshot (pg_stat_database), for this database.
+CREATE TABLE apes.database_history (
+    snapshot_id               bigint PRIMARY KEY REFERENCES apes.snapshot ON DELETE CASCADE,
+    numbackends               integer,
+    xact_commit               bigint,
+    xact_rollback             bigint,
+    blks_read                 bigint,
+    blks_hit                  bigint,
+    temp_files                bigint,
+    temp_bytes                bigint,
+    deadlocks                 bigint,
+    sessions                  bigint,
+    sessions_abandoned        bigint,
+    sessions_fatal            bigint,
+    sessions_killed           bigint,
+    session_time              double precision,
+    active_time               double precision,
+    idle_in_transaction_time  double precision
+);
+COMMENT ON TABLE apes.database_history IS 'pg_stat_database counters of this database at each snapshot';
+
+-- Where pg_stat_statements is usable: 'ok', 'not installed' (no extension in this database) or 'not loaded'
+-- (not in shared_preload_libraries); and the schema it lives in.
+CREATE FUNCTION apes.pgss_status(OUT status text, OUT schema_name name)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    SELECT n.nspname INTO schema_name
+      FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+     WHERE e.extname = 'pg_stat_statements';
+    IF schema_name IS NULL THEN
+        status := 'not installed';
+    ELSIF NOT EXISTS (SELECT 1 FROM pg_settings
+                       WHERE name = 'pg_stat_statements.max') THEN
+        status := 'not loaded';   -- its settings exist only once the library is preloaded
+    ELSE
+        status := 'ok';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION apes.pgss_status() IS 'whether pg_stat_statements can be read here, and its schema';
+
+-- Take one snapshot: returns its id, or NULL (with a NOTICE) on a standby, in a read-only transaction, or while
+-- another snapshot is running.  One transaction: a failure leaves nothing behind.
+CREATE FUNCTION apes.snapshot()
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    started   timestamptz := clock_timestamp();
+    pgss      record;
+    id        bigint;
+    nstmts    integer := 0;
+    nrels     integer := 0;
+    ss_reset  timestamptz;
+    ss_dealloc bigint;
+BEGIN
+    IF pg_is_in_recovery() THEN
+        RAISE NOTICE 'apes.snapshot() does nothing on a standby: history is kept on the primary';
+        RETURN NULL;
+    END IF;
+    IF current_setting('transaction_read_only')::boolean THEN
+        RAISE NOTICE 'apes.snapshot() does nothing in a read-only transaction';
+        RETURN NULL;
+    END IF;
+    -- one snapshot at a time per database; a second caller returns at once
+    IF NOT pg_try_advisory_xact_lock(hashtext('pg_apes_health snapshot')::bigint) THEN
+        RAISE NOTICE 'another apes.snapshot() is running in this database; this one does nothing';
+        RETURN NULL;
+    END IF;
+
+    pgss := apes.pgss_status();
+    IF pgss.status = 'ok' THEN
+        EXECUTE format('SELECT stats_reset, dealloc FROM %I.pg_stat_statements_info', pgss.schema_name)
+           INTO ss_reset, ss_dealloc;
+    END IF;
+
+    INSERT INTO apes.snapshot (taken_at, server_start, db_stats_reset, pgss_status, pgss_reset, pgss_dealloc,
+                               statements, relations, duration_ms)
+    SELECT started, pg_postmaster_start_time(), d.stats_reset, pgss.status, ss_reset, ss_dealloc, 0, 0, 0
+      FROM pg_stat_database d WHERE d.datid = (SELECT oid FROM pg_database WHERE datname = current_database())
+    RETURNING snapshot_id INTO id;
+
+    IF pgss.status = 'ok' THEN
+        EXECUTE format($q$
+            INSERT INTO apes.statement_history
+            SELECT $1, s.dbid, s.userid, s.queryid, s.toplevel, s.calls, s.total_exec_time,
+                   s.calls * (s.stddev_exec_time ^ 2 + s.mean_exec_time ^ 2), s.plans, s.total_plan_time, s.rows,
+                   s.shared_blks_hit, s.shared_blks_read, s.shared_blks_dirtied, s.shared_blks_written,
+                   s.temp_blks_read, s.temp_blks_written, s.blk_read_time, s.blk_write_time, s.wal_bytes
+              FROM %I.pg_stat_statements(false) s
+             WHERE s.queryid IS NOT NULL$q$, pgss.schema_name) USING id;
+        GET DIAGNOSTICS nstmts = ROW_COUNT;
+        -- texts only for statements not seen before (reading texts costs a pass over the texts file)
+        IF EXISTS (SELECT 1 FROM apes.statement_history h
+                    WHERE h.snapshot_id = id
+                      AND NOT EXISTS (SELECT 1 FROM apes.statement_text t
+                                       WHERE t.dbid = h.dbid AND t.userid = h.userid AND t.queryid = h.queryid)) THEN
+            EXECUTE format($q$
+                INSERT INTO apes.statement_text (dbid, userid, queryid, query, first_seen)
+                SELECT DISTINCT ON (s.dbid, s.userid, s.queryid) s.dbid, s.userid, s.queryid, s.query, $1
+                  FROM %I.pg_stat_statements(true) s
+                 WHERE s.queryid IS NOT NULL
+                   AND NOT EXISTS (SELECT 1 FROM apes.statement_text t
+                                    WHERE t.dbid = s.dbid AND t.userid = s.userid AND t.queryid = s.queryid)
+                ON CONFLICT DO NOTHING$q$, pgss.schema_name) USING started;
+        END IF;
+    END IF;
+
+    -- tables and indexes: counters from the statistics views, sizes and bloat estimates from apes.bloat_estimates()
+    -- (stat() of the files: no user relation is locked)
+    INSERT INTO apes.relation_history
+    SELECT id, t.relid, c.relkind, t.relid, t.seq_scan, t.seq_tup_read, t.idx_scan, t.idx_tup_fetch, t.n_tup_ins,
+           t.n_tup_upd, t.n_tup_del, t.n_tup_hot_upd, t.n_live_tup, t.n_dead_tup, t.n_mod_since_analyze,
+           io.heap_blks_read, io.heap_blks_hit, e.total_bytes, e.est_wasted_bytes
+      FROM pg_stat_user_tables t
+      JOIN pg_class c ON c.oid = t.relid
+      LEFT JOIN pg_statio_user_tables io ON io.relid = t.relid
+      LEFT JOIN apes.bloat_estimates() e ON e.relation = t.relid
+     WHERE c.relkind IN ('r', 'm')
+       AND (t.seq_scan + coalesce(t.idx_scan, 0) + t.n_tup_ins + t.n_tup_upd + t.n_tup_del
+            + coalesce(io.heap_blks_read, 0) + coalesce(io.heap_blks_hit, 0)) > 0
+    UNION ALL
+    SELECT id, i.indexrelid, 'i', i.relid, NULL, NULL, i.idx_scan, i.idx_tup_fetch, NULL, NULL, NULL, NULL, NULL, NULL,
+           NULL, io.idx_blks_read, io.idx_blks_hit, e.total_bytes, e.est_wasted_bytes
+      FROM pg_stat_user_indexes i
+      LEFT JOIN pg_statio_user_indexes io ON io.indexrelid = i.indexrelid
+      LEFT JOIN apes.bloat_estimates() e ON e.relation = i.indexrelid
+     WHERE (i.idx_scan + coalesce(io.idx_blks_read, 0) + coalesce(io.idx_blks_hit, 0)) > 0;
+    GET DIAGNOSTICS nrels = ROW_COUNT;
+
+    INSERT INTO apes.database_history
+    SELECT id, d.numbackends, d.xact_commit, d.xact_rollback, d.blks_read, d.blks_hit, d.temp_files, d.temp_bytes,
+           d.deadlocks, d.sessions, d.sessions_abandoned, d.sessions_fatal, d.sessions_killed, d.session_time,
+           d.active_time, d.idle_in_transaction_time
+      FROM pg_stat_database d WHERE d.datname = current_database();
+
+    UPDATE apes.snapshot
+       SET statements = nstmts, relations = nrels,
+           duration_ms = extract(epoch FROM clock_timestamp() - started) * 1000
+     WHERE snapshot_id = id;
+    RETURN id;
+END
+$$;
+COMMENT ON FUNCTION apes.snapshot() IS
+    'record pg_stat_statements, table and index usage and sizes, and database counters; returns the snapshot id';
+
+-- Remove snapshots older than the retention (pg_apes_health.history_retention unless given), oldest first, in
+-- batches of 50 snapshots; returns how many were removed.  Texts of statements no longer in any snapshot go too.
+CREATE FUNCTION apes.purge(older_than interval DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    cutoff   timestamptz;
+    batch    bigint[];
+    removed  bigint := 0;
+BEGIN
+    IF pg_is_in_recovery() OR current_setting('transaction_read_only')::boolean THEN
+        RAISE NOTICE 'apes.purge() does nothing on a standby or in a read-only transaction';
+        RETURN 0;
+    END IF;
+    IF older_than IS NULL THEN
+        PERFORM apes.version();   -- loads the library, which defines the setting
+        older_than := make_interval(secs => (SELECT setting::bigint FROM pg_settings
+                                              WHERE name = 'pg_apes_health.history_retention'));
+    END IF;
+    IF older_than < interval '0' THEN
+        RAISE EXCEPTION 'older_than must not be negative' USING ERRCODE = '22023';
+    END IF;
+    cutoff := clock_timestamp() - older_than;
+    LOOP
+        SELECT array_agg(snapshot_id) INTO batch
+          FROM (SELECT snapshot_id FROM apes.snapshot WHERE taken_at < cutoff ORDER BY snapshot_id LIMIT 50) s;
+        EXIT WHEN batch IS NULL;
+        DELETE FROM apes.statement_history WHERE snapshot_id = ANY (batch);
+        DELETE FROM apes.relation_history WHERE snapshot_id = ANY (batch);
+        DELETE FROM apes.database_history WHERE snapshot_id = ANY (batch);
+        DELETE FROM apes.snapshot WHERE snapshot_id = ANY (batch);
+        removed := removed + cardinality(batch);
+    END LOOP;
+    IF removed > 0 THEN
+        DELETE FROM apes.statement_text t
+         WHERE NOT EXISTS (SELECT 1 FROM apes.statement_history h
+                            WHERE h.dbid = t.dbid AND h.userid = t.userid AND h.queryid = t.queryid);
+    END IF;
+    RETURN removed;
+END
+$$;
+COMMENT ON FUNCTION apes.purge(interval) IS 'remove snapshots older than the retention; returns how many';
+
+-- pg_cron jobs: a snapshot on the given schedule and a daily purge, for this database.  pg_cron must be installed
+-- in this database (cron.database_name); elsewhere the error's hint gives the statements to run there.
+CREATE FUNCTION apes.schedule(schedule text DEFAULT '*/15 * * * *')
+RETURNS TABLE (job_name text, job_id bigint, job_schedule text, command text)
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    db        text := current_database();
+    snap_name text := 'pg_apes_health snapshot ' || current_database();
+    purge_name text := 'pg_apes_health purge ' || current_database();
+    cron_db   text := current_setting('cron.database_name', true);
+BEGIN
+    IF schedule IS NULL THEN
+        RAISE EXCEPTION 'schedule must not be null' USING ERRCODE = '22004';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_cron') THEN
+        IF cron_db IS NOT NULL AND cron_db <> db THEN
+            RAISE EXCEPTION 'pg_cron is installed in database "%", not in "%"', cron_db, db
+                USING ERRCODE = '55000',
+                      HINT = format('Run there: SELECT cron.schedule_in_database(%L, %L, %L, %L); '
+                                    'SELECT cron.schedule_in_database(%L, %L, %L, %L);',
+                                    snap_name, schedule, 'SELECT apes.snapshot()', db,
+                                    purge_name, '17 3 * * *', 'SELECT apes.purge()', db);
+        END IF;
+        RAISE EXCEPTION 'pg_cron is not available in this database'
+            USING ERRCODE = '55000',
+                  HINT = 'Add pg_cron to shared_preload_libraries, set cron.database_name, restart, and run CREATE EXTENSION pg_cron; or call apes.snapshot() from any scheduler.';
+    END IF;
+    job_name := snap_name; job_schedule := schedule; command := 'SELECT apes.snapshot()';
+    EXECUTE 'SELECT cron.schedule_in_database($1, $2, $3, $4)' INTO job_id USING job_name, job_schedule, command, db;
+    RETURN NEXT;
+    job_name := purge_name; job_schedule := '17 3 * * *'; command := 'SELECT apes.purge()';
+    EXECUTE 'SELECT cron.schedule_in_database($1, $2, $3, $4)' INTO job_id USING job_name, job_schedule, command, db;
+    RETURN NEXT;
+END
+$$;
+COMMENT ON FUNCTION apes.schedule(text) IS 'create (or update) the pg_cron jobs that take snapshots and purge old ones';
+
+CREATE FUNCTION apes.unschedule()
+RETURNS integer
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    removed integer := 0;
+    k       integer;
+    j       text;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_cron') THEN
+        RAISE EXCEPTION 'pg_cron is not available in this database' USING ERRCODE = '55000',
+              HINT = 'Remove the jobs in the database where pg_cron is installed, with cron.unschedule().';
+    END IF;
+    FOREACH j IN ARRAY ARRAY['pg_apes_health snapshot ' || current_database(),
+                             'pg_apes_health purge ' || current_database()] LOOP
+        EXECUTE 'SELECT count(cron.unschedule(jobid))::integer FROM cron.job WHERE jobname = $1' INTO k USING j;
+        removed := removed + k;
+    END LOOP;
+    RETURN removed;
+END
+$$;
+COMMENT ON FUNCTION apes.unschedule() IS 'remove the pg_cron jobs apes.schedule() created for this database; returns how many';
+
+-- =====================================================================================================================
+-- Query performance analysis over the history (docs/queries.md).
+-- =====================================================================================================================
+
+-- pg_stat_statements now, in the shape of apes.statement_history (snapshot_id 0).  55000 when it cannot be read.
+CREATE FUNCTION apes.statements_now()
+RETURNS SETOF apes.statement_history
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    pgss record := apes.pgss_status();
+BEGIN
+    IF pgss.status <> 'ok' THEN
+        RAISE EXCEPTION 'pg_stat_statements is %', pgss.status
+            USING ERRCODE = '55000',
+                  HINT = CASE pgss.status
+                         WHEN 'not installed' THEN 'Run CREATE EXTENSION pg_stat_statements in this database.'
+                         ELSE 'Add pg_stat_statements to shared_preload_libraries and restart the server.' END;
+    END IF;
+    RETURN QUERY EXECUTE format($q$
+        SELECT 0::bigint, s.dbid, s.userid, s.queryid, s.toplevel, s.calls, s.total_exec_time,
+               s.calls * (s.stddev_exec_time ^ 2 + s.mean_exec_time ^ 2), s.plans, s.total_plan_time, s.rows,
+               s.shared_blks_hit, s.shared_blks_read, s.shared_blks_dirtied, s.shared_blks_written,
+               s.temp_blks_read, s.temp_blks_written, s.blk_read_time, s.blk_write_time, s.wal_bytes
+          FROM %I.pg_stat_statements(false) s WHERE s.queryid IS NOT NULL$q$, pgss.schema_name);
+END
+$$;
+
+-- Query texts pg_stat_statements holds now, as it shows them to the caller (its own privilege rule applies).
+CREATE FUNCTION apes.statement_texts_now()
+RETURNS TABLE (dbid oid, userid oid, queryid bigint, query text)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    pgss record := apes.pgss_status();
+BEGIN
+    IF pgss.status = 'ok' THEN
+        RETURN QUERY EXECUTE format('SELECT DISTINCT ON (s.dbid, s.userid, s.queryid) s.dbid, s.userid, s.queryid, s.query
+                                       FROM %I.pg_stat_statements(true) s WHERE s.queryid IS NOT NULL',
+                                    pgss.schema_name);
+    END IF;
+END
+$$;
+
+-- The two ends of a period: the latest snapshot at or before each bound (the start moves to the first snapshot of
+-- the end's series when a restart or a reset lies between), or 0 for the end when it is now (live counters).
+-- basis: 'delta' between two points, 'cumulative' when there is no usable start; flags name what to distrust.
+CREATE FUNCTION apes.period_bounds(since timestamptz, until timestamptz,
+                                   OUT start_id bigint, OUT end_id bigint, OUT period_start timestamptz,
+                                   OUT period_end timestamptz, OUT basis text, OUT flags text[])
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    e_start  timestamptz;
+    e_reset  timestamptz;
+    e_dealloc bigint;
+    s        record;
+    pgss     record := apes.pgss_status();
+BEGIN
+    flags := '{}';
+    IF until IS NULL THEN
+        end_id := 0;
+        period_end := clock_timestamp();
+        e_start := pg_postmaster_start_time();
+        IF pgss.status = 'ok' THEN
+            EXECUTE format('SELECT stats_reset, dealloc FROM %I.pg_stat_statements_info', pgss.schema_name)
+               INTO e_reset, e_dealloc;
+        END IF;
+    ELSE
+        SELECT * INTO s FROM apes.snapshot WHERE taken_at <= until AND pgss_status = 'ok'
+         ORDER BY taken_at DESC LIMIT 1;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'no snapshot at or before %', until USING ERRCODE = '22023',
+                  HINT = 'Take snapshots with apes.snapshot(), or schedule them with apes.schedule().';
+        END IF;
+        end_id := s.snapshot_id; period_end := s.taken_at;
+        e_start := s.server_start; e_reset := s.pgss_reset; e_dealloc := s.pgss_dealloc;
+    END IF;
+
+    -- the start: the latest snapshot at or before since (any, if since is null: the oldest), in the end's series
+    SELECT * INTO s FROM apes.snapshot
+     WHERE pgss_status = 'ok' AND (since IS NULL OR taken_at <= since)
+       AND (end_id = 0 OR snapshot_id < end_id)
+     ORDER BY CASE WHEN since IS NULL THEN taken_at END ASC, taken_at DESC LIMIT 1;
+    IF FOUND AND (s.server_start IS DISTINCT FROM e_start OR s.pgss_reset IS DISTINCT FROM e_reset) THEN
+        flags := flags || 'reset_in_period'::text;
+        SELECT * INTO s FROM apes.snapshot
+         WHERE pgss_status = 'ok' AND server_start = e_start AND pgss_reset IS NOT DISTINCT FROM e_reset
+           AND (end_id = 0 OR snapshot_id < end_id)
+         ORDER BY taken_at LIMIT 1;
+    ELSIF NOT FOUND AND since IS NOT NULL THEN
+        SELECT * INTO s FROM apes.snapshot
+         WHERE pgss_status = 'ok' AND taken_at > since AND server_start = e_start
+           AND pgss_reset IS NOT DISTINCT FROM e_reset AND (end_id = 0 OR snapshot_id < end_id)
+         ORDER BY taken_at LIMIT 1;
+        IF FOUND THEN
+            flags := flags || 'period_starts_later'::text;
+        END IF;
+    END IF;
+    IF FOUND THEN
+        start_id := s.snapshot_id; period_start := s.taken_at; basis := 'delta';
+        IF coalesce(e_dealloc, 0) > coalesce(s.pgss_dealloc, 0) THEN
+            flags := flags || 'evictions_in_period'::text;
+        END IF;
+    ELSE
+        start_id := NULL; period_start := coalesce(e_reset, e_start); basis := 'cumulative';
+        IF coalesce(e_dealloc, 0) > 0 THEN
+            flags := flags || 'evictions_in_period'::text;
+        END IF;
+    END IF;
+END
+$$;
+
+-- Per statement, what changed between two points (start_id NULL: since the counters began; end_id 0: now).  A
+-- statement missing at the start, or whose counters went down (evicted and back), counts from zero.
+CREATE FUNCTION apes.statement_deltas(start_id bigint, end_id bigint)
+RETURNS TABLE (dbid oid, userid oid, queryid bigint, toplevel boolean, is_new boolean, calls bigint,
+               total_exec_time double precision, sumsq_exec_time double precision, plans bigint,
+               total_plan_time double precision, rows bigint, shared_blks_hit bigint, shared_blks_read bigint,
+               temp_blks_written bigint, wal_bytes numeric)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH e AS (SELECT * FROM apes.statement_history h WHERE h.snapshot_id = end_id AND end_id <> 0
+               UNION ALL
+               SELECT * FROM apes.statements_now() WHERE end_id = 0),
+         b AS (SELECT * FROM apes.statement_history h WHERE h.snapshot_id = start_id)
+    SELECT e.dbid, e.userid, e.queryid, e.toplevel, y.fresh,
+           e.calls - CASE WHEN y.fresh THEN 0 ELSE b.calls END,
+           e.total_exec_time - CASE WHEN y.fresh THEN 0 ELSE b.total_exec_time END,
+           e.sumsq_exec_time - CASE WHEN y.fresh THEN 0 ELSE b.sumsq_exec_time END,
+           e.plans - CASE WHEN y.fresh THEN 0 ELSE b.plans END,
+           e.total_plan_time - CASE WHEN y.fresh THEN 0 ELSE b.total_plan_time END,
+           e.rows - CASE WHEN y.fresh THEN 0 ELSE b.rows END,
+           e.shared_blks_hit - CASE WHEN y.fresh THEN 0 ELSE b.shared_blks_hit END,
+           e.shared_blks_read - CASE WHEN y.fresh THEN 0 ELSE b.shared_blks_read END,
+           e.temp_blks_written - CASE WHEN y.fresh THEN 0 ELSE b.temp_blks_written END,
+           e.wal_bytes - CASE WHEN y.fresh THEN 0 ELSE b.wal_bytes END
+      FROM e
+      LEFT JOIN b ON b.dbid = e.dbid AND b.userid = e.userid AND b.queryid = e.queryid AND b.toplevel = e.toplevel
+      CROSS JOIN LATERAL (SELECT b.calls IS NULL OR b.calls > e.calls AS fresh) y
+     WHERE e.calls - CASE WHEN y.fresh THEN 0 ELSE b.calls END > 0
+$$;
+
+-- A statement's text as the caller may see it: pg_stat_statements' rule (pg_read_all_stats, or one's own).
+CREATE FUNCTION apes.statement_query(dbid oid, userid oid, queryid bigint)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN pg_has_role(CURRENT_USER, 'pg_read_all_stats', 'USAGE')
+                  OR userid = (SELECT r.oid FROM pg_roles r WHERE r.rolname = CURRENT_USER)
+                THEN (SELECT t.query FROM apes.statement_text t
+                       WHERE t.dbid = statement_query.dbid AND t.userid = statement_query.userid
+                         AND t.queryid = statement_query.queryid)
+                ELSE '<insufficient privilege>' END
+$$;
+
+-- How findings name a statement: "query <queryid> (<database>/<role>)", nested ones said so.
+CREATE FUNCTION apes.statement_name(dbid oid, userid oid, queryid bigint, toplevel boolean)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT format('query %s (%s/%s%s)', queryid,
+                  coalesce((SELECT d.datname::text FROM pg_database d WHERE d.oid = dbid), dbid::text),
+                  coalesce((SELECT r.rolname::text FROM pg_roles r WHERE r.oid = userid), userid::text),
+                  CASE WHEN toplevel THEN '' ELSE ', nested' END)
+$$;
+
+-- Per statement over a period: deltas between the snapshots bounding it (until NULL: up to now), or cumulative
+-- values when there is no history yet (basis says which), with the period's own standard deviation.
+CREATE FUNCTION apes.query_stats(since timestamptz DEFAULT NULL, until timestamptz DEFAULT NULL)
+RETURNS TABLE (dbid oid, userid oid, queryid bigint, toplevel boolean, query text, calls bigint,
+               total_exec_ms double precision, mean_exec_ms double precision, stddev_exec_ms double precision,
+               plan_share double precision, rows_per_call double precision, shared_hit_ratio double precision,
+               shared_blks_read bigint, temp_blks_written bigint, wal_bytes numeric,
+               period_start timestamptz, period_end timestamptz, basis text, flags text[])
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    p record;
+BEGIN
+    IF since IS NOT NULL AND until IS NOT NULL AND since > until THEN
+        RAISE EXCEPTION 'since (%) is after until (%)', since, until USING ERRCODE = '22023';
+    END IF;
+    p := apes.period_bounds(since, until);
+    RETURN QUERY
+    WITH live AS MATERIALIZED (SELECT * FROM apes.statement_texts_now())
+    SELECT d.dbid, d.userid, d.queryid, d.toplevel,
+           coalesce(apes.statement_query(d.dbid, d.userid, d.queryid),
+                    (SELECT l.query FROM live l WHERE l.dbid = d.dbid AND l.userid = d.userid AND l.queryid = d.queryid)),
+           d.calls,
+           d.total_exec_time, d.total_exec_time / d.calls,
+           sqrt(greatest(d.sumsq_exec_time / d.calls - (d.total_exec_time / d.calls) ^ 2, 0)),
+           CASE WHEN d.total_plan_time + d.total_exec_time > 0
+                THEN d.total_plan_time / (d.total_plan_time + d.total_exec_time) END,
+           d.rows::double precision / d.calls,
+           CASE WHEN d.shared_blks_hit + d.shared_blks_read > 0
+                THEN d.shared_blks_hit::double precision / (d.shared_blks_hit + d.shared_blks_read) END,
+           d.shared_blks_read, d.temp_blks_written, d.wal_bytes,
+           p.period_start, p.period_end, p.basis,
+           p.flags || CASE WHEN d.is_new AND p.basis = 'delta' THEN ARRAY['new_statement'] ELSE '{}'::text[] END
+      FROM apes.statement_deltas(p.start_id, p.end_id) d
+     ORDER BY d.total_exec_time DESC, d.queryid;
+END
+$$;
+COMMENT ON FUNCTION apes.query_stats(timestamptz, timestamptz) IS
+    'per statement over a period: calls, time, its standard deviation, planning share, rows, cache hits, temp, WAL';
+
+-- Upper tail of the standard normal distribution, P(Z > z) (Abramowitz and Stegun 26.2.17, error < 7.5e-8).
+CREATE FUNCTION apes.normal_upper_tail(z double precision)
+RETURNS double precision
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN z < 0 THEN 1 - apes.normal_upper_tail(-z)
+                WHEN z > 37 THEN 0   -- below the smallest double: exp() would underflow
+           ELSE exp(-z * z / 2) / sqrt(2 * pi()) * t * (0.319381530 + t * (-0.356563782 + t * (1.781477937
+                + t * (-1.821255978 + t * 1.330274429)))) END
+      FROM (SELECT 1 / (1 + 0.2316419 * abs(z)) AS t) x
+$$;
+
+-- Statements whose mean execution time got worse from the baseline period to the current one, ranked by the extra
+-- time they cost in the current period.  Welch's t-test on the two periods' means (variances rebuilt from the
+-- snapshots); with at least min_calls calls in each, the t statistic is taken as normal for the p-value.
+CREATE FUNCTION apes.query_regressions(baseline tstzrange, current tstzrange, min_calls integer DEFAULT 50)
+RETURNS TABLE (dbid oid, userid oid, queryid bigint, toplevel boolean, query text,
+               baseline_calls bigint, baseline_mean_ms double precision, baseline_stddev_ms double precision,
+               current_calls bigint, current_mean_ms double precision, current_stddev_ms double precision,
+               slowdown double precision, extra_total_ms double precision, t_statistic double precision,
+               p_value double precision, significant boolean, flags text[])
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    b record;
+    c record;
+BEGIN
+    IF baseline IS NULL OR current IS NULL OR isempty(baseline) OR isempty(current) THEN
+        RAISE EXCEPTION 'baseline and current must be non-empty periods' USING ERRCODE = '22023';
+    END IF;
+    IF min_calls IS NULL OR min_calls < 2 THEN
+        RAISE EXCEPTION 'min_calls must be at least 2' USING ERRCODE = '22023';
+    END IF;
+    b := apes.period_bounds(lower(baseline), upper(baseline));
+    c := apes.period_bounds(lower(current), CASE WHEN upper_inf(current) THEN NULL ELSE upper(current) END);
+    IF b.basis <> 'delta' OR c.basis <> 'delta' THEN
+        RAISE EXCEPTION 'not enough history: each period needs a snapshot at or before its start'
+            USING ERRCODE = '22023',
+                  HINT = 'Take snapshots with apes.snapshot() (or schedule them with apes.schedule()) and wait.';
+    END IF;
+    RETURN QUERY
+    WITH bd AS (SELECT * FROM apes.statement_deltas(b.start_id, b.end_id)),
+         cd AS (SELECT * FROM apes.statement_deltas(c.start_id, c.end_id)),
+         m AS (SELECT cd.dbid, cd.userid, cd.queryid, cd.toplevel,
+                      bd.calls AS n1, bd.total_exec_time / bd.calls AS m1,
+                      greatest(bd.sumsq_exec_time / bd.calls - (bd.total_exec_time / bd.calls) ^ 2, 0) AS v1,
+                      cd.calls AS n2, cd.total_exec_time / cd.calls AS m2,
+                      greatest(cd.sumsq_exec_time / cd.calls - (cd.total_exec_time / cd.calls) ^ 2, 0) AS v2
+                 FROM cd JOIN bd USING (dbid, userid, queryid, toplevel)
+                WHERE bd.calls >= min_calls AND cd.calls >= min_calls),
+         t AS (SELECT m.*, CASE WHEN m.v1 / m.n1 + m.v2 / m.n2 > 0
+                                THEN (m.m2 - m.m1) / sqrt(m.v1 / m.n1 + m.v2 / m.n2)
+                                ELSE CASE WHEN m.m2 > m.m1 THEN 'Infinity'::double precision ELSE 0 END END AS tt
+                 FROM m WHERE m.m2 > m.m1)
+    SELECT t.dbid, t.userid, t.queryid, t.toplevel, apes.statement_query(t.dbid, t.userid, t.queryid),
+           t.n1, t.m1, sqrt(t.v1), t.n2, t.m2, sqrt(t.v2),
+           CASE WHEN t.m1 > 0 THEN t.m2 / t.m1 END, (t.m2 - t.m1) * t.n2, t.tt,
+           CASE WHEN t.tt = 'Infinity' THEN 0 ELSE apes.normal_upper_tail(t.tt) END,
+           t.tt = 'Infinity' OR apes.normal_upper_tail(t.tt) < 0.001,
+           b.flags || c.flags
+      FROM t
+     ORDER BY (t.m2 - t.m1) * t.n2 DESC, t.queryid;
+END
+$$;
+COMMENT ON FUNCTION apes.query_regressions(tstzrange, tstzrange, integer) IS
+    'statements slower in the current period than in the baseline, by extra time, with Welch''s t-test';
+
+-- The query area's findings, for apes.findings('query') (which renders them with the other areas'): the last day of
+-- history (or the cumulative counters when there is none yet), the thresholds from the pg_apes_health settings.
+CREATE FUNCTION apes.query_findings()
+RETURNS TABLE (check_id text, severity text, object_name text, summary text, wasted_bytes bigint, confidence text,
+               evidence jsonb, fix_sql text)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    pgss       record := apes.pgss_status();
+    slow_ms    double precision;
+    min_calls  bigint;
+    p          record;
+    dealloc    bigint;
+    pmax       text;
+    day_ago    timestamptz := clock_timestamp() - interval '1 day';
+BEGIN
+    IF pgss.status <> 'ok' THEN
+        check_id := 'pgss_unavailable'; severity := 'info'; object_name := '(database)';
+        confidence := 'high';
+        summary := format('pg_stat_statements is %s here: query analysis is off (the other areas work)', pgss.status);
+        evidence := jsonb_build_object('status', pgss.status);
+        fix_sql := CASE pgss.status WHEN 'not installed' THEN 'CREATE EXTENSION pg_stat_statements;'
+                   ELSE 'ALTER SYSTEM SET shared_preload_libraries = ''pg_stat_statements''; -- keep the others; restart' END;
+        RETURN NEXT;
+        RETURN;
+    END IF;
+    PERFORM apes.version();   -- loads the library, which defines the settings
+    SELECT setting::double precision INTO slow_ms FROM pg_settings WHERE name = 'pg_apes_health.query_slow_mean';
+    SELECT setting::bigint INTO min_calls FROM pg_settings WHERE name = 'pg_apes_health.query_min_calls';
+    p := apes.period_bounds(day_ago, NULL);
+
+    -- evictions: statements were dropped from pg_stat_statements, so what follows covers only part of the load
+    EXECUTE format('SELECT dealloc FROM %I.pg_stat_statements_info', pgss.schema_name) INTO dealloc;
+    IF 'evictions_in_period' = ANY (p.flags) THEN
+        pmax := current_setting('pg_stat_statements.max');
+        check_id := 'pgss_evictions'; severity := 'warning'; object_name := '(server)'; confidence := 'high';
+        summary := format('pg_stat_statements evicted statements (%s since its reset; pg_stat_statements.max = %s): query figures cover only part of the load; raise the maximum',
+                          dealloc, pmax);
+        evidence := jsonb_build_object('dealloc', dealloc, 'max', pmax::bigint, 'period_start', p.period_start);
+        fix_sql := format('ALTER SYSTEM SET pg_stat_statements.max = %s; -- takes effect at the next restart',
+                          pmax::bigint * 2);
+        RETURN NEXT;
+    END IF;
+
+    RETURN QUERY
+    WITH q AS (SELECT * FROM apes.query_stats(day_ago, NULL))
+    -- query_slow: high mean time and many calls
+    SELECT 'query_slow', CASE WHEN q.mean_exec_ms >= 10 * slow_ms THEN 'warning' ELSE 'info' END,
+           apes.statement_name(q.dbid, q.userid, q.queryid, q.toplevel),
+           format('%s calls averaging %s ms (%s s in all) since %s: %s', q.calls, round(q.mean_exec_ms::numeric, 1),
+                  round((q.total_exec_ms / 1000)::numeric, 1), to_char(q.period_start, 'YYYY-MM-DD HH24:MI'),
+                  coalesce(left(regexp_replace(q.query, '\s+', ' ', 'g'), 80), 'text not recorded yet')),
+           NULL::bigint, CASE WHEN q.basis = 'delta' THEN 'high' ELSE 'medium' END,
+           jsonb_build_object('queryid', q.queryid, 'dbid', q.dbid, 'userid', q.userid, 'calls', q.calls,
+                              'mean_exec_ms', q.mean_exec_ms, 'stddev_exec_ms', q.stddev_exec_ms,
+                              'total_exec_ms', q.total_exec_ms, 'basis', q.basis, 'flags', q.flags,
+                              'period_start', q.period_start, 'period_end', q.period_end),
+           NULL::text
+      FROM q WHERE q.mean_exec_ms >= slow_ms AND q.calls >= min_calls
+    UNION ALL
+    -- query_temp_spill: sorts and hashes that write temporary files
+    SELECT 'query_temp_spill', 'info', apes.statement_name(q.dbid, q.userid, q.queryid, q.toplevel),
+           format('wrote %s of temporary files in %s calls since %s (work_mem = %s): %s',
+                  pg_size_pretty(q.temp_blks_written * current_setting('block_size')::bigint), q.calls,
+                  to_char(q.period_start, 'YYYY-MM-DD HH24:MI'), current_setting('work_mem'),
+                  coalesce(left(regexp_replace(q.query, '\s+', ' ', 'g'), 80), 'text not recorded yet')),
+           NULL, 'high',
+           jsonb_build_object('queryid', q.queryid, 'temp_blks_written', q.temp_blks_written, 'calls', q.calls,
+                              'basis', q.basis),
+           NULL
+      FROM q WHERE q.temp_blks_written * current_setting('block_size')::bigint >= 100 * 1024 * 1024
+    UNION ALL
+    -- query_low_cache_hit: most of its reads miss shared buffers
+    SELECT 'query_low_cache_hit', 'info', apes.statement_name(q.dbid, q.userid, q.queryid, q.toplevel),
+           format('only %s%% of its shared block reads hit the buffer cache (%s read from outside) since %s: %s',
+                  round((100 * q.shared_hit_ratio)::numeric, 1),
+                  pg_size_pretty(q.shared_blks_read * current_setting('block_size')::bigint),
+                  to_char(q.period_start, 'YYYY-MM-DD HH24:MI'),
+                  coalesce(left(regexp_replace(q.query, '\s+', ' ', 'g'), 80), 'text not recorded yet')),
+           NULL, 'medium',
+           jsonb_build_object('queryid', q.queryid, 'shared_hit_ratio', q.shared_hit_ratio,
+                              'shared_blks_read', q.shared_blks_read, 'calls', q.calls, 'basis', q.basis),
+           NULL
+      FROM q WHERE q.shared_hit_ratio < 0.9 AND q.shared_blks_read >= 10000
+    UNION ALL
+    -- query_plan_heavy: planning takes more time than execution
+    SELECT 'query_plan_heavy', 'info', apes.statement_name(q.dbid, q.userid, q.queryid, q.toplevel),
+           format('planning takes %s%% of its time over %s calls since %s; prepared statements would plan it once: %s',
+                  round((100 * q.plan_share)::numeric, 0), q.calls, to_char(q.period_start, 'YYYY-MM-DD HH24:MI'),
+                  coalesce(left(regexp_replace(q.query, '\s+', ' ', 'g'), 80), 'text not recorded yet')),
+           NULL, 'high',
+           jsonb_build_object('queryid', q.queryid, 'plan_share', q.plan_share, 'calls', q.calls, 'basis', q.basis),
+           NULL
+      FROM q WHERE q.plan_share >= 0.5 AND q.calls >= min_calls;
+
+    -- query_regression: the last day against the week before it, when history reaches that far
+    IF EXISTS (SELECT 1 FROM apes.snapshot WHERE taken_at <= clock_timestamp() - interval '8 days') THEN
+        RETURN QUERY
+        SELECT 'query_regression', 'warning', apes.statement_name(r.dbid, r.userid, r.queryid, r.toplevel),
+               format('%s times slower: %s ms mean over the last day against %s ms the week before, %s s more in all (Welch''s t = %s): %s',
+                      round(r.slowdown::numeric, 1), round(r.current_mean_ms::numeric, 1),
+                      round(r.baseline_mean_ms::numeric, 1), round((r.extra_total_ms / 1000)::numeric, 1),
+                      round(r.t_statistic::numeric, 1),
+                      coalesce(left(regexp_replace(r.query, '\s+', ' ', 'g'), 80), 'text not recorded yet')),
+               NULL::bigint, 'high',
+               jsonb_build_object('queryid', r.queryid, 'baseline_mean_ms', r.baseline_mean_ms,
+                                  'current_mean_ms', r.current_mean_ms, 'baseline_calls', r.baseline_calls,
+                                  'current_calls', r.current_calls, 'p_value', r.p_value, 'flags', r.flags),
+               NULL::text
+          FROM apes.query_regressions(tstzrange(clock_timestamp() - interval '8 days', day_ago),
+                                      tstzrange(day_ago, NULL), min_calls::integer) r
+         WHERE r.significant AND r.slowdown >= 1.5 AND r.extra_total_ms >= 1000;
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION apes.query_findings() IS 'the query area of apes.findings(), as rows';
+
+-- History privileges: writing (snapshot, purge, schedule) is for superusers and the roles they grant; reading the
+-- history and the analysis is for pg_monitor, query texts as pg_stat_statements shows them (row-level security).
+REVOKE ALL ON apes.snapshot, apes.statement_history, apes.statement_text, apes.relation_history,
+              apes.database_history FROM PUBLIC;
+REVOKE ALL ON FUNCTION apes.snapshot() FROM PUBLIC;
+REVOKE ALL ON FUNCTION apes.purge(interval) FROM PUBLIC;
+REVOKE ALL ON FUNCTION apes.schedule(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION apes.unschedule() FROM PUBLIC;
+REVOKE ALL ON FUNCTION apes.pgss_status() FROM PUBLIC;
+REVOKE ALL ON FUNCTION apes.statements_now() FROM PUBLIC;
+REVOKE ALL ON FUNCTION apes.statement_texts_now() FROM PUBLIC;
+REVOKE ALL ON FUNCTION apes.period_bounds(timestamptz, timestamptz) FROM PUBLIC;
+REVOKE ALL ON FUNCTION apes.statement_deltas(bigint, bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION apes.statement_query(oid, oid, bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION apes.statement_name(oid, oid, bigint, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION apes.query_stats(timestamptz, timestamptz) FROM PUBLIC;
+REVOKE ALL ON FUNCTION apes.normal_upper_tail(double precision) FROM PUBLIC;
+REVOKE ALL ON FUNCTION apes.query_regressions(tstzrange, tstzrange, integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION apes.query_findings() FROM PUBLIC;
+
+GRANT SELECT ON apes.snapshot, apes.statement_history, apes.statement_text, apes.relation_history,
+                apes.database_history TO pg_monitor;
+GRANT EXECUTE ON FUNCTION apes.pgss_status() TO pg_monitor;
+GRANT EXECUTE ON FUNCTION apes.statements_now() TO pg_monitor;
+GRANT EXECUTE ON FUNCTION apes.statement_texts_now() TO pg_monitor;
+GRANT EXECUTE ON FUNCTION apes.period_bounds(timestamptz, timestamptz) TO pg_monitor;
+GRANT EXECUTE ON FUNCTION apes.statement_deltas(bigint, bigint) TO pg_monitor;
+GRANT EXECUTE ON FUNCTION apes.statement_query(oid, oid, bigint) TO pg_monitor;
+GRANT EXECUTE ON FUNCTION apes.statement_name(oid, oid, bigint, boolean) TO pg_monitor;
+GRANT EXECUTE ON FUNCTION apes.query_stats(timestamptz, timestamptz) TO pg_monitor;
+GRANT EXECUTE ON FUNCTION apes.normal_upper_tail(double precision) TO pg_monitor;
+GRANT EXECUTE ON FUNCTION apes.query_regressions(tstzrange, tstzrange, integer) TO pg_monitor;
+GRANT EXECUTE ON FUNCTION apes.query_findings() TO pg_monitor;
+
+-- History tables are configuration-like data: pg_dump keeps them with the extension.
+SELECT pg_catalog.pg_extension_config_dump('apes.snapshot', '');
+SELECT pg_catalog.pg_extension_config_dump('apes.statement_history', '');
+SELECT pg_catalog.pg_extension_config_dump('apes.statement_text', '');
+SELECT pg_catalog.pg_extension_config_dump('apes.relation_history', '');
+SELECT pg_catalog.pg_extension_config_dump('apes.database_history', '');
+
 -- Default deny, then read-only reporting for pg_monitor.
 REVOKE ALL ON FUNCTION apes.findings(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION apes.health_report() FROM PUBLIC;

@@ -91,12 +91,19 @@ extern int	apes_horizon_max_age_s;
 extern int	apes_bloat_time_budget_ms;
 extern int	apes_bloat_min_size_kb;
 extern int	apes_bloat_min_pct;
+extern int	apes_history_retention_s;
+extern int	apes_query_slow_mean_ms;
+extern int	apes_query_min_calls;
 
 /* index_health.c */
 extern void apes_collect_index_findings(struct ApesCatalog *cat, List **out);
 
 /* bloat_findings.c: the 'bloat' area (calls vacuum_health.c's collector too) */
 extern void apes_collect_bloat_findings(struct ApesCatalog *cat, List **out);
+
+/* query_findings.c and table_usage.c: the 'query' area */
+extern void apes_collect_query_findings(struct ApesCatalog *cat, List **out);
+extern void apes_collect_table_usage_findings(struct ApesCatalog *cat, List **out);
 
 /* vacuum_health.c */
 extern void apes_collect_vacuum_findings(struct ApesCatalog *cat, List **out);

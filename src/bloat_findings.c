@@ -66,7 +66,7 @@ apes_unknown_but_used(ApesRel *table)
 	if (table->relpages > 0 && table->reltuples >= 0)
 		return false;
 	tab = apes_fetch_tabentry(table->oid);
-	return tab != NULL && tab->n_live_tuples + tab->n_dead_tuples > 0;
+	return tab != NULL && apes_live_tuples(tab) + apes_dead_tuples(tab) > 0;
 }
 
 /*
@@ -125,8 +125,8 @@ apes_dead_share_bytes(ApesRel *r, int64 bytes)
 
 	if (tab == NULL)
 		return 0;
-	live = tab->n_live_tuples;
-	dead = tab->n_dead_tuples;
+	live = apes_live_tuples(tab);
+	dead = apes_dead_tuples(tab);
 	return live + dead > 0 ? bytes * dead / (live + dead) : 0;
 }
 

@@ -97,4 +97,17 @@ apes_init_materialized_srf(FunctionCallInfo fcinfo)
 #define apes_mod_since_analyze(tabentry) ((tabentry)->changes_since_analyze)
 #endif
 
+/* Live and dead tuple counts, and the last ANALYZE times: renamed in 16. */
+#if PG_VERSION_NUM >= 160000
+#define apes_live_tuples(tabentry) ((tabentry)->live_tuples)
+#define apes_dead_tuples(tabentry) ((tabentry)->dead_tuples)
+#define apes_last_analyze(tabentry) ((tabentry)->last_analyze_time)
+#define apes_last_autoanalyze(tabentry) ((tabentry)->last_autoanalyze_time)
+#else
+#define apes_live_tuples(tabentry) ((tabentry)->n_live_tuples)
+#define apes_dead_tuples(tabentry) ((tabentry)->n_dead_tuples)
+#define apes_last_analyze(tabentry) ((tabentry)->analyze_timestamp)
+#define apes_last_autoanalyze(tabentry) ((tabentry)->autovac_analyze_timestamp)
+#endif
+
 #endif							/* APES_COMPAT_H */

@@ -38,9 +38,15 @@ static const char *const bloat_checks[] = {
 	"vacuum_horizon_held", "xid_wraparound", "mxid_wraparound", NULL
 };
 
+static const char *const query_checks[] = {
+	"query_regression", "query_slow", "query_temp_spill", "query_low_cache_hit", "query_plan_heavy",
+	"pgss_evictions", "pgss_unavailable", "table_seq_scan_heavy", "cache_hit_low", "stats_stale", NULL
+};
+
 static const ApesArea apes_areas[] = {
 	{"index", apes_collect_index_findings, index_checks},
 	{"bloat", apes_collect_bloat_findings, bloat_checks},
+	{"query", apes_collect_query_findings, query_checks},
 };
 
 #define APES_NAREAS lengthof(apes_areas)

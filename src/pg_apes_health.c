@@ -30,6 +30,9 @@ int			apes_horizon_max_age_s = 3600;
 int			apes_bloat_time_budget_ms = 100;
 int			apes_bloat_min_size_kb = 10 * 1024;
 int			apes_bloat_min_pct = 30;
+int			apes_history_retention_s = 30 * 86400;
+int			apes_query_slow_mean_ms = 100;
+int			apes_query_min_calls = 100;
 
 void		_PG_init(void);
 
@@ -113,6 +116,27 @@ _PG_init(void)
 							"Half the relation or 10 GB makes the finding a warning; less is info.",
 							&apes_bloat_min_pct,
 							30, 0, 100,
+							PGC_USERSET, 0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_apes_health.history_retention",
+							"How long apes.purge() keeps snapshots.",
+							"apes.schedule() runs apes.purge() daily; older snapshots are removed in batches.",
+							&apes_history_retention_s,
+							30 * 86400, 3600, INT_MAX,
+							PGC_USERSET, GUC_UNIT_S,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_apes_health.query_slow_mean",
+							"Mean execution time from which query_slow reports a statement (ten times as much: a warning).",
+							NULL,
+							&apes_query_slow_mean_ms,
+							100, 1, INT_MAX,
+							PGC_USERSET, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_apes_health.query_min_calls",
+							"Fewest calls in the period for query_slow, query_plan_heavy and query_regression to judge a statement.",
+							NULL,
+							&apes_query_min_calls,
+							100, 2, INT_MAX,
 							PGC_USERSET, 0,
 							NULL, NULL, NULL);
 	apes_reserve_guc_prefix("pg_apes_health");

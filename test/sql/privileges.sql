@@ -21,7 +21,7 @@ SELECT p.oid::regprocedure AS function,
 SELECT c.oid::regclass AS view,
        has_table_privilege('regress_apes_nobody', c.oid, 'SELECT') AS nobody,
        has_table_privilege('regress_apes_monitor', c.oid, 'SELECT') AS monitor
-  FROM pg_class c WHERE c.relnamespace = 'apes'::regnamespace ORDER BY c.oid::regclass::text;
+  FROM pg_class c WHERE c.relnamespace = 'apes'::regnamespace AND c.relkind IN ('r', 'v', 'm', 'p') ORDER BY c.oid::regclass::text;
 SELECT has_schema_privilege('regress_apes_nobody', 'apes', 'USAGE') AS nobody_usage,
        has_schema_privilege('regress_apes_monitor', 'apes', 'USAGE') AS monitor_usage;
 
