@@ -12,7 +12,7 @@ DOCS       = README.md
 PG_CPPFLAGS += -Isrc -DAPES_VERSION=\"$(EXTVERSION)\"
 
 # pg_regress: inputs in test/sql, expected output in expected/ (top level).
-REGRESS = install index_health findings demo table_bloat index_bloat bloat_findings privileges security
+REGRESS = install index_health findings demo table_bloat index_bloat bloat_findings history privileges security
 REGRESS_OPTS = --inputdir=test --outputdir=.
 
 # Isolation tests (concurrency): specs in test/specs, expected output in expected/.

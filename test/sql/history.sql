@@ -1,0 +1,165 @@
+-- History: snapshots, the delta maths against hand-computed values, series breaks (reset, restart), evictions,
+-- regressions (planted and synthetic), privacy of query texts, retention, pg_stat_statements absent, scheduling
+-- errors.  The cluster preloads pg_stat_statements with track = all (test/cluster.sh).
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS pg_stat_statements;
+DROP ROLE IF EXISTS regress_hist_reader;
+RESET client_min_messages;
+
+-- a real snapshot: an id, this series, pg_stat_statements read, one row of database counters
+SELECT apes.snapshot() IS NOT NULL AS took;
+SELECT pgss_status, statements > 0 AS has_statements, server_start = pg_postmaster_start_time() AS this_series,
+       duration_ms >= 0 AS timed
+  FROM apes.snapshot ORDER BY snapshot_id DESC LIMIT 1;
+SELECT count(*) AS database_rows FROM apes.database_history
+ WHERE snapshot_id = (SELECT max(snapshot_id) FROM apes.snapshot);
+-- query texts are stored once per statement
+SELECT count(*) = count(DISTINCT (dbid, userid, queryid)) AS stored_once FROM apes.statement_text;
+
+-- a read-only transaction takes no snapshot, and says so
+BEGIN READ ONLY;
+SELECT apes.snapshot() AS in_read_only;
+COMMIT;
+
+-- a planted slowdown between three real snapshots: the same look-up with an index, then without it
+CREATE TABLE hist_w (id int PRIMARY KEY, v text);
+INSERT INTO hist_w SELECT g, md5(g::text) FROM generate_series(1, 20000) g;
+CREATE INDEX hist_w_v ON hist_w (v);
+ANALYZE hist_w;
+SELECT apes.snapshot() AS s1 \gset
+SELECT taken_at AS t1 FROM apes.snapshot WHERE snapshot_id = :s1 \gset
+DO $$ BEGIN FOR i IN 1..200 LOOP PERFORM count(*) FROM hist_w WHERE v = md5(i::text); END LOOP; END $$;
+SELECT apes.snapshot() AS s2 \gset
+SELECT taken_at AS t2 FROM apes.snapshot WHERE snapshot_id = :s2 \gset
+DROP INDEX hist_w_v;
+DO $$ BEGIN FOR i IN 1..200 LOOP PERFORM count(*) FROM hist_w WHERE v = md5(i::text); END LOOP; END $$;
+SELECT apes.snapshot() AS s3 \gset
+SELECT taken_at AS t3 FROM apes.snapshot WHERE snapshot_id = :s3 \gset
+SELECT query, toplevel, baseline_calls, current_calls, slowdown > 3 AS much_slower, significant
+  FROM apes.query_regressions(tstzrange(:'t1', :'t2', '[]'), tstzrange(:'t2', :'t3', '[]'))
+ WHERE query LIKE '%hist_w%';
+-- the same period through query_stats: 200 calls, a delta between two snapshots
+SELECT query, calls, basis, flags FROM apes.query_stats(:'t2', :'t3') WHERE query LIKE '%FROM hist_w WHERE%';
+
+-- synthetic history with hand-computed answers (a series of its own, in 2020)
+-- statement 42: 10 calls of mean 10 ms, stddev 2 (sum of squares 10 * (4 + 100) = 1040), then 10 calls of 10 ms and
+-- 10 of 30 ms: over the hour, 20 calls, 400 ms, mean 20, stddev 10.  Statement 43 appears in the hour; statement 44
+-- goes down (evicted and back), so it counts from zero.
+INSERT INTO apes.snapshot (taken_at, server_start, db_stats_reset, pgss_status, pgss_reset, pgss_dealloc,
+                           statements, relations, duration_ms)
+VALUES ('2020-01-01 00:00+00', '2019-12-31 00:00+00', NULL, 'ok', '2019-12-31 00:00+00', 0, 2, 0, 1),
+       ('2020-01-01 01:00+00', '2019-12-31 00:00+00', NULL, 'ok', '2019-12-31 00:00+00', 0, 3, 0, 1),
+       ('2020-01-01 02:00+00', '2019-12-31 00:00+00', NULL, 'ok', '2020-01-01 01:30+00', 0, 1, 0, 1),   -- reset
+       ('2020-01-01 03:00+00', '2020-01-01 02:30+00', NULL, 'ok', '2020-01-01 02:30+00', 0, 1, 0, 1),   -- restart
+       ('2020-01-01 04:00+00', '2020-01-01 02:30+00', NULL, 'ok', '2020-01-01 02:30+00', 3, 1, 0, 1);   -- evictions
+CREATE TEMP TABLE syn AS
+SELECT snapshot_id AS id, taken_at FROM apes.snapshot WHERE taken_at < '2021-01-01' ORDER BY taken_at;
+INSERT INTO apes.statement_history
+SELECT s.id, 1, 10, q.queryid, true, q.calls, q.total, q.sumsq, 0, 0, q.calls, 100, 0, 0, 0, 0, 0, 0, 0, 0
+  FROM syn s
+  JOIN (VALUES ('2020-01-01 00:00+00'::timestamptz, 42::bigint, 10::bigint, 100::float8, 1040::float8),
+               ('2020-01-01 00:00+00', 44, 50, 500, 5000),
+               ('2020-01-01 01:00+00', 42, 30, 500, 11040),
+               ('2020-01-01 01:00+00', 43, 7, 70, 700),
+               ('2020-01-01 01:00+00', 44, 5, 50, 500),
+               ('2020-01-01 02:00+00', 42, 5, 50, 500),
+               ('2020-01-01 03:00+00', 42, 4, 40, 400),
+               ('2020-01-01 04:00+00', 42, 9, 90, 900)) q(taken_at, queryid, calls, total, sumsq)
+    ON q.taken_at = s.taken_at;
+SELECT queryid, calls, total_exec_ms, mean_exec_ms, stddev_exec_ms, rows_per_call, basis, flags
+  FROM apes.query_stats('2020-01-01 00:00+00', '2020-01-01 01:00+00') WHERE dbid = 1 ORDER BY queryid;
+-- a reset inside the period: no snapshot of the new series before the end, so cumulative values, flagged
+SELECT queryid, calls, basis, flags
+  FROM apes.query_stats('2020-01-01 00:00+00', '2020-01-01 02:00+00') WHERE dbid = 1 ORDER BY queryid;
+-- a restart: the same
+SELECT queryid, calls, basis, flags
+  FROM apes.query_stats('2020-01-01 02:00+00', '2020-01-01 03:00+00') WHERE dbid = 1 ORDER BY queryid;
+-- evictions inside the period are flagged; a start before the series moves to its first snapshot
+SELECT queryid, calls, basis, flags
+  FROM apes.query_stats('2020-01-01 03:00+00', '2020-01-01 04:00+00') WHERE dbid = 1 ORDER BY queryid;
+SELECT queryid, calls, basis, flags
+  FROM apes.query_stats('2020-01-01 00:30+00', '2020-01-01 04:00+00') WHERE dbid = 1 ORDER BY queryid;
+
+-- a synthetic regression, Welch's t by hand: 100 calls of mean 10 ms, variance 4, then 100 calls of mean 12 ms,
+-- variance 9: t = 2 / sqrt(4/100 + 9/100) = 5.547; statement 46 keeps its speed and statement 47 gets faster
+INSERT INTO apes.snapshot (taken_at, server_start, db_stats_reset, pgss_status, pgss_reset, pgss_dealloc,
+                           statements, relations, duration_ms)
+VALUES ('2020-02-01 00:00+00', '2020-02-01 00:00+00', NULL, 'ok', '2020-02-01 00:00+00', 0, 3, 0, 1),
+       ('2020-02-01 01:00+00', '2020-02-01 00:00+00', NULL, 'ok', '2020-02-01 00:00+00', 0, 3, 0, 1),
+       ('2020-02-01 02:00+00', '2020-02-01 00:00+00', NULL, 'ok', '2020-02-01 00:00+00', 0, 3, 0, 1);
+INSERT INTO apes.statement_history
+SELECT s.snapshot_id, 1, 10, q.queryid, true, q.calls, q.total, q.sumsq, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
+  FROM apes.snapshot s
+  JOIN (VALUES ('2020-02-01 00:00+00'::timestamptz, 45::bigint, 1::bigint, 10::float8, 100::float8),
+               ('2020-02-01 01:00+00', 45, 101, 1010, 10500),
+               ('2020-02-01 02:00+00', 45, 201, 2210, 25800),
+               ('2020-02-01 00:00+00', 46, 1, 10, 100),
+               ('2020-02-01 01:00+00', 46, 101, 1010, 10500),
+               ('2020-02-01 02:00+00', 46, 201, 2010, 20900),
+               ('2020-02-01 00:00+00', 47, 1, 10, 100),
+               ('2020-02-01 01:00+00', 47, 101, 1010, 10500),
+               ('2020-02-01 02:00+00', 47, 201, 1510, 13000)) q(taken_at, queryid, calls, total, sumsq)
+    ON q.taken_at = s.taken_at;
+SELECT queryid, baseline_calls, baseline_mean_ms, baseline_stddev_ms, current_calls, current_mean_ms,
+       current_stddev_ms, slowdown, extra_total_ms, round(t_statistic::numeric, 3) AS t, p_value < 1e-7 AS tiny_p,
+       significant
+  FROM apes.query_regressions('[2020-02-01 00:00+00, 2020-02-01 01:00+00]',
+                              '[2020-02-01 01:00+00, 2020-02-01 02:00+00]')
+ WHERE dbid = 1;
+-- fewer calls than min_calls: not judged
+SELECT count(*) AS judged
+  FROM apes.query_regressions('[2020-02-01 00:00+00, 2020-02-01 01:00+00]',
+                              '[2020-02-01 01:00+00, 2020-02-01 02:00+00]', 101)
+ WHERE dbid = 1;
+
+-- bad input
+SELECT * FROM apes.query_stats('2020-01-02', '2020-01-01');
+SELECT * FROM apes.query_stats(NULL, '1999-01-01');
+SELECT * FROM apes.query_regressions('empty', '[2020-01-01, 2020-01-02]');
+SELECT * FROM apes.query_regressions('[2020-01-01, 2020-01-02]', '[2020-01-02, 2020-01-03]', 1);
+SELECT * FROM apes.query_regressions('[1999-01-01, 1999-01-02]', '[1999-01-02, 1999-01-03]');
+SELECT apes.purge('-1 day');
+
+-- query texts: only pg_read_all_stats members and the statement's own role see them (pg_stat_statements' rule)
+CREATE ROLE regress_hist_reader;
+GRANT USAGE ON SCHEMA apes TO regress_hist_reader;
+GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA apes TO regress_hist_reader;
+GRANT SELECT ON ALL TABLES IN SCHEMA apes TO regress_hist_reader;
+INSERT INTO apes.statement_text VALUES (1, 10, 42, 'SELECT secret FROM t', now());
+SELECT query FROM apes.query_stats('2020-01-01 00:00+00', '2020-01-01 01:00+00') WHERE dbid = 1 AND queryid = 42;
+SET ROLE regress_hist_reader;
+SELECT query FROM apes.query_stats('2020-01-01 00:00+00', '2020-01-01 01:00+00') WHERE dbid = 1 AND queryid = 42;
+SELECT count(*) AS texts_visible FROM apes.statement_text;
+RESET ROLE;
+GRANT pg_read_all_stats TO regress_hist_reader;
+SET ROLE regress_hist_reader;
+SELECT query FROM apes.query_stats('2020-01-01 00:00+00', '2020-01-01 01:00+00') WHERE dbid = 1 AND queryid = 42;
+RESET ROLE;
+
+-- retention: the synthetic years-old snapshots go, with the texts nothing refers to any more; recent ones stay
+SELECT apes.purge('1 year') AS removed;
+SELECT count(*) AS old_left FROM apes.snapshot WHERE taken_at < '2021-01-01';
+SELECT count(*) AS old_statement_rows FROM apes.statement_history WHERE dbid = 1;
+SELECT count(*) AS old_texts FROM apes.statement_text WHERE dbid = 1;
+SELECT count(*) > 0 AS recent_kept FROM apes.snapshot;
+
+-- pg_cron lives in another database here (cron.database_name = postgres): a clear error saying what to run there
+SELECT * FROM apes.schedule();
+SELECT apes.unschedule();
+SELECT * FROM apes.schedule(NULL);
+
+-- pg_stat_statements absent: snapshots still work, the query functions say why they cannot
+SET client_min_messages = warning;
+DROP EXTENSION pg_stat_statements;
+RESET client_min_messages;
+SELECT apes.snapshot() IS NOT NULL AS took;
+SELECT pgss_status, statements FROM apes.snapshot ORDER BY snapshot_id DESC LIMIT 1;
+SELECT * FROM apes.query_stats();
+SELECT check_id, severity, fix_sql FROM apes.findings('query') WHERE check_id LIKE 'pgss%';
+
+-- clean up
+DROP TABLE hist_w;
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA apes FROM regress_hist_reader;
+REVOKE ALL ON ALL TABLES IN SCHEMA apes FROM regress_hist_reader;
+REVOKE ALL ON SCHEMA apes FROM regress_hist_reader;
+DROP ROLE regress_hist_reader;
