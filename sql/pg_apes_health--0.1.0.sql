@@ -886,6 +886,7 @@ DECLARE
     dealloc    bigint;
     pmax       text;
     day_ago    timestamptz := clock_timestamp() - interval '1 day';
+    win        interval;
 BEGIN
     IF pgss.status <> 'ok' THEN
         check_id := 'pgss_unavailable'; severity := 'info'; object_name := '(database)';
@@ -966,22 +967,29 @@ BEGIN
            NULL
       FROM q WHERE q.plan_share >= 0.5 AND q.calls >= min_calls;
 
-    -- query_regression: the last day against the week before it, when history reaches that far
-    IF EXISTS (SELECT 1 FROM apes.snapshot WHERE taken_at <= clock_timestamp() - interval '8 days') THEN
+    -- query_regression: the last pg_apes_health.regression_window (1 day) against the seven before it, once two
+    -- snapshots are older than the window (the baseline then starts at the oldest snapshot it has)
+    SELECT make_interval(secs => setting::double precision) INTO win
+      FROM pg_settings WHERE name = 'pg_apes_health.regression_window';
+    IF (SELECT count(*) FROM apes.snapshot
+         WHERE pgss_status = 'ok' AND taken_at <= clock_timestamp() - win) >= 2 THEN
         RETURN QUERY
         SELECT 'query_regression', 'warning', apes.statement_name(r.dbid, r.userid, r.queryid, r.toplevel),
-               format('%s times slower: %s ms mean over the last day against %s ms the week before, %s s more in all (Welch''s t = %s): %s',
-                      round(r.slowdown::numeric, 1), round(r.current_mean_ms::numeric, 1),
-                      round(r.baseline_mean_ms::numeric, 1), round((r.extra_total_ms / 1000)::numeric, 1),
+               format('%s times slower: %s ms mean over the last %s against %s ms before, %s s more in all (Welch''s t = %s): %s',
+                      round(r.slowdown::numeric, 1),
+                      round(r.current_mean_ms::numeric, CASE WHEN r.current_mean_ms < 1 THEN 3 ELSE 1 END), win,
+                      round(r.baseline_mean_ms::numeric, CASE WHEN r.baseline_mean_ms < 1 THEN 3 ELSE 1 END),
+                      round((r.extra_total_ms / 1000)::numeric, 1),
                       round(r.t_statistic::numeric, 1),
                       coalesce(left(regexp_replace(r.query, '\s+', ' ', 'g'), 80), 'text not recorded yet')),
                NULL::bigint, 'high',
                jsonb_build_object('queryid', r.queryid, 'baseline_mean_ms', r.baseline_mean_ms,
                                   'current_mean_ms', r.current_mean_ms, 'baseline_calls', r.baseline_calls,
-                                  'current_calls', r.current_calls, 'p_value', r.p_value, 'flags', r.flags),
+                                  'current_calls', r.current_calls, 't_statistic', r.t_statistic,
+                                  'p_value', r.p_value, 'flags', r.flags, 'window', win::text),
                NULL::text
-          FROM apes.query_regressions(tstzrange(clock_timestamp() - interval '8 days', day_ago),
-                                      tstzrange(day_ago, NULL), min_calls::integer) r
+          FROM apes.query_regressions(tstzrange(clock_timestamp() - 8 * win, clock_timestamp() - win),
+                                      tstzrange(clock_timestamp() - win, NULL), min_calls::integer) r
          WHERE r.significant AND r.slowdown >= 1.5 AND r.extra_total_ms >= 1000;
     END IF;
 END

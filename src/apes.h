@@ -94,6 +94,7 @@ extern int	apes_bloat_min_pct;
 extern int	apes_history_retention_s;
 extern int	apes_query_slow_mean_ms;
 extern int	apes_query_min_calls;
+extern int	apes_regression_window_s;
 
 /* index_health.c */
 extern void apes_collect_index_findings(struct ApesCatalog *cat, List **out);

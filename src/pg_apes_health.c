@@ -33,6 +33,7 @@ int			apes_bloat_min_pct = 30;
 int			apes_history_retention_s = 30 * 86400;
 int			apes_query_slow_mean_ms = 100;
 int			apes_query_min_calls = 100;
+int			apes_regression_window_s = 86400;
 
 void		_PG_init(void);
 
@@ -138,6 +139,13 @@ _PG_init(void)
 							&apes_query_min_calls,
 							100, 2, INT_MAX,
 							PGC_USERSET, 0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_apes_health.regression_window",
+							"The recent period query_regression compares with the seven periods of the same length before it.",
+							NULL,
+							&apes_regression_window_s,
+							86400, 1, INT_MAX,
+							PGC_USERSET, GUC_UNIT_S,
 							NULL, NULL, NULL);
 	apes_reserve_guc_prefix("pg_apes_health");
 }

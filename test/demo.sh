@@ -14,6 +14,21 @@ log=$(mktemp)
 psql -X -q -v ON_ERROR_STOP=1 -d apes_demo -f test/demo.sql >"$log" 2>&1 || { cat "$log"; exit 1; }
 psql -X -q -v ON_ERROR_STOP=1 -d apes_demo -c "CREATE EXTENSION pg_apes_health"
 
+# planted query regression: a look-up runs with its index between two snapshots; after them someone drops the
+# index and the look-up runs again.  The report compares the two periods with pg_apes_health.regression_window = 5s
+# (default 1 day) so the demo need not wait a day.
+psql -X -q -v ON_ERROR_STOP=1 -d apes_demo <<'SQL'
+CREATE EXTENSION pg_stat_statements;
+CREATE TABLE shop.payments (id bigint PRIMARY KEY, ref text NOT NULL, amount numeric(12, 2));
+INSERT INTO shop.payments SELECT g, 'PAY-' || md5(g::text), g % 500 FROM generate_series(1, 200000) g;
+CREATE INDEX payments_ref_idx ON shop.payments (ref);
+SELECT pg_stat_force_next_flush() \g /dev/null
+ANALYZE shop.payments;
+SELECT apes.snapshot() \g /dev/null
+DO $$ BEGIN FOR i IN 1..150 LOOP PERFORM amount FROM shop.payments WHERE ref = 'PAY-' || md5(i::text); END LOOP; END $$;
+SELECT apes.snapshot() \g /dev/null
+SQL
+
 # planted: a session left idle in transaction holds back the cleanup horizon, so the rows deleted from
 # shop.sessions after it began stay (recently dead) through VACUUM.  The report is run with
 # pg_apes_health.horizon_max_age = 5s (default 1h) so the demo need not wait an hour.
@@ -30,8 +45,14 @@ CREATE TABLE shop.sessions (id bigint PRIMARY KEY, token text, seen_at timestamp
     WITH (autovacuum_enabled = off);
 INSERT INTO shop.sessions SELECT g, md5(g::text) || md5(g::text), now() FROM generate_series(1, 200000) g;
 DELETE FROM shop.sessions WHERE id % 5 <> 0;
+SELECT pg_stat_force_next_flush() \g /dev/null
 VACUUM shop.sessions;
 ANALYZE shop.sessions;
 SQL
 sleep 6
-PGOPTIONS="-c pg_apes_health.horizon_max_age=5s" psql -X -At -d apes_demo -c "SELECT apes.health_report()"
+psql -X -q -v ON_ERROR_STOP=1 -d apes_demo <<'SQL'
+DROP INDEX shop.payments_ref_idx;
+DO $$ BEGIN FOR i IN 1..150 LOOP PERFORM amount FROM shop.payments WHERE ref = 'PAY-' || md5(i::text); END LOOP; END $$;
+SQL
+PGOPTIONS="-c pg_apes_health.horizon_max_age=5s -c pg_apes_health.regression_window=5s" \
+    psql -X -At -d apes_demo -c "SELECT apes.health_report()"

@@ -2,8 +2,9 @@
 # make test: install what is missing, build warning-free and install, start a throwaway cluster with
 # pg_stat_statements and pg_cron preloaded, then run every suite and print one closing line "N passed, M failed".
 #
-# Suites: version consistency (control file, META.json, library, catalog), pg_regress (test/sql -> expected/), and
-# pgTAP (test/pgtap, run by pg_prove).  Exit status is non-zero when anything failed.
+# Suites: version consistency (control file, META.json, library, catalog), pg_regress (test/sql -> expected/),
+# isolation (test/specs), pgTAP (test/pgtap, run by pg_prove), scheduling through pg_cron (test/cron_test.sh), and
+# a scan of the server log.  Exit status is non-zero when anything failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -z "${APES_IN_CLUSTER:-}" ]; then
@@ -80,6 +81,11 @@ t_planned=$(grep -oE '^1\.\.[0-9]+' "$log/tap.out" | cut -d. -f3 | awk '{s += $1
 [ "${t_planned:-0}" -gt $((t_ok + t_bad)) ] && t_bad=$((t_planned - t_ok))
 if [ "$tap_rc" -ne 0 ] && [ "$t_bad" -eq 0 ]; then t_bad=1; fi
 passed=$((passed + t_ok)); failed=$((failed + t_bad))
+
+echo "== scheduling through pg_cron"
+name="apes.schedule() jobs run under pg_cron and record snapshots; apes.unschedule() removes them"
+check test/cron_test.sh
+cat "$log/check.out"
 
 echo "== server log: crashes and internal errors"
 name="no server crash and no internal error (XX000) in the log"
