@@ -20,18 +20,22 @@
 #include "postgres.h"
 
 #include "access/stratnum.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_am.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_constraint.h"
 #include "catalog/pg_index.h"
+#include "catalog/pg_type.h"
 #include "commands/defrem.h"
 #include "commands/progress.h"
+#include "executor/spi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "optimizer/optimizer.h"
 #include "pgstat.h"
 #include "storage/lmgr.h"
+#include "utils/acl.h"
 #include "utils/backend_status.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
@@ -775,14 +779,14 @@ apes_supported_fk(ApesIndex *idx)
 	return NULL;
 }
 
-/* Confidence of "never scanned", from the length of the statistics window. */
+/* Confidence of "never scanned", from the length of the window since the given time. */
 static ApesConfidence
-apes_window_confidence(ApesCatalog *cat, double *age_days)
+apes_window_confidence(ApesCatalog *cat, TimestampTz since, double *age_days)
 {
 	long		secs;
 	int			usecs;
 
-	TimestampDifference(cat->stats_since, cat->now, &secs, &usecs);
+	TimestampDifference(since, cat->now, &secs, &usecs);
 	*age_days = secs / 86400.0;
 	if (secs >= apes_stats_trusted_age_s)
 		return APES_HIGH;
@@ -812,13 +816,79 @@ apes_index_may_reach(ApesIndex *idx, int64 min_bytes)
 	return apes_rel_bytes(idx->rel) >= min_bytes;
 }
 
-/* index_unused: droppable, non-unique indexes of at least the configured size that were never scanned. */
+/* What the kept history (apes.snapshot, apes.relation_history) says of index scans, read through SPI. */
+typedef struct UnusedHistory
+{
+	bool		tried;			/* looked for history already */
+	bool		available;		/* there are snapshots the caller may read */
+	TimestampTz oldest;			/* the oldest snapshot */
+	SPIPlanPtr	plan;			/* "was this index ever seen scanned?" */
+} UnusedHistory;
+
+/* Open the history for index_unused: false when there is none or the caller may not read it. */
+static bool
+apes_history_open(UnusedHistory *h)
+{
+	Oid			snap;
+	Oid			rh;
+	Oid			argtypes[1] = {OIDOID};
+	bool		isnull;
+
+	if (h->tried)
+		return h->available;
+	h->tried = true;
+	snap = get_relname_relid("snapshot", get_namespace_oid("apes", true));
+	rh = get_relname_relid("relation_history", get_namespace_oid("apes", true));
+	if (!OidIsValid(snap) || !OidIsValid(rh) ||
+		pg_class_aclcheck(snap, GetUserId(), ACL_SELECT) != ACLCHECK_OK ||
+		pg_class_aclcheck(rh, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
+		return false;
+	if (SPI_connect() != SPI_OK_CONNECT)
+		return false;
+	if (SPI_execute("SELECT min(taken_at) FROM apes.snapshot", true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+	{
+		SPI_finish();
+		return false;
+	}
+	h->oldest = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	if (isnull)
+	{
+		SPI_finish();
+		return false;
+	}
+	h->plan = SPI_prepare("SELECT EXISTS (SELECT 1 FROM apes.relation_history WHERE relid = $1 AND idx_scan > 0)",
+						  1, argtypes);
+	h->available = h->plan != NULL;
+	if (!h->available)
+		SPI_finish();
+	return h->available;
+}
+
+/* True when some snapshot of the history saw the index scanned. */
+static bool
+apes_history_scanned(UnusedHistory *h, Oid indexoid)
+{
+	Datum		arg = ObjectIdGetDatum(indexoid);
+	bool		isnull;
+
+	if (SPI_execute_plan(h->plan, &arg, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		return true;			/* cannot tell: do not claim a longer window */
+	return DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/*
+ * index_unused: droppable, non-unique indexes of at least the configured size that were never scanned.  With kept
+ * history, an index no snapshot ever saw scanned is judged over the whole history when that is longer than the
+ * statistics window (snapshots see scans only as counters at snapshot time: a restart between two snapshots hides
+ * the scans made since the first).
+ */
 static void
 apes_check_unused(IndexCheckState *st)
 {
 	int64		min_bytes = (int64) apes_unused_index_min_size_kb * 1024;
-	double		age_days;
-	ApesConfidence conf = apes_window_confidence(st->cat, &age_days);
+	double		stats_days;
+	ApesConfidence stats_conf = apes_window_confidence(st->cat, st->cat->stats_since, &stats_days);
+	UnusedHistory hist = {0};
 
 	for (int i = 0; i < st->cat->nindexes; i++)
 	{
@@ -830,6 +900,10 @@ apes_check_unused(IndexCheckState *st)
 		ApesForeignKey *fk;
 		ApesFinding *f;
 		ApesJson	ev;
+		TimestampTz since;
+		const char *basis;
+		double		age_days;
+		ApesConfidence conf;
 
 		CHECK_FOR_INTERRUPTS();
 		if (!apes_index_usable(idx) || idx->unique || !apes_index_droppable(idx) || idx->proposed ||
@@ -841,6 +915,19 @@ apes_check_unused(IndexCheckState *st)
 		bytes = apes_rel_bytes(idx->rel);
 		if (bytes < min_bytes)
 			continue;
+
+		/* the longer of the statistics window and the history in which no snapshot saw a scan */
+		since = st->cat->stats_since;
+		basis = st->cat->stats_since_basis;
+		age_days = stats_days;
+		conf = stats_conf;
+		if (idx->rel->relkind == RELKIND_INDEX && apes_history_open(&hist) && hist.oldest < since &&
+			!apes_history_scanned(&hist, idx->oid))
+		{
+			since = hist.oldest;
+			basis = "history";
+			conf = apes_window_confidence(st->cat, since, &age_days);
+		}
 
 		name = apes_qualified_name(idx->rel);
 		fk = apes_supported_fk(idx);
@@ -865,17 +952,19 @@ apes_check_unused(IndexCheckState *st)
 		apes_json_int(&ev, "index_bytes", bytes);
 		apes_json_int(&ev, "index_scans", scans);
 		apes_json_int(&ev, "tuples_read", tuples);
-		apes_json_text(&ev, "stats_since", timestamptz_to_str(st->cat->stats_since));
-		apes_json_text(&ev, "stats_since_basis", st->cat->stats_since_basis);
+		apes_json_text(&ev, "stats_since", timestamptz_to_str(since));
+		apes_json_text(&ev, "stats_since_basis", basis);
 		apes_json_float(&ev, "stats_age_days", age_days);
 		apes_json_text(&ev, "supports_foreign_key", fk != NULL ? fk->name : NULL);
 		apes_json_bool(&ev, "partitioned", idx->rel->relkind == RELKIND_PARTITIONED_INDEX);
 		apes_json_text(&ev, "confidence_reason",
 					   psprintf("statistics cover %.1f days (basis: %s); %.1f days or more is trusted fully (pg_apes_health.stats_trusted_age); counters are per server, standbys keep their own",
-								age_days, st->cat->stats_since_basis, apes_stats_trusted_age_s / 86400.0));
+								age_days, basis, apes_stats_trusted_age_s / 86400.0));
 		f->evidence = apes_json_end(&ev);
 		*st->out = lappend(*st->out, f);
 	}
+	if (hist.available)
+		SPI_finish();
 }
 
 /* ---------- fk_missing_index ---------- */

@@ -80,6 +80,21 @@ SELECT queryid, calls, basis, flags
 SELECT queryid, calls, basis, flags
   FROM apes.query_stats('2020-01-01 00:30+00', '2020-01-01 04:00+00') WHERE dbid = 1 ORDER BY queryid;
 
+-- index_unused with history: an index no snapshot ever saw scanned is judged over the whole history (since 2020
+-- here, so high confidence); one a 2020 snapshot saw scanned keeps the statistics window (seconds: low confidence)
+SET pg_apes_health.unused_index_min_size = 0;
+CREATE TABLE hist_u (a int, b int);
+INSERT INTO hist_u SELECT g, g FROM generate_series(1, 1000) g;
+CREATE INDEX hist_u_a ON hist_u (a);
+CREATE INDEX hist_u_b ON hist_u (b);
+INSERT INTO apes.relation_history (snapshot_id, relid, kind, table_relid, idx_scan)
+SELECT min(id), 'hist_u_b'::regclass, 'i', 'hist_u'::regclass, 5 FROM syn;
+SELECT object_name, confidence, evidence->>'stats_since_basis' = 'history' AS from_history,
+       (evidence->>'stats_age_days')::float8 > 365 AS over_a_year
+  FROM apes.findings('index') WHERE check_id = 'index_unused' AND object_name LIKE 'public.hist_u%' ORDER BY 1;
+RESET pg_apes_health.unused_index_min_size;
+DROP TABLE hist_u;
+
 -- a synthetic regression, Welch's t by hand: 100 calls of mean 10 ms, variance 4, then 100 calls of mean 12 ms,
 -- variance 9: t = 2 / sqrt(4/100 + 9/100) = 5.547; statement 46 keeps its speed and statement 47 gets faster
 INSERT INTO apes.snapshot (taken_at, server_start, db_stats_reset, pgss_status, pgss_reset, pgss_dealloc,
