@@ -31,7 +31,7 @@ $(OBJS): $(wildcard src/*.h)
 # The warning set CI builds with (kept out of the default so packagers are not broken by -Werror).
 STRICT_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers -Werror
 
-.PHONY: test demo bench strict
+.PHONY: test demo bench bench-bloat bench-history strict
 # One command: install what is missing, build, start a throwaway cluster, run pg_regress and pgTAP.
 test:
 	test/run_tests.sh
@@ -43,6 +43,14 @@ demo:
 # The index-health benchmark (10,000 tables, ~41,000 indexes) in a throwaway cluster.
 bench:
 	bench/run.sh
+
+# The bloat accuracy and speed benchmark (scenarios, pgstattuple side by side, a 1.3 GB table).
+bench-bloat:
+	bench/bloat/run.sh
+
+# The history benchmark (snapshots of 5,000 statements on the 10,000-table catalog, 30 days of history).
+bench-history:
+	bench/history/run.sh
 
 strict:
 	$(MAKE) PG_CFLAGS='$(STRICT_CFLAGS)'
