@@ -9,7 +9,9 @@ PGFILEDESC = "pg_apes_health - database health from inside PostgreSQL"
 DATA       = sql/$(EXTENSION)--$(EXTVERSION).sql $(wildcard sql/$(EXTENSION)--*--*.sql)
 DOCS       = README.md
 
-PG_CPPFLAGS += -Isrc -DAPES_VERSION=\"$(EXTVERSION)\"
+PG_CPPFLAGS += -Isrc -DAPES_VERSION=\"$(EXTVERSION)\" -I$(shell $(PG_CONFIG) --includedir)
+# libpq, to read PgBouncer's admin console from inside the backend (src/pgbouncer.c), linked as pg_cron does
+SHLIB_LINK += -L$(shell $(PG_CONFIG) --libdir) -lpq
 
 # pg_regress: inputs in test/sql, expected output in expected/ (top level).
 REGRESS = install index_health findings demo table_bloat index_bloat bloat_findings history privileges security

@@ -463,6 +463,11 @@ BEGIN
      WHERE (i.idx_scan + coalesce(io.idx_blks_read, 0) + coalesce(io.idx_blks_hit, 0)) > 0;
     GET DIAGNOSTICS nrels = ROW_COUNT;
 
+    INSERT INTO apes.pool_history
+    SELECT id, p.database, p.role, p.application, p.client_addr, p.sessions, p.active, p.idle_in_transaction,
+           p.waiting
+      FROM apes.pools() p;
+
     INSERT INTO apes.database_history
     SELECT id, d.numbackends, d.xact_commit, d.xact_rollback, d.blks_read, d.blks_hit, d.temp_files, d.temp_bytes,
            d.deadlocks, d.sessions, d.sessions_abandoned, d.sessions_fatal, d.sessions_killed, d.session_time,
@@ -511,6 +516,7 @@ BEGIN
         DELETE FROM apes.statement_history WHERE snapshot_id = ANY (batch);
         DELETE FROM apes.relation_history WHERE snapshot_id = ANY (batch);
         DELETE FROM apes.database_history WHERE snapshot_id = ANY (batch);
+        DELETE FROM apes.pool_history WHERE snapshot_id = ANY (batch);
         DELETE FROM apes.snapshot WHERE snapshot_id = ANY (batch);
         removed := removed + cardinality(batch);
     END LOOP;
@@ -996,10 +1002,136 @@ END
 $$;
 COMMENT ON FUNCTION apes.query_findings() IS 'the query area of apes.findings(), as rows';
 
+-- =====================================================================================================================
+-- Connection pools (docs/pools.md): read in C from the backend status array.
+-- =====================================================================================================================
+
+-- Slots: the server (max_connections less the reserved slots, client backends; other backends listed apart), then
+-- each database and role with sessions (connection_limit NULL: no limit of its own, measured against the server).
+CREATE FUNCTION apes.connection_capacity()
+RETURNS TABLE (scope text, name text, connection_limit integer, reserved integer, in_use integer, headroom integer,
+               utilisation_pct double precision, other_backends jsonb)
+AS 'MODULE_PATHNAME', 'apes_connection_capacity'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION apes.connection_capacity() IS
+    'connection slots in use against max_connections (reserved slots apart), per database and per role';
+
+-- Pools: client backends sharing (database, role, application, client address); the caller's own session left out.
+CREATE FUNCTION apes.pools()
+RETURNS TABLE (database text, role text, application text, client_addr text, sessions integer, active integer,
+               idle integer, idle_in_transaction integer, idle_in_transaction_aborted integer, waiting integer,
+               wait_events text, oldest_transaction_age interval, oldest_idle_in_transaction_age interval,
+               oldest_xmin_age integer, youngest_connection_age interval, hidden_sessions integer)
+AS 'MODULE_PATHNAME', 'apes_pools'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION apes.pools() IS 'client backends grouped into pools, with their states, waits and ages';
+
+CREATE VIEW apes.pools AS
+SELECT * FROM apes.pools() p ORDER BY p.sessions DESC, p.database, p.role, p.application, p.client_addr;
+COMMENT ON VIEW apes.pools IS 'client backends grouped into pools (database, role, application, client address)';
+
+-- The blocking tree: each backend waiting on a heavyweight lock, its blockers and its root blocker.
+CREATE FUNCTION apes.blocking()
+RETURNS TABLE (blocked_pid integer, blocked_role text, blocked_application text, wait_duration interval,
+               lock_type text, lock_mode text, blocking_pids integer[], root_blocker_pid integer,
+               root_blocker_role text, root_blocker_state text, root_blocker_transaction_age interval,
+               root_blocker_application text, root_blocks integer)
+AS 'MODULE_PATHNAME', 'apes_blocking'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION apes.blocking() IS 'blocked backends with their blockers and root blocker';
+
+CREATE VIEW apes.blocking AS
+SELECT * FROM apes.blocking() b ORDER BY b.root_blocks DESC, b.root_blocker_pid, b.wait_duration DESC NULLS LAST;
+COMMENT ON VIEW apes.blocking IS 'who blocks whom, root blockers holding up the most sessions first';
+
+-- PgBouncer's pools (SHOW POOLS with SHOW STATS), read from its admin console at pg_apes_health.pgbouncer_dsn;
+-- empty, with a notice, when that is not set.  Times are PgBouncer's averages in microseconds.
+CREATE FUNCTION apes.pgbouncer_pools()
+RETURNS TABLE (database text, "user" text, pool_mode text, cl_active integer, cl_waiting integer,
+               sv_active integer, sv_idle integer, sv_used integer, sv_login integer,
+               maxwait_seconds double precision, avg_wait_us bigint, avg_query_us bigint, avg_xact_us bigint)
+AS 'MODULE_PATHNAME', 'apes_pgbouncer_pools'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION apes.pgbouncer_pools() IS 'PgBouncer''s pools: clients active and waiting, servers, waits';
+
+-- Pools at each snapshot, for churn and trends.
+CREATE TABLE apes.pool_history (
+    snapshot_id          bigint NOT NULL REFERENCES apes.snapshot ON DELETE CASCADE,
+    database             text,
+    role                 text,
+    application          text NOT NULL,
+    client_addr          text,
+    sessions             integer NOT NULL,
+    active               integer NOT NULL,
+    idle_in_transaction  integer NOT NULL,
+    waiting              integer NOT NULL
+);
+CREATE INDEX pool_history_snapshot_idx ON apes.pool_history (snapshot_id);
+COMMENT ON TABLE apes.pool_history IS 'connection pools at each snapshot';
+
+-- Session churn over a period, from pg_stat_database's session counters at the snapshots bounding it (until now:
+-- the live counters): new sessions per second, mean session lifetime, abandoned/fatal/killed per minute, busy ratio.
+CREATE FUNCTION apes.connection_churn(since timestamptz DEFAULT NULL)
+RETURNS TABLE (period_start timestamptz, period_end timestamptz, seconds double precision, sessions bigint,
+               sessions_per_second double precision, mean_session_seconds double precision,
+               abandoned_per_minute double precision, fatal_per_minute double precision,
+               killed_per_minute double precision, busy_ratio double precision, basis text)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    s  record;
+    d  apes.database_history%ROWTYPE;
+    e  record;
+BEGIN
+    SELECT sn.snapshot_id, sn.taken_at, sn.server_start, sn.db_stats_reset INTO s
+      FROM apes.snapshot sn
+     WHERE sn.server_start = pg_postmaster_start_time()
+       AND sn.db_stats_reset IS NOT DISTINCT FROM (SELECT stats_reset FROM pg_stat_database
+                                                    WHERE datname = current_database())
+       AND (since IS NULL OR sn.taken_at <= since)
+     ORDER BY CASE WHEN since IS NULL THEN sn.taken_at END ASC, sn.taken_at DESC LIMIT 1;
+    SELECT * INTO e FROM pg_stat_database WHERE datname = current_database();
+    IF s.snapshot_id IS NULL THEN
+        -- no snapshot in this series yet: since the server started (or the counters were reset)
+        period_start := coalesce(e.stats_reset, pg_postmaster_start_time());
+        basis := 'cumulative';
+    ELSE
+        period_start := s.taken_at;
+        basis := 'delta';
+        SELECT * INTO d FROM apes.database_history WHERE snapshot_id = s.snapshot_id;
+    END IF;
+    period_end := clock_timestamp();
+    seconds := extract(epoch FROM period_end - period_start);
+    sessions := e.sessions - coalesce(d.sessions, 0);
+    sessions_per_second := CASE WHEN seconds > 0 THEN sessions / seconds END;
+    mean_session_seconds := CASE WHEN sessions > 0
+                                 THEN (e.session_time - coalesce(d.session_time, 0)) / 1000 / sessions END;
+    abandoned_per_minute := CASE WHEN seconds > 0
+                                 THEN (e.sessions_abandoned - coalesce(d.sessions_abandoned, 0)) * 60 / seconds END;
+    fatal_per_minute := CASE WHEN seconds > 0
+                             THEN (e.sessions_fatal - coalesce(d.sessions_fatal, 0)) * 60 / seconds END;
+    killed_per_minute := CASE WHEN seconds > 0
+                              THEN (e.sessions_killed - coalesce(d.sessions_killed, 0)) * 60 / seconds END;
+    busy_ratio := CASE WHEN e.session_time - coalesce(d.session_time, 0) > 0
+                       THEN (e.active_time - coalesce(d.active_time, 0))
+                            / (e.session_time - coalesce(d.session_time, 0)) END;
+    RETURN NEXT;
+END
+$$;
+COMMENT ON FUNCTION apes.connection_churn(timestamptz) IS
+    'new sessions per second, mean session lifetime, abandoned/fatal/killed sessions per minute, busy ratio';
+
 -- History privileges: writing (snapshot, purge, schedule) is for superusers and the roles they grant; reading the
 -- history and the analysis is for pg_monitor, query texts as pg_stat_statements shows them (row-level security).
 REVOKE ALL ON apes.snapshot, apes.statement_history, apes.statement_text, apes.relation_history,
-              apes.database_history FROM PUBLIC;
+              apes.database_history, apes.pool_history FROM PUBLIC;
+REVOKE ALL ON FUNCTION apes.connection_capacity() FROM PUBLIC;
+REVOKE ALL ON FUNCTION apes.pools() FROM PUBLIC;
+REVOKE ALL ON FUNCTION apes.blocking() FROM PUBLIC;
+REVOKE ALL ON FUNCTION apes.pgbouncer_pools() FROM PUBLIC;
+REVOKE ALL ON FUNCTION apes.connection_churn(timestamptz) FROM PUBLIC;
+REVOKE ALL ON apes.pools, apes.blocking FROM PUBLIC;
 REVOKE ALL ON FUNCTION apes.snapshot() FROM PUBLIC;
 REVOKE ALL ON FUNCTION apes.purge(interval) FROM PUBLIC;
 REVOKE ALL ON FUNCTION apes.schedule(text) FROM PUBLIC;
@@ -1017,7 +1149,13 @@ REVOKE ALL ON FUNCTION apes.query_regressions(tstzrange, tstzrange, integer) FRO
 REVOKE ALL ON FUNCTION apes.query_findings() FROM PUBLIC;
 
 GRANT SELECT ON apes.snapshot, apes.statement_history, apes.statement_text, apes.relation_history,
-                apes.database_history TO pg_monitor;
+                apes.database_history, apes.pool_history TO pg_monitor;
+GRANT EXECUTE ON FUNCTION apes.connection_capacity() TO pg_monitor;
+GRANT EXECUTE ON FUNCTION apes.pools() TO pg_monitor;
+GRANT EXECUTE ON FUNCTION apes.blocking() TO pg_monitor;
+GRANT EXECUTE ON FUNCTION apes.pgbouncer_pools() TO pg_monitor;
+GRANT EXECUTE ON FUNCTION apes.connection_churn(timestamptz) TO pg_monitor;
+GRANT SELECT ON apes.pools, apes.blocking TO pg_monitor;
 GRANT EXECUTE ON FUNCTION apes.pgss_status() TO pg_monitor;
 GRANT EXECUTE ON FUNCTION apes.statements_now() TO pg_monitor;
 GRANT EXECUTE ON FUNCTION apes.statement_texts_now() TO pg_monitor;
@@ -1036,6 +1174,7 @@ SELECT pg_catalog.pg_extension_config_dump('apes.statement_history', '');
 SELECT pg_catalog.pg_extension_config_dump('apes.statement_text', '');
 SELECT pg_catalog.pg_extension_config_dump('apes.relation_history', '');
 SELECT pg_catalog.pg_extension_config_dump('apes.database_history', '');
+SELECT pg_catalog.pg_extension_config_dump('apes.pool_history', '');
 
 -- Default deny, then read-only reporting for pg_monitor.
 REVOKE ALL ON FUNCTION apes.findings(text) FROM PUBLIC;

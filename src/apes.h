@@ -95,6 +95,14 @@ extern int	apes_history_retention_s;
 extern int	apes_query_slow_mean_ms;
 extern int	apes_query_min_calls;
 extern int	apes_regression_window_s;
+extern int	apes_pool_warn_pct;
+extern int	apes_pool_critical_pct;
+extern int	apes_idle_in_xact_max_s;
+extern int	apes_long_xact_max_s;
+extern int	apes_blocked_min_wait_s;
+extern int	apes_churn_max_per_s;
+extern char *apes_pgbouncer_dsn;
+extern int	apes_pgbouncer_timeout_ms;
 
 /* index_health.c */
 extern void apes_collect_index_findings(struct ApesCatalog *cat, List **out);
@@ -105,6 +113,10 @@ extern void apes_collect_bloat_findings(struct ApesCatalog *cat, List **out);
 /* query_findings.c and table_usage.c: the 'query' area */
 extern void apes_collect_query_findings(struct ApesCatalog *cat, List **out);
 extern void apes_collect_table_usage_findings(struct ApesCatalog *cat, List **out);
+
+/* pool_findings.c and pgbouncer.c: the 'pool' area */
+extern void apes_collect_pool_findings(struct ApesCatalog *cat, List **out);
+extern void apes_collect_pgbouncer_findings(List **out);
 
 /* vacuum_health.c */
 extern void apes_collect_vacuum_findings(struct ApesCatalog *cat, List **out);

@@ -97,6 +97,14 @@ apes_init_materialized_srf(FunctionCallInfo fcinfo)
 #define apes_mod_since_analyze(tabentry) ((tabentry)->changes_since_analyze)
 #endif
 
+/* Slots kept for superusers: superuser_reserved_connections, plus reserved_connections from 16. */
+#include "postmaster/postmaster.h"
+#if PG_VERSION_NUM >= 160000
+#define apes_reserved_connections() (SuperuserReservedConnections + ReservedConnections)
+#else
+#define apes_reserved_connections() (ReservedBackends)
+#endif
+
 /* Live and dead tuple counts, and the last ANALYZE times: renamed in 16. */
 #if PG_VERSION_NUM >= 160000
 #define apes_live_tuples(tabentry) ((tabentry)->live_tuples)

@@ -43,10 +43,17 @@ static const char *const query_checks[] = {
 	"pgss_evictions", "pgss_unavailable", "table_seq_scan_heavy", "cache_hit_low", "stats_stale", NULL
 };
 
+static const char *const pool_checks[] = {
+	"connections_near_limit", "database_connlimit_near", "role_connlimit_near", "idle_in_transaction",
+	"long_transaction", "blocked_sessions", "config_idle_in_transaction_timeout", "connection_churn",
+	"sessions_abandoned", "pooler_clients_waiting", "pooler_unreachable", "pooler_not_monitored", NULL
+};
+
 static const ApesArea apes_areas[] = {
 	{"index", apes_collect_index_findings, index_checks},
 	{"bloat", apes_collect_bloat_findings, bloat_checks},
 	{"query", apes_collect_query_findings, query_checks},
+	{"pool", apes_collect_pool_findings, pool_checks},
 };
 
 #define APES_NAREAS lengthof(apes_areas)

@@ -34,6 +34,14 @@ int			apes_history_retention_s = 30 * 86400;
 int			apes_query_slow_mean_ms = 100;
 int			apes_query_min_calls = 100;
 int			apes_regression_window_s = 86400;
+int			apes_pool_warn_pct = 80;
+int			apes_pool_critical_pct = 95;
+int			apes_idle_in_xact_max_s = 300;
+int			apes_long_xact_max_s = 3600;
+int			apes_blocked_min_wait_s = 30;
+int			apes_churn_max_per_s = 5;
+char	   *apes_pgbouncer_dsn = NULL;
+int			apes_pgbouncer_timeout_ms = 2000;
 
 void		_PG_init(void);
 
@@ -147,6 +155,31 @@ _PG_init(void)
 							86400, 1, INT_MAX,
 							PGC_USERSET, GUC_UNIT_S,
 							NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_apes_health.pool_warn_pct",
+							"Share of usable connection slots (or of a database's or role's limit) in use from which the pool area warns.",
+							NULL, &apes_pool_warn_pct, 80, 1, 100, PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_apes_health.pool_critical_pct",
+							"Share of usable connection slots in use from which the finding is critical.",
+							NULL, &apes_pool_critical_pct, 95, 1, 100, PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_apes_health.idle_in_transaction_max",
+							"How long a session may sit idle in transaction before idle_in_transaction reports it (0 turns it off).",
+							NULL, &apes_idle_in_xact_max_s, 300, 0, INT_MAX, PGC_USERSET, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_apes_health.long_transaction_max",
+							"How long an active transaction may run before long_transaction reports it (0 turns it off).",
+							NULL, &apes_long_xact_max_s, 3600, 0, INT_MAX, PGC_USERSET, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_apes_health.blocked_min_wait",
+							"How long a session must have waited on a lock before blocked_sessions reports its root blocker.",
+							NULL, &apes_blocked_min_wait_s, 30, 0, INT_MAX, PGC_USERSET, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_apes_health.churn_max_per_second",
+							"New sessions per second (living under 10 s on average) from which connection_churn reports a pool that does not pool.",
+							NULL, &apes_churn_max_per_s, 5, 1, INT_MAX, PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("pg_apes_health.pgbouncer_dsn",
+							   "Connection string of PgBouncer's admin console, for apes.pgbouncer_pools() and pooler_clients_waiting.",
+							   "Superusers only: it may hold a password. The user must be in PgBouncer's admin_users or stats_users.",
+							   &apes_pgbouncer_dsn, "", PGC_SUSET, GUC_SUPERUSER_ONLY, NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_apes_health.pgbouncer_timeout",
+							"Deadline for connecting to PgBouncer and reading its pools.",
+							NULL, &apes_pgbouncer_timeout_ms, 2000, 100, 60000, PGC_USERSET, GUC_UNIT_MS, NULL, NULL, NULL);
 	apes_reserve_guc_prefix("pg_apes_health");
 }
 

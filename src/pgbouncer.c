@@ -1,0 +1,312 @@
+/*
+ * pgbouncer.c: PgBouncer's own view of its pools, read through libpq from inside the backend (as pg_cron and
+ * dblink link libpq) from its admin console, when pg_apes_health.pgbouncer_dsn is set:
+ *
+ *   apes.pgbouncer_pools()   SHOW POOLS joined with SHOW STATS, one row per pool
+ *   pooler_clients_waiting   finding: clients queued for a server connection
+ *
+ * The connection and both commands run non-blocking under one deadline (pg_apes_health.pgbouncer_timeout) while
+ * waiting on the process latch, so a dead or slow pooler never hangs a query and a cancel request is honoured; the
+ * connection is closed on every path, errors included.
+ */
+#include "postgres.h"
+
+#include "funcapi.h"
+#include "libpq-fe.h"
+#include "miscadmin.h"
+#include "storage/latch.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+#include "utils/wait_event.h"
+
+#include "apes.h"
+
+#define AREA "pool"
+#define APES_PGB_NCOLS 13
+
+/* Milliseconds left before the deadline (at least 0). */
+static long
+apes_ms_left(TimestampTz deadline)
+{
+	long		ms = (long) ((deadline - GetCurrentTimestamp()) / 1000);
+
+	return Max(ms, 0);
+}
+
+/* Wait for the socket (or the latch: then check for interrupts) until the deadline; false on timeout. */
+static bool
+apes_wait_socket(PGconn *conn, bool for_read, TimestampTz deadline)
+{
+	for (;;)
+	{
+		long		ms = apes_ms_left(deadline);
+		int			rc;
+
+		if (ms <= 0)
+			return false;
+		rc = WaitLatchOrSocket(MyLatch,
+							   WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH |
+							   (for_read ? WL_SOCKET_READABLE : WL_SOCKET_WRITEABLE),
+							   PQsocket(conn), ms, PG_WAIT_EXTENSION);
+		if (rc & WL_LATCH_SET)
+		{
+			ResetLatch(MyLatch);
+			CHECK_FOR_INTERRUPTS();
+			continue;
+		}
+		return (rc & (WL_SOCKET_READABLE | WL_SOCKET_WRITEABLE)) != 0;
+	}
+}
+
+/* Connect within the deadline; NULL with *err set on failure (the connection already closed). */
+static PGconn *
+apes_pgb_connect(const char *dsn, TimestampTz deadline, char **err)
+{
+	PGconn	   *conn = PQconnectStart(dsn);
+	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+
+	if (conn == NULL)
+	{
+		*err = pstrdup("out of memory");
+		return NULL;
+	}
+	while (PQstatus(conn) != CONNECTION_BAD && st != PGRES_POLLING_OK && st != PGRES_POLLING_FAILED)
+	{
+		if (!apes_wait_socket(conn, st == PGRES_POLLING_READING, deadline))
+		{
+			PQfinish(conn);
+			*err = pstrdup("timed out");
+			return NULL;
+		}
+		st = PQconnectPoll(conn);
+	}
+	if (PQstatus(conn) != CONNECTION_OK)
+	{
+		*err = pchomp(PQerrorMessage(conn));
+		PQfinish(conn);
+		return NULL;
+	}
+	return conn;
+}
+
+/* Run one admin command within the deadline: its result, or NULL with *err set. */
+static PGresult *
+apes_pgb_query(PGconn *conn, const char *sql, TimestampTz deadline, char **err)
+{
+	PGresult   *res = NULL;
+	PGresult   *r;
+
+	if (!PQsendQuery(conn, sql))
+	{
+		*err = pchomp(PQerrorMessage(conn));
+		return NULL;
+	}
+	for (;;)
+	{
+		while (PQisBusy(conn))
+		{
+			if (!apes_wait_socket(conn, true, deadline))
+			{
+				PQclear(res);
+				*err = pstrdup("timed out");
+				return NULL;
+			}
+			if (!PQconsumeInput(conn))
+			{
+				PQclear(res);
+				*err = pchomp(PQerrorMessage(conn));
+				return NULL;
+			}
+		}
+		r = PQgetResult(conn);
+		if (r == NULL)
+			break;
+		if (res == NULL && PQresultStatus(r) == PGRES_TUPLES_OK)
+			res = r;
+		else
+		{
+			if (PQresultStatus(r) != PGRES_TUPLES_OK && PQresultStatus(r) != PGRES_COMMAND_OK)
+				*err = pchomp(PQresultErrorMessage(r));
+			PQclear(r);
+		}
+	}
+	if (res == NULL && *err == NULL)
+		*err = psprintf("%s returned no rows", sql);
+	return res;
+}
+
+/* A column of a result by name as an integer (0 when PgBouncer's version has no such column). */
+static int64
+apes_pgb_int(PGresult *res, int row, const char *col)
+{
+	int			c = PQfnumber(res, col);
+
+	return c < 0 || PQgetisnull(res, row, c) ? 0 : strtoll(PQgetvalue(res, row, c), NULL, 10);
+}
+
+/* A column of a result by name as text (NULL when missing). */
+static char *
+apes_pgb_text(PGresult *res, int row, const char *col)
+{
+	int			c = PQfnumber(res, col);
+
+	return c < 0 || PQgetisnull(res, row, c) ? NULL : PQgetvalue(res, row, c);
+}
+
+/* SHOW POOLS and SHOW STATS, or false with *err set.  The connection is closed whatever happens. */
+static bool
+apes_pgb_read(PGresult **pools, PGresult **stats, char **err)
+{
+	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), apes_pgbouncer_timeout_ms);
+	PGconn	   *volatile conn;
+
+	*pools = *stats = NULL;
+	*err = NULL;
+	conn = apes_pgb_connect(apes_pgbouncer_dsn, deadline, err);
+	if (conn == NULL)
+		return false;
+	PG_TRY();
+	{
+		*pools = apes_pgb_query(conn, "SHOW POOLS", deadline, err);
+		if (*pools != NULL)
+			*stats = apes_pgb_query(conn, "SHOW STATS", deadline, err);
+	}
+	PG_FINALLY();
+	{
+		PQfinish(conn);
+	}
+	PG_END_TRY();
+	if (*pools == NULL || *stats == NULL)
+	{
+		PQclear(*pools);
+		PQclear(*stats);
+		*pools = *stats = NULL;
+		return false;
+	}
+	return true;
+}
+
+/* The SHOW STATS row of a database, or -1. */
+static int
+apes_pgb_stats_row(PGresult *stats, const char *database)
+{
+	for (int r = 0; r < PQntuples(stats); r++)
+	{
+		char	   *db = apes_pgb_text(stats, r, "database");
+
+		if (db != NULL && database != NULL && strcmp(db, database) == 0)
+			return r;
+	}
+	return -1;
+}
+
+PG_FUNCTION_INFO_V1(apes_pgbouncer_pools);
+
+/* apes.pgbouncer_pools(): PgBouncer's pools; empty (with a notice) when pg_apes_health.pgbouncer_dsn is not set. */
+Datum
+apes_pgbouncer_pools(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	PGresult   *pools;
+	PGresult   *stats;
+	char	   *err;
+
+	apes_init_materialized_srf(fcinfo);
+	if (apes_pgbouncer_dsn == NULL || apes_pgbouncer_dsn[0] == '\0')
+	{
+		ereport(NOTICE,
+				(errmsg("pg_apes_health.pgbouncer_dsn is not set"),
+				 errhint("Set it (as a superuser) to a connection string for PgBouncer's admin console, e.g. 'host=127.0.0.1 port=6432 dbname=pgbouncer user=stats'.")));
+		return (Datum) 0;
+	}
+	if (!apes_pgb_read(&pools, &stats, &err))
+		ereport(ERROR,
+				(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
+				 errmsg("could not read PgBouncer's pools: %s", err),
+				 errhint("Check pg_apes_health.pgbouncer_dsn; the user must be in PgBouncer's admin_users or stats_users.")));
+	for (int r = 0; r < PQntuples(pools); r++)
+	{
+		Datum		values[APES_PGB_NCOLS];
+		bool		nulls[APES_PGB_NCOLS] = {0};
+		char	   *db = apes_pgb_text(pools, r, "database");
+		char	   *user = apes_pgb_text(pools, r, "user");
+		char	   *mode = apes_pgb_text(pools, r, "pool_mode");
+		int			s = apes_pgb_stats_row(stats, db);
+		int			i = 0;
+
+		nulls[i] = db == NULL;
+		values[i++] = db ? CStringGetTextDatum(db) : (Datum) 0;
+		nulls[i] = user == NULL;
+		values[i++] = user ? CStringGetTextDatum(user) : (Datum) 0;
+		nulls[i] = mode == NULL;
+		values[i++] = mode ? CStringGetTextDatum(mode) : (Datum) 0;
+		values[i++] = Int32GetDatum((int32) apes_pgb_int(pools, r, "cl_active"));
+		values[i++] = Int32GetDatum((int32) apes_pgb_int(pools, r, "cl_waiting"));
+		values[i++] = Int32GetDatum((int32) apes_pgb_int(pools, r, "sv_active"));
+		values[i++] = Int32GetDatum((int32) apes_pgb_int(pools, r, "sv_idle"));
+		values[i++] = Int32GetDatum((int32) apes_pgb_int(pools, r, "sv_used"));
+		values[i++] = Int32GetDatum((int32) apes_pgb_int(pools, r, "sv_login"));
+		values[i++] = Float8GetDatum(apes_pgb_int(pools, r, "maxwait") + apes_pgb_int(pools, r, "maxwait_us") / 1e6);
+		nulls[i] = s < 0;
+		values[i++] = Int64GetDatum(s < 0 ? 0 : apes_pgb_int(stats, s, "avg_wait_time"));
+		nulls[i] = s < 0;
+		values[i++] = Int64GetDatum(s < 0 ? 0 : apes_pgb_int(stats, s, "avg_query_time"));
+		nulls[i] = s < 0;
+		values[i++] = Int64GetDatum(s < 0 ? 0 : apes_pgb_int(stats, s, "avg_xact_time"));
+		Assert(i == APES_PGB_NCOLS);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	PQclear(pools);
+	PQclear(stats);
+	return (Datum) 0;
+}
+
+/* pooler_clients_waiting (and pooler_unreachable, pooler_not_monitored): PgBouncer's queue, for the pool area. */
+void
+apes_collect_pgbouncer_findings(List **out)
+{
+	PGresult   *pools;
+	PGresult   *stats;
+	char	   *err;
+	ApesFinding *f;
+
+	if (apes_pgbouncer_dsn == NULL || apes_pgbouncer_dsn[0] == '\0')
+	{
+		f = apes_new_finding("pooler_not_monitored", AREA, APES_INFO, "pg_apes_health.pgbouncer_dsn");
+		f->summary = pstrdup("PgBouncer is not monitored: if clients reach this server through PgBouncer, set pg_apes_health.pgbouncer_dsn to its admin console so its queue is checked too");
+		*out = lappend(*out, f);
+		return;
+	}
+	if (!apes_pgb_read(&pools, &stats, &err))
+	{
+		f = apes_new_finding("pooler_unreachable", AREA, APES_WARNING, "pg_apes_health.pgbouncer_dsn");
+		f->summary = psprintf("PgBouncer's admin console could not be read: %s", err);
+		*out = lappend(*out, f);
+		return;
+	}
+	for (int r = 0; r < PQntuples(pools); r++)
+	{
+		int64		waiting = apes_pgb_int(pools, r, "cl_waiting");
+		double		maxwait = apes_pgb_int(pools, r, "maxwait") + apes_pgb_int(pools, r, "maxwait_us") / 1e6;
+		char	   *db = apes_pgb_text(pools, r, "database");
+		char	   *user = apes_pgb_text(pools, r, "user");
+		ApesJson	ev;
+
+		if (waiting <= 0)
+			continue;
+		f = apes_new_finding("pooler_clients_waiting", AREA, maxwait >= 5 ? APES_CRITICAL : APES_WARNING,
+							 psprintf("pgbouncer pool %s/%s", db ? db : "?", user ? user : "?"));
+		f->summary = psprintf("%lld clients wait in PgBouncer for a server connection (the longest %.1f s): the pool is too small for the load, or its server connections are held by slow or idle-in-transaction sessions",
+							  (long long) waiting, maxwait);
+		apes_json_begin(&ev);
+		apes_json_int(&ev, "cl_waiting", waiting);
+		apes_json_int(&ev, "cl_active", apes_pgb_int(pools, r, "cl_active"));
+		apes_json_int(&ev, "sv_active", apes_pgb_int(pools, r, "sv_active"));
+		apes_json_int(&ev, "sv_idle", apes_pgb_int(pools, r, "sv_idle"));
+		apes_json_float(&ev, "maxwait_seconds", maxwait);
+		f->evidence = apes_json_end(&ev);
+		*out = lappend(*out, f);
+	}
+	PQclear(pools);
+	PQclear(stats);
+}

@@ -1,0 +1,302 @@
+/*
+ * pool_findings.c: the 'pool' area of apes.findings(), from one read of the backend status array (pool.c):
+ *
+ *   connections_near_limit   client backends against the usable slots (warning / critical thresholds are settings)
+ *   database_connlimit_near  a database near its CONNECTION LIMIT
+ *   role_connlimit_near      a role near its CONNECTION LIMIT
+ *   idle_in_transaction      a session idle in transaction for longer than pg_apes_health.idle_in_transaction_max
+ *   long_transaction         an active transaction older than pg_apes_health.long_transaction_max
+ *   blocked_sessions         a root blocker holding up sessions that waited longer than pg_apes_health.blocked_min_wait
+ *   config_idle_in_transaction_timeout  idle_in_transaction_session_timeout is off while such sessions exist
+ *   connection_churn, sessions_abandoned  from pg_stat_database's session counters over the last hour (SQL, via SPI)
+ *   pooler_clients_waiting   clients queued in PgBouncer, when pg_apes_health.pgbouncer_dsn is set (pgbouncer.c)
+ *
+ * A session that holds back the cleanup horizon is the bloat area's vacuum_horizon_held; it is not repeated here.
+ */
+#include "postgres.h"
+
+#include "commands/dbcommands.h"
+#include "executor/spi.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+
+#include "apes.h"
+#include "catalog.h"
+#include "pool.h"
+
+#define AREA "pool"
+
+/* A duration in seconds as PostgreSQL prints an interval. */
+static char *
+apes_secs_text(double secs)
+{
+	return psprintf("%ld:%02ld:%02ld", (long) secs / 3600, ((long) secs / 60) % 60, (long) secs % 60);
+}
+
+/* Severity of a share of slots in use, by the two thresholds. */
+static ApesSeverity
+apes_slots_severity(double pct)
+{
+	return pct >= apes_pool_critical_pct ? APES_CRITICAL : APES_WARNING;
+}
+
+/* connections_near_limit, database_connlimit_near, role_connlimit_near. */
+static void
+apes_check_capacity(List *sessions, List **out)
+{
+	ApesCapacity c = apes_capacity(sessions);
+	ApesFinding *f;
+	ApesJson	ev;
+	ListCell   *lc;
+	List	   *seen = NIL;
+
+	if (c.pct >= apes_pool_warn_pct)
+	{
+		f = apes_new_finding("connections_near_limit", AREA, apes_slots_severity(c.pct), "(server)");
+		f->summary = psprintf("%d of %d usable connection slots are in use (%.0f%%; max_connections %d, %d reserved for superusers): new connections will soon be refused; put a pooler in front or shrink the application pools",
+							  c.in_use, c.usable, c.pct, c.max_connections, c.reserved);
+		apes_json_begin(&ev);
+		apes_json_int(&ev, "max_connections", c.max_connections);
+		apes_json_int(&ev, "reserved", c.reserved);
+		apes_json_int(&ev, "client_backends", c.in_use);
+		apes_json_int(&ev, "headroom", c.headroom);
+		apes_json_float(&ev, "utilisation_pct", c.pct);
+		f->evidence = apes_json_end(&ev);
+		*out = lappend(*out, f);
+	}
+	/* databases, then roles, with a connection limit */
+	for (int pass = 0; pass < 2; pass++)
+	{
+		bool		by_role = pass == 1;
+
+		list_free(seen);
+		seen = NIL;
+		foreach(lc, sessions)
+		{
+			ApesSession *s = lfirst(lc);
+			Oid			key = by_role ? s->role : s->database;
+			int			limit;
+			int			n = 0;
+			ListCell   *lc2;
+			double		pct;
+			char	   *name;
+
+			if (s->type != B_BACKEND || !OidIsValid(key) || list_member_oid(seen, key))
+				continue;
+			seen = lappend_oid(seen, key);
+			limit = apes_connlimit(key, by_role);
+			if (limit <= 0)
+				continue;
+			foreach(lc2, sessions)
+			{
+				ApesSession *t = lfirst(lc2);
+
+				n += t->type == B_BACKEND && (by_role ? t->role : t->database) == key;
+			}
+			pct = 100.0 * n / limit;
+			if (pct < apes_pool_warn_pct)
+				continue;
+			name = by_role ? GetUserNameFromId(key, true) : get_database_name(key);
+			if (name == NULL)
+				continue;
+			f = apes_new_finding(by_role ? "role_connlimit_near" : "database_connlimit_near", AREA,
+								 apes_slots_severity(pct), quote_identifier(name));
+			f->summary = psprintf("%s %s has %d of its %d connections (%.0f%%)", by_role ? "role" : "database",
+								  quote_identifier(name), n, limit, pct);
+			f->fix_sql = psprintf("ALTER %s %s CONNECTION LIMIT %d;  -- or shrink its pools",
+								  by_role ? "ROLE" : "DATABASE", quote_identifier(name), limit * 2);
+			apes_json_begin(&ev);
+			apes_json_int(&ev, "connection_limit", limit);
+			apes_json_int(&ev, "in_use", n);
+			apes_json_float(&ev, "utilisation_pct", pct);
+			f->evidence = apes_json_end(&ev);
+			*out = lappend(*out, f);
+		}
+	}
+}
+
+/* The evidence common to session findings. */
+static Jsonb *
+apes_session_evidence(ApesSession *s, double secs)
+{
+	ApesJson	ev;
+
+	apes_json_begin(&ev);
+	apes_json_int(&ev, "pid", s->pid);
+	apes_json_text(&ev, "role", GetUserNameFromId(s->role, true));
+	apes_json_text(&ev, "database", OidIsValid(s->database) ? get_database_name(s->database) : NULL);
+	apes_json_text(&ev, "application", s->application);
+	if (s->client_addr[0] != '\0')
+		apes_json_text(&ev, "client_addr", s->client_addr);
+	apes_json_text(&ev, "state", apes_state_name(s->state));
+	apes_json_float(&ev, "seconds", secs);
+	apes_json_float(&ev, "transaction_seconds", s->xact_secs);
+	return apes_json_end(&ev);
+}
+
+/* idle_in_transaction and long_transaction, per visible client session; returns how many were idle in transaction. */
+static int
+apes_check_transactions(List *sessions, List **out)
+{
+	ListCell   *lc;
+	int			idle = 0;
+
+	foreach(lc, sessions)
+	{
+		ApesSession *s = lfirst(lc);
+		ApesFinding *f;
+		bool		iit;
+
+		if (s->type != B_BACKEND || !s->visible || s->self)
+			continue;
+		iit = s->state == STATE_IDLEINTRANSACTION || s->state == STATE_IDLEINTRANSACTION_ABORTED;
+		if (iit && apes_idle_in_xact_max_s > 0 && s->state_secs >= apes_idle_in_xact_max_s)
+		{
+			idle++;
+			f = apes_new_finding("idle_in_transaction", AREA, APES_WARNING, psprintf("pid %d", s->pid));
+			f->summary = psprintf("session pid %d (%s, application %s) has been idle in transaction%s for %s: it holds its locks and snapshot while the application does something else; fix the code path that leaves transactions open",
+								  s->pid, GetUserNameFromId(s->role, true), s->application[0] ? s->application : "none",
+								  s->state == STATE_IDLEINTRANSACTION_ABORTED ? " (aborted)" : "",
+								  apes_secs_text(s->state_secs));
+			f->fix_sql = psprintf("SELECT pg_terminate_backend(%d);", s->pid);
+			f->evidence = apes_session_evidence(s, s->state_secs);
+			*out = lappend(*out, f);
+		}
+		else if (!iit && s->state == STATE_RUNNING && apes_long_xact_max_s > 0 && s->xact_secs >= apes_long_xact_max_s)
+		{
+			f = apes_new_finding("long_transaction", AREA, APES_WARNING, psprintf("pid %d", s->pid));
+			f->summary = psprintf("session pid %d (%s, application %s) has had a transaction open for %s",
+								  s->pid, GetUserNameFromId(s->role, true), s->application[0] ? s->application : "none",
+								  apes_secs_text(s->xact_secs));
+			f->fix_sql = psprintf("SELECT pg_cancel_backend(%d);", s->pid);
+			f->evidence = apes_session_evidence(s, s->xact_secs);
+			*out = lappend(*out, f);
+		}
+	}
+	return idle;
+}
+
+/* blocked_sessions: one finding per root blocker whose blocked sessions waited long enough. */
+static void
+apes_check_blocked(List *sessions, List **out)
+{
+	List	   *blocked = apes_read_blocking(sessions);
+	List	   *roots = NIL;
+	ListCell   *lc;
+	TimestampTz now = GetCurrentTimestamp();
+
+	foreach(lc, blocked)
+	{
+		ApesSession *s = lfirst(lc);
+		double		waited = s->wait_since ? (now - s->wait_since) / 1e6 : 0;
+		ApesFinding *f;
+		ApesJson	ev;
+		ListCell   *lc2;
+		double		longest = 0;
+
+		if (list_member_int(roots, s->root_blocker))
+			continue;
+		foreach(lc2, blocked)
+		{
+			ApesSession *t = lfirst(lc2);
+
+			if (t->root_blocker == s->root_blocker && t->wait_since)
+				longest = Max(longest, (now - t->wait_since) / 1e6);
+		}
+		(void) waited;
+		if (longest < apes_blocked_min_wait_s)
+			continue;
+		roots = lappend_int(roots, s->root_blocker);
+		f = apes_new_finding("blocked_sessions", AREA, s->root_holds >= 10 ? APES_CRITICAL : APES_WARNING,
+							 psprintf("pid %d", s->root_blocker));
+		f->summary = psprintf("session pid %d holds up %d session%s (the longest waiting %s): see apes.blocking",
+							  s->root_blocker, s->root_holds, s->root_holds == 1 ? "" : "s", apes_secs_text(longest));
+		f->fix_sql = psprintf("SELECT pg_terminate_backend(%d);", s->root_blocker);
+		apes_json_begin(&ev);
+		apes_json_int(&ev, "root_blocker_pid", s->root_blocker);
+		apes_json_int(&ev, "blocked_sessions", s->root_holds);
+		apes_json_float(&ev, "longest_wait_seconds", longest);
+		apes_json_text(&ev, "see_also", "SELECT * FROM apes.blocking");
+		f->evidence = apes_json_end(&ev);
+		*out = lappend(*out, f);
+	}
+}
+
+/* config_idle_in_transaction_timeout: no timeout while sessions sit idle in transaction. */
+static void
+apes_check_iit_timeout(int idle, List **out)
+{
+	const char *timeout = GetConfigOption("idle_in_transaction_session_timeout", false, false);
+	ApesFinding *f;
+
+	if (idle == 0 || timeout == NULL || strcmp(timeout, "0") != 0)
+		return;
+	f = apes_new_finding("config_idle_in_transaction_timeout", AREA, APES_INFO, "idle_in_transaction_session_timeout");
+	f->summary = psprintf("idle_in_transaction_session_timeout is off while %d session%s sit idle in transaction: a timeout ends such sessions before they hold locks and the cleanup horizon for long",
+						  idle, idle == 1 ? "" : "s");
+	f->fix_sql = pstrdup("ALTER SYSTEM SET idle_in_transaction_session_timeout = '10min';  -- or per role: ALTER ROLE ... SET\nSELECT pg_reload_conf();");
+	*out = lappend(*out, f);
+}
+
+/* connection_churn and sessions_abandoned: over the last hour of pg_stat_database, through apes.connection_churn(). */
+static void
+apes_check_churn(List **out)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	bool		isnull;
+	double		per_sec;
+	double		mean;
+	double		abandoned;
+	double		seconds;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		return;
+	if (SPI_execute("SELECT sessions_per_second, mean_session_seconds, abandoned_per_minute, seconds"
+					" FROM apes.connection_churn(pg_catalog.now() - interval '1 hour')", true, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+	{
+		SPI_finish();
+		return;
+	}
+	per_sec = DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	per_sec = isnull ? 0 : per_sec;
+	mean = DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	mean = isnull ? -1 : mean;
+	abandoned = DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
+	abandoned = isnull ? 0 : abandoned;
+	seconds = DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4, &isnull));
+	SPI_finish();
+
+	MemoryContextSwitchTo(caller);
+	if (seconds >= 60 && per_sec >= apes_churn_max_per_s && mean >= 0 && mean < 10)
+	{
+		ApesFinding *f = apes_new_finding("connection_churn", AREA, APES_WARNING, "(database)");
+
+		f->summary = psprintf("%.1f new sessions per second living %.1f s on average: something connects per request instead of pooling (every connection costs a process fork and authentication)",
+							  per_sec, mean);
+		*out = lappend(*out, f);
+	}
+	if (seconds >= 60 && abandoned >= 1)
+	{
+		ApesFinding *f = apes_new_finding("sessions_abandoned", AREA, APES_WARNING, "(database)");
+
+		f->summary = psprintf("%.1f sessions per minute end without a proper disconnect (pg_stat_database.sessions_abandoned): clients or pools drop connections, or the network cuts them",
+							  abandoned);
+		*out = lappend(*out, f);
+	}
+}
+
+/* The pool area's collector. */
+void
+apes_collect_pool_findings(ApesCatalog *cat, List **out)
+{
+	List	   *sessions = apes_read_sessions();
+	int			idle;
+
+	apes_check_capacity(sessions, out);
+	idle = apes_check_transactions(sessions, out);
+	apes_check_blocked(sessions, out);
+	apes_check_iit_timeout(idle, out);
+	apes_check_churn(out);
+	apes_collect_pgbouncer_findings(out);
+}
