@@ -829,6 +829,7 @@ typedef struct UnusedHistory
 static bool
 apes_history_open(UnusedHistory *h)
 {
+	MemoryContext caller = CurrentMemoryContext;
 	Oid			snap;
 	Oid			rh;
 	Oid			argtypes[1] = {OIDOID};
@@ -845,6 +846,8 @@ apes_history_open(UnusedHistory *h)
 		return false;
 	if (SPI_connect() != SPI_OK_CONNECT)
 		return false;
+	/* SPI_connect() switched to SPI's own memory, which SPI_finish() frees: findings must outlive it */
+	MemoryContextSwitchTo(caller);
 	if (SPI_execute("SELECT min(taken_at) FROM apes.snapshot", true, 1) != SPI_OK_SELECT || SPI_processed != 1)
 	{
 		SPI_finish();
@@ -858,6 +861,7 @@ apes_history_open(UnusedHistory *h)
 	}
 	h->plan = SPI_prepare("SELECT EXISTS (SELECT 1 FROM apes.relation_history WHERE relid = $1 AND idx_scan > 0)",
 						  1, argtypes);
+	MemoryContextSwitchTo(caller);
 	h->available = h->plan != NULL;
 	if (!h->available)
 		SPI_finish();
@@ -868,12 +872,16 @@ apes_history_open(UnusedHistory *h)
 static bool
 apes_history_scanned(UnusedHistory *h, Oid indexoid)
 {
+	MemoryContext caller = CurrentMemoryContext;
 	Datum		arg = ObjectIdGetDatum(indexoid);
 	bool		isnull;
+	bool		scanned = true; /* cannot tell: do not claim a longer window */
 
-	if (SPI_execute_plan(h->plan, &arg, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
-		return true;			/* cannot tell: do not claim a longer window */
-	return DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	if (SPI_execute_plan(h->plan, &arg, NULL, true, 1) == SPI_OK_SELECT && SPI_processed == 1)
+		scanned = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	/* every SPI call leaves SPI's memory current; the findings built after it must not live there */
+	MemoryContextSwitchTo(caller);
+	return scanned;
 }
 
 /*

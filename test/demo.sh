@@ -34,8 +34,7 @@ SQL
 # pg_apes_health.horizon_max_age = 5s (default 1h) so the demo need not wait an hour.
 ( echo "SET application_name = 'demo_forgotten_transaction'; BEGIN; SELECT txid_current();"; sleep 300 ) |
     psql -X -q -d apes_demo >/dev/null &
-holder=$!
-trap 'kill $holder 2>/dev/null || true' EXIT
+trap 'kill $(jobs -p) 2>/dev/null || true' EXIT
 until [ "$(psql -X -At -d apes_demo -c "SELECT count(*) FROM pg_stat_activity
           WHERE application_name = 'demo_forgotten_transaction' AND state = 'idle in transaction'")" = 1 ]; do
     sleep 0.2
@@ -49,10 +48,29 @@ SELECT pg_stat_force_next_flush() \g /dev/null
 VACUUM shop.sessions;
 ANALYZE shop.sessions;
 SQL
+# planted pools: an application pool of five idle sessions, and a worker pool where one session holds a lock on
+# shop.stock, idle in transaction, and another waits for it (blocked_sessions, idle_in_transaction; the report runs
+# with idle_in_transaction_max = 5s and blocked_min_wait = 1s instead of 5 min and 30 s)
+for _ in 1 2 3 4 5; do
+    ( echo "SET application_name = 'shop-web';"; sleep 300 ) | psql -X -q -d apes_demo >/dev/null &
+done
+( echo "SET application_name = 'shop-worker'; BEGIN; LOCK TABLE shop.stock IN EXCLUSIVE MODE;"; sleep 300 ) |
+    psql -X -q -d apes_demo >/dev/null &
+sleep 1
+( echo "SET application_name = 'shop-worker'; UPDATE shop.stock SET qty = qty WHERE id = 1;"; sleep 300 ) |
+    psql -X -q -d apes_demo >/dev/null &
 sleep 6
 psql -X -q -v ON_ERROR_STOP=1 -d apes_demo <<'SQL'
 DROP INDEX shop.payments_ref_idx;
 DO $$ BEGIN FOR i IN 1..150 LOOP PERFORM amount FROM shop.payments WHERE ref = 'PAY-' || md5(i::text); END LOOP; END $$;
 SQL
-PGOPTIONS="-c pg_apes_health.horizon_max_age=5s -c pg_apes_health.regression_window=5s" \
-    psql -X -At -d apes_demo -c "SELECT apes.health_report()"
+export PGOPTIONS="-c pg_apes_health.horizon_max_age=5s -c pg_apes_health.regression_window=5s
+ -c pg_apes_health.idle_in_transaction_max=5s -c pg_apes_health.blocked_min_wait=1s"
+psql -X -At -d apes_demo -c "SELECT apes.health_report()"
+echo "== the pools (SELECT * FROM apes.pools)"
+psql -X -d apes_demo -c "SELECT database, role, application, sessions, active, idle, idle_in_transaction AS iit,
+                                waiting, wait_events, date_trunc('second', oldest_transaction_age) AS oldest_xact
+                           FROM apes.pools"
+echo "== who blocks whom (SELECT * FROM apes.blocking)"
+psql -X -d apes_demo -c "SELECT blocked_application, lock_type, lock_mode, root_blocker_application,
+                                root_blocker_state, root_blocks FROM apes.blocking"
