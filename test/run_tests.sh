@@ -88,9 +88,9 @@ check test/cron_test.sh
 cat "$log/check.out"
 
 echo "== server log: crashes and internal errors"
-name="no server crash and no internal error (XX000) in the log"
+name="no server crash, internal error (XX000), memory-context problem or leak warning in the log"
 logfile=$(pg_lsclusters -h | awk '$1 == "15" && $2 == "regress" {print $7}')
-check bash -c "[ -f '$logfile' ] && ! grep -E 'terminated by signal|XX000|TRAP:' '$logfile'"
+check bash -c "[ -f '$logfile' ] && ! grep -E 'terminated by signal|XX000|TRAP:|problem in alloc set|leak' '$logfile'"
 
 echo
 echo "$passed passed, $failed failed" | tee "${APES_SUMMARY:-/dev/null}"
