@@ -62,23 +62,39 @@ apes_wait_socket(PGconn *conn, bool for_read, TimestampTz deadline)
 static PGconn *
 apes_pgb_connect(const char *dsn, TimestampTz deadline, char **err)
 {
-	PGconn	   *conn = PQconnectStart(dsn);
+	PGconn	   *volatile conn = PQconnectStart(dsn);
 	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+	volatile bool timed_out = false;
 
 	if (conn == NULL)
 	{
 		*err = pstrdup("out of memory");
 		return NULL;
 	}
-	while (PQstatus(conn) != CONNECTION_BAD && st != PGRES_POLLING_OK && st != PGRES_POLLING_FAILED)
+	/* a cancel or statement_timeout while waiting raises an error: close the connection on that path too */
+	PG_TRY();
 	{
-		if (!apes_wait_socket(conn, st == PGRES_POLLING_READING, deadline))
+		while (PQstatus(conn) != CONNECTION_BAD && st != PGRES_POLLING_OK && st != PGRES_POLLING_FAILED)
 		{
-			PQfinish(conn);
-			*err = pstrdup("timed out");
-			return NULL;
+			if (!apes_wait_socket(conn, st == PGRES_POLLING_READING, deadline))
+			{
+				timed_out = true;
+				break;
+			}
+			st = PQconnectPoll(conn);
 		}
-		st = PQconnectPoll(conn);
+	}
+	PG_CATCH();
+	{
+		PQfinish(conn);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	if (timed_out)
+	{
+		PQfinish(conn);
+		*err = pstrdup("timed out");
+		return NULL;
 	}
 	if (PQstatus(conn) != CONNECTION_OK)
 	{

@@ -619,8 +619,9 @@ apes_blocking(PG_FUNCTION_ARGS)
 		values[i++] = Int32GetDatum(s->root_blocker);
 		nulls[i] = rrole == NULL;
 		values[i++] = rrole ? CStringGetTextDatum(rrole) : (Datum) 0;
-		nulls[i] = root == NULL || !root->visible;
-		values[i] = nulls[i] ? (Datum) 0 : CStringGetTextDatum(apes_state_name(root->state));
+		nulls[i] = s->root_blocker != 0 && (root == NULL || !root->visible);
+		values[i] = nulls[i] ? (Datum) 0 :
+			CStringGetTextDatum(s->root_blocker == 0 ? "prepared transaction" : apes_state_name(root->state));
 		i++;
 		nulls[i] = root == NULL || !root->visible || root->xact_secs < 0;
 		values[i] = nulls[i] ? (Datum) 0 : apes_secs_interval(root->xact_secs);

@@ -130,7 +130,10 @@ apes_session_evidence(ApesSession *s, double secs)
 		apes_json_text(&ev, "client_addr", s->client_addr);
 	apes_json_text(&ev, "state", apes_state_name(s->state));
 	apes_json_float(&ev, "seconds", secs);
-	apes_json_float(&ev, "transaction_seconds", s->xact_secs);
+	if (s->xact_secs >= 0)
+		apes_json_float(&ev, "transaction_seconds", s->xact_secs);
+	else
+		apes_json_null(&ev, "transaction_seconds");	/* an aborted transaction loses its start time */
 	return apes_json_end(&ev);
 }
 
@@ -207,11 +210,25 @@ apes_check_blocked(List *sessions, List **out)
 		if (longest < apes_blocked_min_wait_s)
 			continue;
 		roots = lappend_int(roots, s->root_blocker);
-		f = apes_new_finding("blocked_sessions", AREA, s->root_holds >= 10 ? APES_CRITICAL : APES_WARNING,
-							 psprintf("pid %d", s->root_blocker));
-		f->summary = psprintf("session pid %d holds up %d session%s (the longest waiting %s): see apes.blocking",
-							  s->root_blocker, s->root_holds, s->root_holds == 1 ? "" : "s", apes_secs_text(longest));
-		f->fix_sql = psprintf("SELECT pg_terminate_backend(%d);", s->root_blocker);
+		if (s->root_blocker == 0)
+		{
+			/* pg_blocking_pids() reports locks of prepared transactions as pid 0 */
+			f = apes_new_finding("blocked_sessions", AREA, s->root_holds >= 10 ? APES_CRITICAL : APES_WARNING,
+								 "prepared transaction");
+			f->summary = psprintf("a prepared transaction holds up %d session%s (the longest waiting %s): it keeps its locks until COMMIT PREPARED or ROLLBACK PREPARED; see pg_prepared_xacts",
+								  s->root_holds, s->root_holds == 1 ? "" : "s", apes_secs_text(longest));
+			f->fix_sql = pstrdup("SELECT gid, prepared, owner, database FROM pg_prepared_xacts ORDER BY prepared;\n"
+								 "-- then, for the one holding the locks: ROLLBACK PREPARED '<gid>'; (or COMMIT PREPARED)");
+		}
+		else
+		{
+			f = apes_new_finding("blocked_sessions", AREA, s->root_holds >= 10 ? APES_CRITICAL : APES_WARNING,
+								 psprintf("pid %d", s->root_blocker));
+			f->summary = psprintf("session pid %d holds up %d session%s (the longest waiting %s): see apes.blocking",
+								  s->root_blocker, s->root_holds, s->root_holds == 1 ? "" : "s",
+								  apes_secs_text(longest));
+			f->fix_sql = psprintf("SELECT pg_terminate_backend(%d);", s->root_blocker);
+		}
 		apes_json_begin(&ev);
 		apes_json_int(&ev, "root_blocker_pid", s->root_blocker);
 		apes_json_int(&ev, "blocked_sessions", s->root_holds);

@@ -87,6 +87,11 @@ name="apes.schedule() jobs run under pg_cron and record snapshots; apes.unschedu
 check test/cron_test.sh
 cat "$log/check.out"
 
+echo "== PgBouncer in front of the cluster"
+name="apes.pgbouncer_pools() and the pooler findings against a real PgBouncer, a closed port and a silent one"
+check test/pgbouncer_test.sh
+cat "$log/check.out"
+
 echo "== server log: crashes and internal errors"
 name="no server crash, internal error (XX000), memory-context problem or leak warning in the log"
 logfile=$(pg_lsclusters -h | awk '$1 == "15" && $2 == "regress" {print $7}')
