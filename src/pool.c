@@ -20,6 +20,7 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
+#include "postmaster/bgworker.h"
 #include "postmaster/postmaster.h"
 #include "storage/lock.h"
 #include "storage/proc.h"
@@ -37,7 +38,8 @@
 #include "apes.h"
 #include "pool.h"
 
-#define APES_BACKEND_TYPES 32	/* more than BackendType has members */
+#define APES_BACKEND_TYPES 32	/* kinds of other backends listed (BackendType and background worker types) */
+#define APES_POOL_WAIT_KINDS 16	/* distinct wait events listed per pool */
 #define APES_READ_ONCE(var) ((uint32) (*((volatile uint32 *) &(var))))
 
 /* A backend state as pg_stat_activity names it. */
@@ -138,6 +140,12 @@ apes_read_sessions(void)
 					strlcpy(s->wait_type, type ? type : "", sizeof(s->wait_type));
 					strlcpy(s->wait_event, event ? event : "", sizeof(s->wait_event));
 				}
+				else if (proc->waitStatus == PROC_WAIT_STATUS_WAITING)
+				{
+					/* its deadlock check clears the wait event for a moment; it still waits on a lock */
+					strlcpy(s->wait_type, "Lock", sizeof(s->wait_type));
+					strlcpy(s->wait_event, "deadlock check", sizeof(s->wait_event));
+				}
 			}
 		}
 		else
@@ -171,8 +179,27 @@ typedef struct PoolEntry
 	double		oldest_iit_secs;
 	int32		oldest_xmin_age;
 	double		youngest_secs;
-	StringInfoData waits;		/* "Lock:transactionid, IO:DataFileRead" as seen */
+	int			nwaits;			/* distinct wait events seen, with how many sessions wait on each */
+	char	   *wait_names[APES_POOL_WAIT_KINDS];
+	int			wait_counts[APES_POOL_WAIT_KINDS];
+	int			other_waits;	/* sessions waiting on yet other events */
 } PoolEntry;
+
+/* "Lock:transactionid (3), IO:DataFileRead (1)": each wait event once, with its count. */
+static char *
+apes_pool_waits(PoolEntry *p)
+{
+	StringInfoData buf;
+
+	if (p->nwaits == 0)
+		return NULL;
+	initStringInfo(&buf);
+	for (int k = 0; k < p->nwaits; k++)
+		appendStringInfo(&buf, "%s%s (%d)", k > 0 ? ", " : "", p->wait_names[k], p->wait_counts[k]);
+	if (p->other_waits > 0)
+		appendStringInfo(&buf, ", other (%d)", p->other_waits);
+	return buf.data;
+}
 
 /* Add a session to its pool. */
 static void
@@ -208,9 +235,24 @@ apes_pool_add(PoolEntry *p, ApesSession *s)
 	if (s->state == STATE_RUNNING && s->wait_type[0] != '\0' && strcmp(s->wait_type, "Activity") != 0 &&
 		strcmp(s->wait_type, "Client") != 0)
 	{
+		char	   *ev = psprintf("%s:%s", s->wait_type, s->wait_event);
+		int			k;
+
 		p->waiting++;
-		if (p->waits.len < 200)
-			appendStringInfo(&p->waits, "%s%s:%s", p->waits.len > 0 ? ", " : "", s->wait_type, s->wait_event);
+		for (k = 0; k < p->nwaits && strcmp(p->wait_names[k], ev) != 0; k++)
+			;
+		if (k < APES_POOL_WAIT_KINDS)
+		{
+			if (k == p->nwaits)
+			{
+				p->wait_names[k] = ev;
+				p->wait_counts[k] = 0;
+				p->nwaits++;
+			}
+			p->wait_counts[k]++;
+		}
+		else
+			p->other_waits++;
 	}
 	if (s->xact_secs >= 0)
 		p->oldest_xact_secs = Max(p->oldest_xact_secs, s->xact_secs);
@@ -250,10 +292,7 @@ apes_build_pools(List *sessions, HTAB **htabp)
 		strlcpy(key.client_addr, s->client_addr, sizeof(key.client_addr));
 		p = hash_search(h, &key, HASH_ENTER, &found);
 		if (!found)
-		{
 			memset(((char *) p) + sizeof(PoolKey), 0, sizeof(PoolEntry) - sizeof(PoolKey));
-			initStringInfo(&p->waits);
-		}
 		apes_pool_add(p, s);
 	}
 	hash_seq_init(&seq, h);
@@ -293,6 +332,7 @@ apes_pools(PG_FUNCTION_ARGS)
 		bool		nulls[16] = {0};
 		char	   *db = OidIsValid(p->key.database) ? get_database_name(p->key.database) : NULL;
 		char	   *role = OidIsValid(p->key.role) ? GetUserNameFromId(p->key.role, true) : NULL;
+		char	   *waits;
 		int			i = 0;
 
 		nulls[i] = db == NULL;
@@ -309,8 +349,9 @@ apes_pools(PG_FUNCTION_ARGS)
 		values[i++] = Int32GetDatum(p->idle_in_xact);
 		values[i++] = Int32GetDatum(p->idle_in_xact_aborted);
 		values[i++] = Int32GetDatum(p->waiting);
-		nulls[i] = p->waits.len == 0;
-		values[i] = nulls[i] ? (Datum) 0 : CStringGetTextDatum(p->waits.data);
+		waits = apes_pool_waits(p);
+		nulls[i] = waits == NULL;
+		values[i] = waits ? CStringGetTextDatum(waits) : (Datum) 0;
 		i++;
 		nulls[i] = p->oldest_xact_secs <= 0;
 		values[i++] = apes_secs_interval(p->oldest_xact_secs);
@@ -392,16 +433,24 @@ apes_other_backends(List *sessions)
 	{
 		ApesSession *s = lfirst(lc);
 
-		if (s->type != B_BACKEND && (int) s->type >= 0 && (int) s->type < APES_BACKEND_TYPES)
-		{
-			names[s->type] = GetBackendTypeDesc(s->type);
-			counts[s->type]++;
-		}
+		const char *name;
+		int			t;
+
+		if (s->type == B_BACKEND || (int) s->type < 0)
+			continue;
+		/* background workers by their own type name (as pg_stat_activity shows them), others by backend type */
+		name = s->type == B_BG_WORKER ? GetBackgroundWorkerTypeByPid(s->pid) : NULL;
+		name = pstrdup(name ? name : GetBackendTypeDesc(s->type));
+		for (t = 0; t < APES_BACKEND_TYPES && names[t] != NULL && strcmp(names[t], name) != 0; t++)
+			;
+		if (t == APES_BACKEND_TYPES)
+			continue;
+		names[t] = name;
+		counts[t]++;
 	}
 	apes_json_begin(&j);
-	for (int t = 0; t < APES_BACKEND_TYPES; t++)
-		if (counts[t] > 0)
-			apes_json_int(&j, names[t], counts[t]);
+	for (int t = 0; t < APES_BACKEND_TYPES && names[t] != NULL; t++)
+		apes_json_int(&j, names[t], counts[t]);
 	return apes_json_end(&j);
 }
 
@@ -451,7 +500,7 @@ PG_FUNCTION_INFO_V1(apes_connection_capacity);
 
 /*
  * apes.connection_capacity(): the server (max_connections, reserved slots, client backends; other backends listed
- * apart), then each database and role with a connection limit, or with sessions.
+ * apart), then each database and role with sessions, against its connection limit if it has one.
  */
 Datum
 apes_connection_capacity(PG_FUNCTION_ARGS)

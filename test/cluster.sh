@@ -10,5 +10,6 @@ exec pg_virtualenv -t -v 15 \
     -o "cron.use_background_workers=on" \
     -o "pg_stat_statements.track=all" \
     -o "max_locks_per_transaction=256" \
+    -o "max_prepared_transactions=5" \
     -o "log_error_verbosity=verbose" \
     "$@"
