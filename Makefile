@@ -33,7 +33,7 @@ $(OBJS): $(wildcard src/*.h)
 # The warning set CI builds with (kept out of the default so packagers are not broken by -Werror).
 STRICT_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers -Werror
 
-.PHONY: test demo bench bench-bloat bench-history strict
+.PHONY: test demo bench bench-bloat bench-history bench-pool strict
 # One command: install what is missing, build, start a throwaway cluster, run pg_regress and pgTAP.
 test:
 	test/run_tests.sh
@@ -53,6 +53,10 @@ bench-bloat:
 # The history benchmark (snapshots of 5,000 statements on the 10,000-table catalog, 30 days of history).
 bench-history:
 	bench/history/run.sh
+
+# The pool benchmark (250 sessions in several states; pools, capacity and blocking against plain SQL).
+bench-pool:
+	bench/pool/run.sh
 
 strict:
 	$(MAKE) PG_CFLAGS='$(STRICT_CFLAGS)'
