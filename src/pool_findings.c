@@ -191,7 +191,6 @@ apes_check_blocked(List *sessions, List **out)
 	foreach(lc, blocked)
 	{
 		ApesSession *s = lfirst(lc);
-		double		waited = s->wait_since ? (now - s->wait_since) / 1e6 : 0;
 		ApesFinding *f;
 		ApesJson	ev;
 		ListCell   *lc2;
@@ -206,7 +205,6 @@ apes_check_blocked(List *sessions, List **out)
 			if (t->root_blocker == s->root_blocker && t->wait_since)
 				longest = Max(longest, (now - t->wait_since) / 1e6);
 		}
-		(void) waited;
 		if (longest < apes_blocked_min_wait_s)
 			continue;
 		roots = lappend_int(roots, s->root_blocker);
