@@ -259,10 +259,13 @@ CREATE TABLE apes.snapshot (
 CREATE INDEX snapshot_taken_at_idx ON apes.snapshot (taken_at);
 COMMENT ON TABLE apes.snapshot IS 'one row per apes.snapshot(): when, and the identity of its statistics series';
 
--- pg_stat_statements counters per snapshot.  sumsq_exec_time = calls * (stddev^2 + mean^2) rebuilds a period's
+-- The history tables carry no foreign keys: only apes.snapshot() writes them and apes.purge() removes child rows
+-- with their snapshot (a foreign-key check per inserted row cost 90 ms a snapshot on 18,000 rows, bench/history).
+
+-- pg_stat_statements counters per snapshot, for this database's statements.  sumsq_exec_time = calls * (stddev^2 + mean^2) rebuilds a period's
 -- standard deviation from two snapshots.
 CREATE TABLE apes.statement_history (
-    snapshot_id          bigint NOT NULL REFERENCES apes.snapshot ON DELETE CASCADE,
+    snapshot_id          bigint NOT NULL,
     dbid                 oid NOT NULL,
     userid               oid NOT NULL,
     queryid              bigint NOT NULL,
@@ -294,6 +297,7 @@ CREATE TABLE apes.statement_text (
     queryid     bigint NOT NULL,
     query       text,
     first_seen  timestamptz NOT NULL,
+    last_seen   timestamptz NOT NULL,    -- refreshed at most once a day by apes.snapshot(); purge goes by it
     PRIMARY KEY (dbid, userid, queryid)
 );
 ALTER TABLE apes.statement_text ENABLE ROW LEVEL SECURITY;
@@ -306,7 +310,7 @@ COMMENT ON TABLE apes.statement_text IS 'query texts of pg_stat_statements, once
 -- Per-table and per-index usage counters and sizes (and the catalog bloat estimate) at each snapshot.  Relations
 -- whose counters are all zero are not stored: absent means never used.
 CREATE TABLE apes.relation_history (
-    snapshot_id       bigint NOT NULL REFERENCES apes.snapshot ON DELETE CASCADE,
+    snapshot_id       bigint NOT NULL,
     relid             oid NOT NULL,
     kind              "char" NOT NULL,   -- r table, m matview, i index
     table_relid       oid NOT NULL,      -- the table (for an index: its table)
@@ -327,12 +331,11 @@ CREATE TABLE apes.relation_history (
     est_wasted_bytes  bigint,
     PRIMARY KEY (snapshot_id, relid)
 );
-CREATE INDEX relation_history_relid_idx ON apes.relation_history (relid, snapshot_id);
 COMMENT ON TABLE apes.relation_history IS 'table and index usage counters, sizes and bloat estimates at each snapshot';
 
 -- Database-level counters at each snapshot (pg_stat_database), for this database.
 CREATE TABLE apes.database_history (
-    snapshot_id               bigint PRIMARY KEY REFERENCES apes.snapshot ON DELETE CASCADE,
+    snapshot_id               bigint PRIMARY KEY,
     numbackends               integer,
     xact_commit               bigint,
     xact_rollback             bigint,
@@ -388,6 +391,7 @@ DECLARE
     nrels     integer := 0;
     ss_reset  timestamptz;
     ss_dealloc bigint;
+    mydb      oid := (SELECT oid FROM pg_database WHERE datname = current_database());
 BEGIN
     IF pg_is_in_recovery() THEN
         RAISE NOTICE 'apes.snapshot() does nothing on a standby: history is kept on the primary';
@@ -423,7 +427,7 @@ BEGIN
                    s.shared_blks_hit, s.shared_blks_read, s.shared_blks_dirtied, s.shared_blks_written,
                    s.temp_blks_read, s.temp_blks_written, s.blk_read_time, s.blk_write_time, s.wal_bytes
               FROM %I.pg_stat_statements(false) s
-             WHERE s.queryid IS NOT NULL$q$, pgss.schema_name) USING id;
+             WHERE s.queryid IS NOT NULL AND s.dbid = $2$q$, pgss.schema_name) USING id, mydb;
         GET DIAGNOSTICS nstmts = ROW_COUNT;
         -- texts only for statements not seen before (reading texts costs a pass over the texts file)
         IF EXISTS (SELECT 1 FROM apes.statement_history h
@@ -431,36 +435,50 @@ BEGIN
                       AND NOT EXISTS (SELECT 1 FROM apes.statement_text t
                                        WHERE t.dbid = h.dbid AND t.userid = h.userid AND t.queryid = h.queryid)) THEN
             EXECUTE format($q$
-                INSERT INTO apes.statement_text (dbid, userid, queryid, query, first_seen)
-                SELECT DISTINCT ON (s.dbid, s.userid, s.queryid) s.dbid, s.userid, s.queryid, s.query, $1
+                INSERT INTO apes.statement_text (dbid, userid, queryid, query, first_seen, last_seen)
+                SELECT DISTINCT ON (s.dbid, s.userid, s.queryid) s.dbid, s.userid, s.queryid, s.query, $1, $1
                   FROM %I.pg_stat_statements(true) s
-                 WHERE s.queryid IS NOT NULL
+                 WHERE s.queryid IS NOT NULL AND s.dbid = $2
                    AND NOT EXISTS (SELECT 1 FROM apes.statement_text t
                                     WHERE t.dbid = s.dbid AND t.userid = s.userid AND t.queryid = s.queryid)
-                ON CONFLICT DO NOTHING$q$, pgss.schema_name) USING started;
+                ON CONFLICT DO NOTHING$q$, pgss.schema_name) USING started, mydb;
         END IF;
+        -- texts still in use: last_seen moves at most once a day, so the purge can go by it alone
+        UPDATE apes.statement_text t SET last_seen = started
+          FROM apes.statement_history h
+         WHERE h.snapshot_id = id AND t.dbid = h.dbid AND t.userid = h.userid AND t.queryid = h.queryid
+           AND t.last_seen < started - interval '1 day';
     END IF;
 
-    -- tables and indexes: counters from the statistics views, sizes and bloat estimates from apes.bloat_estimates()
-    -- (stat() of the files: no user relation is locked)
+    -- tables and indexes of the user schemas: counters in one pass over pg_class with the pg_stat_get_*() functions
+    -- (the statistics views join pg_class and pg_index again per relation), sizes and bloat estimates from one call
+    -- of apes.bloat_estimates() (stat() of the files: no user relation is locked).  Never-used relations (all
+    -- counters zero) are not stored.
     INSERT INTO apes.relation_history
-    SELECT id, t.relid, c.relkind, t.relid, t.seq_scan, t.seq_tup_read, t.idx_scan, t.idx_tup_fetch, t.n_tup_ins,
-           t.n_tup_upd, t.n_tup_del, t.n_tup_hot_upd, t.n_live_tup, t.n_dead_tup, t.n_mod_since_analyze,
-           io.heap_blks_read, io.heap_blks_hit, e.total_bytes, e.est_wasted_bytes
-      FROM pg_stat_user_tables t
-      JOIN pg_class c ON c.oid = t.relid
-      LEFT JOIN pg_statio_user_tables io ON io.relid = t.relid
-      LEFT JOIN apes.bloat_estimates() e ON e.relation = t.relid
-     WHERE c.relkind IN ('r', 'm')
-       AND (t.seq_scan + coalesce(t.idx_scan, 0) + t.n_tup_ins + t.n_tup_upd + t.n_tup_del
-            + coalesce(io.heap_blks_read, 0) + coalesce(io.heap_blks_hit, 0)) > 0
-    UNION ALL
-    SELECT id, i.indexrelid, 'i', i.relid, NULL, NULL, i.idx_scan, i.idx_tup_fetch, NULL, NULL, NULL, NULL, NULL, NULL,
-           NULL, io.idx_blks_read, io.idx_blks_hit, e.total_bytes, e.est_wasted_bytes
-      FROM pg_stat_user_indexes i
-      LEFT JOIN pg_statio_user_indexes io ON io.indexrelid = i.indexrelid
-      LEFT JOIN apes.bloat_estimates() e ON e.relation = i.indexrelid
-     WHERE (i.idx_scan + coalesce(io.idx_blks_read, 0) + coalesce(io.idx_blks_hit, 0)) > 0;
+    WITH e AS MATERIALIZED (SELECT relation, total_bytes, est_wasted_bytes FROM apes.bloat_estimates()),
+         r AS (SELECT c.oid, c.relkind, CASE WHEN c.relkind = 'i' THEN x.indrelid ELSE c.oid END AS table_relid,
+                      pg_stat_get_numscans(c.oid) AS scans, pg_stat_get_tuples_returned(c.oid) AS returned,
+                      pg_stat_get_tuples_fetched(c.oid) AS fetched, pg_stat_get_tuples_inserted(c.oid) AS ins,
+                      pg_stat_get_tuples_updated(c.oid) AS upd, pg_stat_get_tuples_deleted(c.oid) AS del,
+                      pg_stat_get_tuples_hot_updated(c.oid) AS hot, pg_stat_get_live_tuples(c.oid) AS live,
+                      pg_stat_get_dead_tuples(c.oid) AS dead, pg_stat_get_mod_since_analyze(c.oid) AS mods,
+                      pg_stat_get_blocks_fetched(c.oid) - pg_stat_get_blocks_hit(c.oid) AS blks_read,
+                      pg_stat_get_blocks_hit(c.oid) AS blks_hit
+                 FROM pg_class c
+                 JOIN pg_namespace n ON n.oid = c.relnamespace
+                 LEFT JOIN pg_index x ON x.indexrelid = c.oid
+                WHERE c.relkind IN ('r', 'm', 'i')
+                  AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
+                  AND n.nspname !~ '^pg_toast_temp_' AND n.nspname !~ '^pg_temp_')
+    SELECT id, r.oid, r.relkind, r.table_relid,
+           CASE WHEN r.relkind <> 'i' THEN r.scans END, CASE WHEN r.relkind <> 'i' THEN r.returned END,
+           CASE WHEN r.relkind = 'i' THEN r.scans END, r.fetched,
+           CASE WHEN r.relkind <> 'i' THEN r.ins END, CASE WHEN r.relkind <> 'i' THEN r.upd END,
+           CASE WHEN r.relkind <> 'i' THEN r.del END, CASE WHEN r.relkind <> 'i' THEN r.hot END,
+           CASE WHEN r.relkind <> 'i' THEN r.live END, CASE WHEN r.relkind <> 'i' THEN r.dead END,
+           CASE WHEN r.relkind <> 'i' THEN r.mods END, r.blks_read, r.blks_hit, e.total_bytes, e.est_wasted_bytes
+      FROM r LEFT JOIN e ON e.relation = r.oid
+     WHERE r.scans + r.ins + r.upd + r.del + r.blks_read + r.blks_hit > 0;
     GET DIAGNOSTICS nrels = ROW_COUNT;
 
     INSERT INTO apes.pool_history
@@ -485,7 +503,8 @@ COMMENT ON FUNCTION apes.snapshot() IS
     'record pg_stat_statements, table and index usage and sizes, and database counters; returns the snapshot id';
 
 -- Remove snapshots older than the retention (pg_apes_health.history_retention unless given), oldest first, in
--- batches of 50 snapshots; returns how many were removed.  Texts of statements no longer in any snapshot go too.
+-- batches of 50 snapshots, with their rows; returns how many were removed.  Texts not seen for a day before the
+-- cutoff go too (statement_text.last_seen): the cost follows what is removed, not the size of the history.
 CREATE FUNCTION apes.purge(older_than interval DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE
@@ -520,11 +539,8 @@ BEGIN
         DELETE FROM apes.snapshot WHERE snapshot_id = ANY (batch);
         removed := removed + cardinality(batch);
     END LOOP;
-    IF removed > 0 THEN
-        DELETE FROM apes.statement_text t
-         WHERE NOT EXISTS (SELECT 1 FROM apes.statement_history h
-                            WHERE h.dbid = t.dbid AND h.userid = t.userid AND h.queryid = t.queryid);
-    END IF;
+    -- a text still in use has a last_seen at most a day older than its newest snapshot, all kept ones >= cutoff
+    DELETE FROM apes.statement_text WHERE last_seen < cutoff - interval '1 day';
     RETURN removed;
 END
 $$;
@@ -597,7 +613,8 @@ COMMENT ON FUNCTION apes.unschedule() IS 'remove the pg_cron jobs apes.schedule(
 -- Query performance analysis over the history (docs/queries.md).
 -- =====================================================================================================================
 
--- pg_stat_statements now, in the shape of apes.statement_history (snapshot_id 0).  55000 when it cannot be read.
+-- pg_stat_statements now, for this database, in the shape of apes.statement_history (snapshot_id 0).  55000 when it
+-- cannot be read.
 CREATE FUNCTION apes.statements_now()
 RETURNS SETOF apes.statement_history
 LANGUAGE plpgsql STABLE
@@ -618,7 +635,9 @@ BEGIN
                s.calls * (s.stddev_exec_time ^ 2 + s.mean_exec_time ^ 2), s.plans, s.total_plan_time, s.rows,
                s.shared_blks_hit, s.shared_blks_read, s.shared_blks_dirtied, s.shared_blks_written,
                s.temp_blks_read, s.temp_blks_written, s.blk_read_time, s.blk_write_time, s.wal_bytes
-          FROM %I.pg_stat_statements(false) s WHERE s.queryid IS NOT NULL$q$, pgss.schema_name);
+          FROM %I.pg_stat_statements(false) s
+         WHERE s.queryid IS NOT NULL
+           AND s.dbid = (SELECT oid FROM pg_database WHERE datname = current_database())$q$, pgss.schema_name);
 END
 $$;
 
@@ -633,7 +652,9 @@ DECLARE
 BEGIN
     IF pgss.status = 'ok' THEN
         RETURN QUERY EXECUTE format('SELECT DISTINCT ON (s.dbid, s.userid, s.queryid) s.dbid, s.userid, s.queryid, s.query
-                                       FROM %I.pg_stat_statements(true) s WHERE s.queryid IS NOT NULL',
+                                       FROM %I.pg_stat_statements(true) s
+                                      WHERE s.queryid IS NOT NULL
+                                        AND s.dbid = (SELECT oid FROM pg_database WHERE datname = current_database())',
                                     pgss.schema_name);
     END IF;
 END
@@ -673,6 +694,13 @@ BEGIN
         END IF;
         end_id := s.snapshot_id; period_end := s.taken_at;
         e_start := s.server_start; e_reset := s.pgss_reset; e_dealloc := s.pgss_dealloc;
+        IF since IS NOT NULL AND period_end <= since THEN
+            -- no snapshot inside (since, until]: any delta would describe a period before since
+            RAISE EXCEPTION 'no snapshot between % and %', since, until
+                USING ERRCODE = '22023',
+                      HINT = format('The nearest snapshot before is at %s; widen the period or take snapshots more often.',
+                                    period_end);
+        END IF;
     END IF;
 
     -- the start: the latest snapshot at or before since (any, if since is null: the oldest), in the end's series
@@ -778,17 +806,24 @@ LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    p record;
+    p       record;
+    allowed boolean := pg_has_role(CURRENT_USER, 'pg_read_all_stats', 'USAGE');
+    me      oid := (SELECT r.oid FROM pg_roles r WHERE r.rolname = CURRENT_USER);
 BEGIN
     IF since IS NOT NULL AND until IS NOT NULL AND since > until THEN
         RAISE EXCEPTION 'since (%) is after until (%)', since, until USING ERRCODE = '22023';
     END IF;
     p := apes.period_bounds(since, until);
+    -- texts as pg_stat_statements shows them: decided once for the caller, then joined (stored, else live)
     RETURN QUERY
-    WITH live AS MATERIALIZED (SELECT * FROM apes.statement_texts_now())
+    WITH d AS MATERIALIZED (SELECT * FROM apes.statement_deltas(p.start_id, p.end_id)),
+         live AS MATERIALIZED (SELECT * FROM apes.statement_texts_now()
+                                WHERE EXISTS (SELECT 1 FROM d
+                                               WHERE NOT EXISTS (SELECT 1 FROM apes.statement_text t
+                                                                  WHERE t.dbid = d.dbid AND t.userid = d.userid
+                                                                    AND t.queryid = d.queryid)))
     SELECT d.dbid, d.userid, d.queryid, d.toplevel,
-           coalesce(apes.statement_query(d.dbid, d.userid, d.queryid),
-                    (SELECT l.query FROM live l WHERE l.dbid = d.dbid AND l.userid = d.userid AND l.queryid = d.queryid)),
+           CASE WHEN allowed OR d.userid = me THEN coalesce(t.query, l.query) ELSE '<insufficient privilege>' END,
            d.calls,
            d.total_exec_time, d.total_exec_time / d.calls,
            sqrt(greatest(d.sumsq_exec_time / d.calls - (d.total_exec_time / d.calls) ^ 2, 0)),
@@ -800,7 +835,9 @@ BEGIN
            d.shared_blks_read, d.temp_blks_written, d.wal_bytes,
            p.period_start, p.period_end, p.basis,
            p.flags || CASE WHEN d.is_new AND p.basis = 'delta' THEN ARRAY['new_statement'] ELSE '{}'::text[] END
-      FROM apes.statement_deltas(p.start_id, p.end_id) d
+      FROM d
+      LEFT JOIN apes.statement_text t ON t.dbid = d.dbid AND t.userid = d.userid AND t.queryid = d.queryid
+      LEFT JOIN live l ON l.dbid = d.dbid AND l.userid = d.userid AND l.queryid = d.queryid
      ORDER BY d.total_exec_time DESC, d.queryid;
 END
 $$;
@@ -833,8 +870,10 @@ LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    b record;
-    c record;
+    b       record;
+    c       record;
+    allowed boolean := pg_has_role(CURRENT_USER, 'pg_read_all_stats', 'USAGE');
+    me      oid := (SELECT r.oid FROM pg_roles r WHERE r.rolname = CURRENT_USER);
 BEGIN
     IF baseline IS NULL OR current IS NULL OR isempty(baseline) OR isempty(current) THEN
         RAISE EXCEPTION 'baseline and current must be non-empty periods' USING ERRCODE = '22023';
@@ -863,7 +902,11 @@ BEGIN
                                 THEN (m.m2 - m.m1) / sqrt(m.v1 / m.n1 + m.v2 / m.n2)
                                 ELSE CASE WHEN m.m2 > m.m1 THEN 'Infinity'::double precision ELSE 0 END END AS tt
                  FROM m WHERE m.m2 > m.m1)
-    SELECT t.dbid, t.userid, t.queryid, t.toplevel, apes.statement_query(t.dbid, t.userid, t.queryid),
+    SELECT t.dbid, t.userid, t.queryid, t.toplevel,
+           CASE WHEN allowed OR t.userid = me
+                THEN (SELECT x.query FROM apes.statement_text x
+                       WHERE x.dbid = t.dbid AND x.userid = t.userid AND x.queryid = t.queryid)
+                ELSE '<insufficient privilege>' END,
            t.n1, t.m1, sqrt(t.v1), t.n2, t.m2, sqrt(t.v2),
            CASE WHEN t.m1 > 0 THEN t.m2 / t.m1 END, (t.m2 - t.m1) * t.n2, t.tt,
            CASE WHEN t.tt = 'Infinity' THEN 0 ELSE apes.normal_upper_tail(t.tt) END,
@@ -979,6 +1022,7 @@ BEGIN
       FROM pg_settings WHERE name = 'pg_apes_health.regression_window';
     IF (SELECT count(*) FROM apes.snapshot
          WHERE pgss_status = 'ok' AND taken_at <= clock_timestamp() - win) >= 2 THEN
+        BEGIN
         RETURN QUERY
         SELECT 'query_regression', 'warning', apes.statement_name(r.dbid, r.userid, r.queryid, r.toplevel),
                format('%s times slower: %s ms mean over the last %s against %s ms before, %s s more in all (Welch''s t = %s): %s',
@@ -997,6 +1041,9 @@ BEGIN
           FROM apes.query_regressions(tstzrange(clock_timestamp() - 8 * win, clock_timestamp() - win),
                                       tstzrange(clock_timestamp() - win, NULL), min_calls::integer) r
          WHERE r.significant AND r.slowdown >= 1.5 AND r.extra_total_ms >= 1000;
+        EXCEPTION WHEN invalid_parameter_value THEN
+            NULL;   -- no snapshot inside the baseline: nothing to compare yet
+        END;
     END IF;
 END
 $$;
@@ -1056,7 +1103,7 @@ COMMENT ON FUNCTION apes.pgbouncer_pools() IS 'PgBouncer''s pools: clients activ
 
 -- Pools at each snapshot, for churn and trends.
 CREATE TABLE apes.pool_history (
-    snapshot_id          bigint NOT NULL REFERENCES apes.snapshot ON DELETE CASCADE,
+    snapshot_id          bigint NOT NULL,
     database             text,
     role                 text,
     application          text NOT NULL,

@@ -859,7 +859,13 @@ apes_history_open(UnusedHistory *h)
 		SPI_finish();
 		return false;
 	}
-	h->plan = SPI_prepare("SELECT EXISTS (SELECT 1 FROM apes.relation_history WHERE relid = $1 AND idx_scan > 0)",
+	/*
+	 * Counters only grow within a statistics series (same server start, same reset), so an index scanned in a series
+	 * shows it at that series' last snapshot: one primary-key look-up per series.
+	 */
+	h->plan = SPI_prepare("SELECT EXISTS (SELECT 1 FROM apes.relation_history h"
+						  " WHERE h.relid = $1 AND h.idx_scan > 0 AND h.snapshot_id IN"
+						  " (SELECT max(s.snapshot_id) FROM apes.snapshot s GROUP BY s.server_start, s.db_stats_reset))",
 						  1, argtypes);
 	MemoryContextSwitchTo(caller);
 	h->available = h->plan != NULL;

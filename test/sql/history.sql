@@ -81,14 +81,15 @@ SELECT queryid, calls, basis, flags
   FROM apes.query_stats('2020-01-01 00:30+00', '2020-01-01 04:00+00') WHERE dbid = 1 ORDER BY queryid;
 
 -- index_unused with history: an index no snapshot ever saw scanned is judged over the whole history (since 2020
--- here, so high confidence); one a 2020 snapshot saw scanned keeps the statistics window (seconds: low confidence)
+-- here, so high confidence); one the last 2020 snapshot of its series saw scanned keeps the statistics window
+-- (seconds: low confidence)
 SET pg_apes_health.unused_index_min_size = 0;
 CREATE TABLE hist_u (a int, b int);
 INSERT INTO hist_u SELECT g, g FROM generate_series(1, 1000) g;
 CREATE INDEX hist_u_a ON hist_u (a);
 CREATE INDEX hist_u_b ON hist_u (b);
 INSERT INTO apes.relation_history (snapshot_id, relid, kind, table_relid, idx_scan)
-SELECT min(id), 'hist_u_b'::regclass, 'i', 'hist_u'::regclass, 5 FROM syn;
+SELECT id, 'hist_u_b'::regclass, 'i', 'hist_u'::regclass, 5 FROM syn WHERE taken_at = '2020-01-01 02:00+00';
 SELECT object_name, confidence, evidence->>'stats_since_basis' = 'history' AS from_history,
        (evidence->>'stats_age_days')::float8 > 365 AS over_a_year
   FROM apes.findings('index') WHERE check_id = 'index_unused' AND object_name LIKE 'public.hist_u%' ORDER BY 1;
@@ -134,13 +135,15 @@ SELECT * FROM apes.query_regressions('empty', '[2020-01-01, 2020-01-02]');
 SELECT * FROM apes.query_regressions('[2020-01-01, 2020-01-02]', '[2020-01-02, 2020-01-03]', 1);
 SELECT * FROM apes.query_regressions('[1999-01-01, 1999-01-02]', '[1999-01-02, 1999-01-03]');
 SELECT apes.purge('-1 day');
+-- a period with no snapshot inside it would describe the time before it: refused
+SELECT * FROM apes.query_stats('2020-01-01 00:10+00', '2020-01-01 00:20+00');
 
 -- query texts: only pg_read_all_stats members and the statement's own role see them (pg_stat_statements' rule)
 CREATE ROLE regress_hist_reader;
 GRANT USAGE ON SCHEMA apes TO regress_hist_reader;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA apes TO regress_hist_reader;
 GRANT SELECT ON ALL TABLES IN SCHEMA apes TO regress_hist_reader;
-INSERT INTO apes.statement_text VALUES (1, 10, 42, 'SELECT secret FROM t', now());
+INSERT INTO apes.statement_text VALUES (1, 10, 42, 'SELECT secret FROM t', '2020-01-01 00:00+00', '2020-01-01 01:00+00');
 SELECT query FROM apes.query_stats('2020-01-01 00:00+00', '2020-01-01 01:00+00') WHERE dbid = 1 AND queryid = 42;
 SET ROLE regress_hist_reader;
 SELECT query FROM apes.query_stats('2020-01-01 00:00+00', '2020-01-01 01:00+00') WHERE dbid = 1 AND queryid = 42;
