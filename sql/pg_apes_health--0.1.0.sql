@@ -456,6 +456,9 @@ BEGIN
     -- counters zero) are not stored.
     INSERT INTO apes.relation_history
     WITH e AS MATERIALIZED (SELECT relation, total_bytes, est_wasted_bytes FROM apes.bloat_estimates()),
+         ix AS (SELECT x.indrelid, sum(pg_stat_get_numscans(x.indexrelid)) AS scans,
+                       sum(pg_stat_get_tuples_fetched(x.indexrelid)) AS fetched
+                  FROM pg_index x GROUP BY x.indrelid),
          r AS (SELECT c.oid, c.relkind, CASE WHEN c.relkind = 'i' THEN x.indrelid ELSE c.oid END AS table_relid,
                       pg_stat_get_numscans(c.oid) AS scans, pg_stat_get_tuples_returned(c.oid) AS returned,
                       pg_stat_get_tuples_fetched(c.oid) AS fetched, pg_stat_get_tuples_inserted(c.oid) AS ins,
@@ -472,13 +475,16 @@ BEGIN
                   AND n.nspname !~ '^pg_toast_temp_' AND n.nspname !~ '^pg_temp_')
     SELECT id, r.oid, r.relkind, r.table_relid,
            CASE WHEN r.relkind <> 'i' THEN r.scans END, CASE WHEN r.relkind <> 'i' THEN r.returned END,
-           CASE WHEN r.relkind = 'i' THEN r.scans END, r.fetched,
+           CASE WHEN r.relkind = 'i' THEN r.scans ELSE coalesce(ix.scans, 0) END,
+           CASE WHEN r.relkind = 'i' THEN r.fetched ELSE r.fetched + coalesce(ix.fetched, 0) END,
            CASE WHEN r.relkind <> 'i' THEN r.ins END, CASE WHEN r.relkind <> 'i' THEN r.upd END,
            CASE WHEN r.relkind <> 'i' THEN r.del END, CASE WHEN r.relkind <> 'i' THEN r.hot END,
            CASE WHEN r.relkind <> 'i' THEN r.live END, CASE WHEN r.relkind <> 'i' THEN r.dead END,
            CASE WHEN r.relkind <> 'i' THEN r.mods END, r.blks_read, r.blks_hit, e.total_bytes, e.est_wasted_bytes
-      FROM r LEFT JOIN e ON e.relation = r.oid
-     WHERE r.scans + r.ins + r.upd + r.del + r.blks_read + r.blks_hit > 0;
+      FROM r
+      LEFT JOIN e ON e.relation = r.oid
+      LEFT JOIN ix ON ix.indrelid = r.oid AND r.relkind <> 'i'
+     WHERE r.scans + coalesce(ix.scans, 0) + r.ins + r.upd + r.del + r.blks_read + r.blks_hit > 0;
     GET DIAGNOSTICS nrels = ROW_COUNT;
 
     INSERT INTO apes.pool_history
