@@ -3,8 +3,8 @@
 # pg_stat_statements and pg_cron preloaded, then run every suite and print one closing line "N passed, M failed".
 #
 # Suites: version consistency (control file, META.json, library, catalog), pg_regress (test/sql -> expected/),
-# isolation (test/specs), pgTAP (test/pgtap, run by pg_prove), scheduling through pg_cron (test/cron_test.sh), and
-# a scan of the server log.  Exit status is non-zero when anything failed.
+# isolation (test/specs), pgTAP (test/pgtap, run by pg_prove), TAP tests with a hot standby (test/t), scheduling
+# through pg_cron (test/cron_test.sh), a real PgBouncer (test/pgbouncer_test.sh), and a scan of the server log.  Exit status is non-zero when anything failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -z "${APES_IN_CLUSTER:-}" ]; then
@@ -81,6 +81,19 @@ t_planned=$(grep -oE '^1\.\.[0-9]+' "$log/tap.out" | cut -d. -f3 | awk '{s += $1
 [ "${t_planned:-0}" -gt $((t_ok + t_bad)) ] && t_bad=$((t_planned - t_ok))
 if [ "$tap_rc" -ne 0 ] && [ "$t_bad" -eq 0 ]; then t_bad=1; fi
 passed=$((passed + t_ok)); failed=$((failed + t_bad))
+
+echo "== TAP: a primary and a hot standby (test/t)"
+set +e
+test/tap_test.sh >"$log/taps.out" 2>&1
+taps_rc=$?
+set -e
+cat "$log/taps.out"
+s_ok=$(grep -cE '^ok [0-9]+' "$log/taps.out" || true)
+s_bad=$(grep -cE '^not ok [0-9]+' "$log/taps.out" || true)
+s_planned=$(grep -oE '^1\.\.[0-9]+' "$log/taps.out" | cut -d. -f3 | awk '{s += $1} END {print s + 0}')
+[ "${s_planned:-0}" -gt $((s_ok + s_bad)) ] && s_bad=$((s_planned - s_ok))
+if [ "$taps_rc" -ne 0 ] && [ "$s_bad" -eq 0 ]; then s_bad=1; fi
+passed=$((passed + s_ok)); failed=$((failed + s_bad))
 
 echo "== scheduling through pg_cron"
 name="apes.schedule() jobs run under pg_cron and record snapshots; apes.unschedule() removes them"
