@@ -848,7 +848,8 @@ apes_history_open(UnusedHistory *h)
 		return false;
 	/* SPI_connect() switched to SPI's own memory, which SPI_finish() frees: findings must outlive it */
 	MemoryContextSwitchTo(caller);
-	if (SPI_execute("SELECT min(taken_at) FROM apes.snapshot", true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+	if (SPI_execute("SELECT pg_catalog.min(taken_at) FROM apes.snapshot", true, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
 	{
 		SPI_finish();
 		return false;
@@ -863,9 +864,11 @@ apes_history_open(UnusedHistory *h)
 	 * Counters only grow within a statistics series (same server start, same reset), so an index scanned in a series
 	 * shows it at that series' last snapshot: one primary-key look-up per series.
 	 */
+	/* every operator and function qualified: the query runs under the caller's search_path */
 	h->plan = SPI_prepare("SELECT EXISTS (SELECT 1 FROM apes.relation_history h"
-						  " WHERE h.relid = $1 AND h.idx_scan > 0 AND h.snapshot_id IN"
-						  " (SELECT max(s.snapshot_id) FROM apes.snapshot s GROUP BY s.server_start, s.db_stats_reset))",
+						  " WHERE h.relid OPERATOR(pg_catalog.=) $1 AND h.idx_scan OPERATOR(pg_catalog.>) 0"
+						  " AND h.snapshot_id OPERATOR(pg_catalog.=) ANY (SELECT pg_catalog.max(s.snapshot_id)"
+						  " FROM apes.snapshot s GROUP BY s.server_start, s.db_stats_reset))",
 						  1, argtypes);
 	MemoryContextSwitchTo(caller);
 	h->available = h->plan != NULL;

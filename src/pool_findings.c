@@ -267,7 +267,8 @@ apes_check_churn(List **out)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		return;
 	if (SPI_execute("SELECT sessions_per_second, mean_session_seconds, abandoned_per_minute, seconds"
-					" FROM apes.connection_churn(pg_catalog.now() - interval '1 hour')", true, 1) != SPI_OK_SELECT ||
+					" FROM apes.connection_churn(pg_catalog.now() OPERATOR(pg_catalog.-) interval '1 hour')",
+					true, 1) != SPI_OK_SELECT ||
 		SPI_processed != 1)
 	{
 		SPI_finish();

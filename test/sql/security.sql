@@ -41,6 +41,34 @@ SELECT check_id, object_name FROM apes.findings('index') WHERE object_name LIKE 
 RESET search_path;
 SELECT count(*) AS trojan_calls_during_checks FROM public.trojan_log;
 
+-- 5. Trojan operators for the types the SPI-issued queries compare (oid =, bigint >, timestamptz - interval) are
+-- never called by a report, with history present and the unused-index check reading it
+CREATE FUNCTION public.trojan_oideq(oid, oid) RETURNS boolean LANGUAGE sql AS
+  $$ INSERT INTO public.trojan_log VALUES ('oid ='); SELECT $1::int8 = $2::int8 $$;
+CREATE OPERATOR public.= (LEFTARG = oid, RIGHTARG = oid, FUNCTION = public.trojan_oideq);
+CREATE FUNCTION public.trojan_bigintgt(bigint, integer) RETURNS boolean LANGUAGE sql AS
+  $$ INSERT INTO public.trojan_log VALUES ('bigint >'); SELECT $1::numeric > $2::numeric $$;
+CREATE OPERATOR public.> (LEFTARG = bigint, RIGHTARG = integer, FUNCTION = public.trojan_bigintgt);
+CREATE FUNCTION public.trojan_tsminus(timestamptz, interval) RETURNS timestamptz LANGUAGE sql AS
+  $$ INSERT INTO public.trojan_log VALUES ('timestamptz -'); SELECT $1 + (-$2) $$;
+CREATE OPERATOR public.- (LEFTARG = timestamptz, RIGHTARG = interval, FUNCTION = public.trojan_tsminus);
+SELECT apes.snapshot() IS NOT NULL AS took;
+SET pg_apes_health.unused_index_min_size = 0;
+TRUNCATE public.trojan_log;
+SET search_path = public, pg_catalog;
+SELECT (SELECT count(*) FROM apes.findings()) IS NOT NULL AS reported;  -- no operator of ours here: public.> would catch it
+SELECT apes.health_json() IS NOT NULL AS rendered;
+RESET search_path;
+RESET pg_apes_health.unused_index_min_size;
+SELECT count(*) AS trojan_calls_during_reports FROM public.trojan_log;
+SELECT who FROM public.trojan_log;
+DROP OPERATOR public.= (oid, oid);
+DROP OPERATOR public.> (bigint, integer);
+DROP OPERATOR public.- (timestamptz, interval);
+DROP FUNCTION public.trojan_oideq(oid, oid);
+DROP FUNCTION public.trojan_bigintgt(bigint, integer);
+DROP FUNCTION public.trojan_tsminus(timestamptz, interval);
+
 DROP TABLE public.tt;
 DROP FUNCTION public.trojan_f(int);
 DROP OPERATOR public.= (name, name);
