@@ -7,6 +7,9 @@
 
 #include "postgres.h"
 
+#include "storage/bufpage.h"
+#include "utils/rel.h"
+
 #include "catalog.h"
 #include "sampling.h"
 
@@ -28,6 +31,11 @@ typedef enum ApesMeasureResult
 	APES_MEASURE_LOCKED,		/* a lock could not be had without waiting */
 	APES_MEASURE_SKIPPED		/* gone, or not measurable now (unlogged during recovery, another kind) */
 } ApesMeasureResult;
+
+/* heap_bloat.c: page checks shared by the page readers (errors name the relation and block) */
+extern void apes_page_corrupted(Relation rel, BlockNumber blk, const char *what);
+extern void apes_check_page_header(Relation rel, BlockNumber blk, Page page);
+extern void apes_check_item(Relation rel, BlockNumber blk, Page page, OffsetNumber off, Size min_len);
 
 /* heap_bloat.c: a table and its TOAST table, never waiting for a lock; toast->nblocks < 0 when there is none. */
 extern ApesMeasureResult apes_measure_table_quick(Oid relid, int64 sample_pages, ApesBloatMeasure *heap,

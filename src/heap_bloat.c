@@ -69,14 +69,40 @@ typedef struct BloatScan
 	int64		pages_read;
 } BloatScan;
 
-/* Raise a data-corruption error naming the relation and block. */
-static void
+/* Raise a data-corruption error (index corruption for an index) naming the relation and block. */
+void
 apes_page_corrupted(Relation rel, BlockNumber blk, const char *what)
 {
+	bool		index = rel->rd_rel->relkind == RELKIND_INDEX;
+
 	ereport(ERROR,
-			(errcode(ERRCODE_DATA_CORRUPTED),
-			 errmsg("invalid page in block %u of relation \"%s\"", blk, RelationGetRelationName(rel)),
+			(errcode(index ? ERRCODE_INDEX_CORRUPTED : ERRCODE_DATA_CORRUPTED),
+			 errmsg("invalid page in block %u of %s \"%s\"", blk, index ? "index" : "relation",
+					RelationGetRelationName(rel)),
 			 errdetail("%s", what)));
+}
+
+/* Check that a page's header pointers are in order and inside the page (share lock held); an error if not. */
+void
+apes_check_page_header(Relation rel, BlockNumber blk, Page page)
+{
+	PageHeader	ph = (PageHeader) page;
+
+	if (ph->pd_lower < SizeOfPageHeaderData || ph->pd_lower > ph->pd_upper || ph->pd_upper > ph->pd_special ||
+		ph->pd_special > BLCKSZ)
+		apes_page_corrupted(rel, blk, "The page header's pointers are out of order.");
+}
+
+/* Check that a line pointer's item lies inside the page's tuple area and is at least min_len long. */
+void
+apes_check_item(Relation rel, BlockNumber blk, Page page, OffsetNumber off, Size min_len)
+{
+	PageHeader	ph = (PageHeader) page;
+	ItemId		id = PageGetItemId(page, off);
+
+	if (ItemIdGetOffset(id) < ph->pd_upper || ItemIdGetOffset(id) + ItemIdGetLength(id) > ph->pd_special ||
+		ItemIdGetLength(id) < min_len)
+		apes_page_corrupted(rel, blk, psprintf("Line pointer %u points outside the tuple area.", off));
 }
 
 /* Classify the tuples of one heap page (share lock held) into live, dead and recently dead, and its free space. */
@@ -84,7 +110,6 @@ static void
 apes_observe_heap_page(BloatScan *bs, Buffer buf, BlockNumber blk, PageObservation *po)
 {
 	Page		page = BufferGetPage(buf);
-	PageHeader	ph = (PageHeader) page;
 	OffsetNumber maxoff;
 
 	memset(po, 0, sizeof(PageObservation));
@@ -94,9 +119,7 @@ apes_observe_heap_page(BloatScan *bs, Buffer buf, BlockNumber blk, PageObservati
 		po->wasted_bytes = Max(po->free_bytes - bs->reserve, 0);
 		return;
 	}
-	if (ph->pd_lower < SizeOfPageHeaderData || ph->pd_lower > ph->pd_upper || ph->pd_upper > ph->pd_special ||
-		ph->pd_special > BLCKSZ)
-		apes_page_corrupted(bs->rel, blk, "The page header's pointers are out of order.");
+	apes_check_page_header(bs->rel, blk, page);
 
 	maxoff = PageGetMaxOffsetNumber(page);
 	for (OffsetNumber off = FirstOffsetNumber; off <= maxoff; off = OffsetNumberNext(off))
@@ -108,9 +131,7 @@ apes_observe_heap_page(BloatScan *bs, Buffer buf, BlockNumber blk, PageObservati
 		if (!ItemIdIsNormal(id))
 			continue;			/* unused, redirected or dead line pointers hold no tuple */
 		len = ItemIdGetLength(id);
-		if (ItemIdGetOffset(id) < ph->pd_upper || ItemIdGetOffset(id) + len > ph->pd_special ||
-			len < SizeofHeapTupleHeader)
-			apes_page_corrupted(bs->rel, blk, psprintf("Line pointer %u points outside the tuple area.", off));
+		apes_check_item(bs->rel, blk, page, off, SizeofHeapTupleHeader);
 
 		tup.t_data = (HeapTupleHeader) PageGetItem(page, id);
 		tup.t_len = len;

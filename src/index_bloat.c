@@ -85,9 +85,9 @@ apes_page_deleted(Oid am, Page page)
 	}
 }
 
-/* The wasted fraction of one btree page, adding its contents to the scan's totals. */
+/* The wasted fraction of one btree page, adding its contents to the scan's totals; every item is checked first. */
 static double
-apes_observe_btree_page(IndexPageScan *st, Page page)
+apes_observe_btree_page(IndexPageScan *st, Page page, BlockNumber blk)
 {
 	BTPageOpaque opaque = BTPageGetOpaque(page);
 	OffsetNumber maxoff = PageGetMaxOffsetNumber(page);
@@ -113,7 +113,15 @@ apes_observe_btree_page(IndexPageScan *st, Page page)
 
 		if (!ItemIdIsUsed(id) || ItemIdIsDead(id))
 			continue;			/* LP_DEAD items are garbage VACUUM or the next split removes */
+		if (!ItemIdHasStorage(id))
+			continue;
+		apes_check_item(st->idx, blk, page, off, sizeof(IndexTupleData));
 		itup = (IndexTuple) PageGetItem(page, id);
+		if (IndexTupleSize(itup) > ItemIdGetLength(id) ||
+			(BTreeTupleIsPosting(itup) &&
+			 BTreeTupleGetPostingOffset(itup) + BTreeTupleGetNPosting(itup) * sizeof(ItemPointerData) >
+			 IndexTupleSize(itup)))
+			apes_page_corrupted(st->idx, blk, psprintf("Index tuple %u is longer than its line pointer says.", off));
 		used += MAXALIGN(IndexTupleSize(itup)) + sizeof(ItemIdData);
 		st->live_items += BTreeTupleIsPosting(itup) ? BTreeTupleGetNPosting(itup) : 1;
 	}
@@ -161,15 +169,19 @@ apes_read_index_page(void *arg, int stratum, BlockNumber blk)
 	}
 	else if (st->idx->rd_rel->relam == BTREE_AM_OID)
 	{
+		apes_check_page_header(st->idx, blk, page);
 		if (PageGetSpecialSize(page) != MAXALIGN(sizeof(BTPageOpaqueData)))
 			ereport(ERROR,
 					(errcode(ERRCODE_INDEX_CORRUPTED),
 					 errmsg("invalid page in block %u of index \"%s\"", blk, RelationGetRelationName(st->idx)),
 					 errdetail("The special space has the wrong size for a btree page.")));
-		wasted = apes_observe_btree_page(st, page);
+		wasted = apes_observe_btree_page(st, page, blk);
 	}
 	else
+	{
+		apes_check_page_header(st->idx, blk, page);
 		wasted = apes_observe_other_page(st, page);
+	}
 	UnlockReleaseBuffer(buf);
 	apes_sample_observe(&st->sample, stratum, wasted);
 	st->pages_read++;

@@ -105,6 +105,11 @@ name="apes.pgbouncer_pools() and the pooler findings against a real PgBouncer, a
 check test/pgbouncer_test.sh
 cat "$log/check.out"
 
+echo "== corrupt pages"
+name="page readers give XX001/XX002 naming relation and block on corrupt heap and index pages, never a crash"
+check test/corruption_test.sh
+tail -n 25 "$log/check.out"
+
 echo "== server log: crashes and internal errors"
 name="no server crash, internal error (XX000), memory-context problem or leak warning in the log"
 logfile=$(pg_lsclusters -h | awk '$1 == "15" && $2 == "regress" {print $7}')
