@@ -23,6 +23,8 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
+#include "utils/resowner.h"
+#include "access/xact.h"
 
 #include "apes.h"
 #include "bloat.h"
@@ -41,6 +43,7 @@ typedef struct BloatCandidate
 	double		score;			/* bytes it might waste: the order of measuring */
 	bool		measured;
 	bool		skipped;		/* gone or not measurable: no finding at all */
+	char	   *corrupt;		/* the error a damaged page raised while measuring, else NULL */
 	ApesBloatMeasure m;
 	ApesBloatMeasure mtoast;
 } BloatCandidate;
@@ -343,22 +346,70 @@ apes_index_finding(List **out, ApesRel *index, const ApesBloatMeasure *m, ApesBl
 	*out = lappend(*out, f);
 }
 
-/* Measure one candidate in its own memory context (its page lists are large); results are kept in *c. */
+/*
+ * Measure one candidate in its own memory context (its page lists are large), inside a subtransaction: a damaged page
+ * (XX001, XX002) becomes a page_corrupted finding about that relation instead of failing the whole report; any other
+ * error is raised again.  Results are kept in *c.
+ */
 static ApesMeasureResult
 apes_measure_candidate(BloatCandidate *c, MemoryContext scratch)
 {
-	MemoryContext old = MemoryContextSwitchTo(scratch);
-	ApesMeasureResult r;
+	MemoryContext caller = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	volatile ApesMeasureResult r = APES_MEASURE_SKIPPED;
 
-	if (c->rel->relkind == RELKIND_INDEX)
-		r = apes_measure_index_quick(c->rel->oid, APES_FINDING_SAMPLE_PAGES, &c->m);
-	else
-		r = apes_measure_table_quick(c->rel->oid, APES_FINDING_SAMPLE_PAGES, &c->m, &c->mtoast);
-	c->measured = r == APES_MEASURED;
-	c->skipped = r == APES_MEASURE_SKIPPED;
-	MemoryContextSwitchTo(old);
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(scratch);
+	PG_TRY();
+	{
+		if (c->rel->relkind == RELKIND_INDEX)
+			r = apes_measure_index_quick(c->rel->oid, APES_FINDING_SAMPLE_PAGES, &c->m);
+		else
+			r = apes_measure_table_quick(c->rel->oid, APES_FINDING_SAMPLE_PAGES, &c->m, &c->mtoast);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(caller);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(caller);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(caller);
+		CurrentResourceOwner = owner;
+		if (edata->sqlerrcode != ERRCODE_DATA_CORRUPTED && edata->sqlerrcode != ERRCODE_INDEX_CORRUPTED)
+			ReThrowError(edata);
+		c->corrupt = edata->detail ? psprintf("%s: %s", edata->message, edata->detail) : pstrdup(edata->message);
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
+	c->measured = r == APES_MEASURED && c->corrupt == NULL;
+	c->skipped = r == APES_MEASURE_SKIPPED && c->corrupt == NULL;
 	MemoryContextReset(scratch);
-	return r;
+	return c->corrupt ? APES_MEASURE_SKIPPED : r;
+}
+
+/* page_corrupted: a damaged page met while measuring; the report goes on without that relation's numbers. */
+static void
+apes_corrupt_finding(List **out, BloatCandidate *c)
+{
+	char	   *name = apes_qualified_name(c->rel);
+	ApesFinding *f = apes_new_finding("page_corrupted", "bloat", APES_CRITICAL, name);
+	ApesJson	ev;
+
+	f->summary = psprintf("%s has a damaged page (%s): check it with pg_amcheck, then %s", name, c->corrupt,
+						  c->rel->relkind == RELKIND_INDEX ? "rebuild it" :
+						  "restore the damaged data from a backup or a replica");
+	if (c->rel->relkind == RELKIND_INDEX)
+		f->fix_sql = psprintf("REINDEX INDEX CONCURRENTLY %s;", name);
+	apes_json_begin(&ev);
+	apes_json_text(&ev, "error", c->corrupt);
+	apes_json_text(&ev, "see_also", "pg_amcheck --heapallindexed");
+	f->evidence = apes_json_end(&ev);
+	*out = lappend(*out, f);
 }
 
 /* The bloat_measurement_incomplete finding: how far measuring got, and why it stopped. */
@@ -447,6 +498,11 @@ apes_collect_bloat_findings(ApesCatalog *cat, List **out)
 	{
 		BloatCandidate *c = &cands[i];
 
+		if (c->corrupt != NULL)
+		{
+			apes_corrupt_finding(out, c);
+			continue;
+		}
 		if (c->skipped)
 			continue;
 		if (c->rel->relkind == RELKIND_INDEX)

@@ -34,7 +34,7 @@ static const char *const index_checks[] = {
 };
 
 static const char *const bloat_checks[] = {
-	"table_bloat", "toast_bloat", "index_bloat", "bloat_measurement_incomplete",
+	"table_bloat", "toast_bloat", "index_bloat", "bloat_measurement_incomplete", "page_corrupted",
 	"vacuum_horizon_held", "xid_wraparound", "mxid_wraparound", NULL
 };
 
