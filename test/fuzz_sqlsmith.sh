@@ -333,7 +333,7 @@ awk '/^[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9] / {if (e != "") print e; e = $
 error_with_context() {
     awk -v n="$1" 'NR == n {pid = $0; sub(/^[^[]*\[/, "", pid); sub(/\].*/, "", pid); on = 1}
                    on && NR >= n { if (NR > n && index($0, "[" pid "]") == 0) exit; print; if ($0 ~ /STATEMENT:  /) exit }' \
-        "$dir/entries" | tr '\037' '\n' | head -n 80 | sed 's/^/    /'
+        "$dir/entries" | tr '\037' '\n' | sed 's/^/    /' | head -n 80 || true   # head may cut the pipe
 }
 # A crash, a failed assertion or a PANIC anywhere fails.  An internal error (XX000) fails when the extension is
 # involved: it was raised in one of the extension's files (LOCATION) or inside one of its functions (CONTEXT).
@@ -344,7 +344,7 @@ crashes=$(grep -nE "$crash_re" "$dir/entries" | cut -d: -f1 || true)
 internal_ext=(); internal_core=()
 for n in $(grep -nE ' (ERROR|FATAL): +XX000:' "$dir/entries" | cut -d: -f1 || true); do
     ctx=$(error_with_context "$n")
-    if sed '/STATEMENT:  /,$d' <<<"$ctx" | grep -qE "CONTEXT: .*apes\.|LOCATION: +[A-Za-z_0-9]+, (${ext_files:-none}):" ||
+    if sed '/STATEMENT:  /,$d' <<<"$ctx" | grep -E "CONTEXT: .*apes\.|LOCATION: +[A-Za-z_0-9]+, (${ext_files:-none}):" >/dev/null ||
        [ -n "${FUZZ_STRICT:-}" ]; then
         internal_ext+=("$n")
     else
@@ -354,7 +354,7 @@ done
 if [ -n "$crashes" ]; then
     echo "not ok - the server crashed during the fuzzing:"
     for n in $crashes; do
-        tr '\037' '\n' <<<"$(sed -n "${n}p" "$dir/entries")" | head -n 60 | sed 's/^/    /'
+        sed -n "${n}p" "$dir/entries" | tr '\037' '\n' | sed 's/^/    /' | head -n 60 || true
     done
     failed=1
 else

@@ -105,6 +105,11 @@ name="apes.pgbouncer_pools() and the pooler findings against a real PgBouncer, a
 check test/pgbouncer_test.sh
 cat "$log/check.out"
 
+echo "== fuzzing with sqlsmith (a fixed seed in CI; docs/fuzzing.md for longer runs)"
+name="sqlsmith as a pg_monitor role, then every function with edge-case arguments: no crash, no XX000 of ours"
+check env FUZZ_SEED="${FUZZ_SEED:-6453}" FUZZ_QUERIES="${FUZZ_QUERIES:-5000}" test/fuzz_sqlsmith.sh
+tail -n 25 "$log/check.out"
+
 echo "== corrupt pages"
 name="page readers give XX001/XX002 naming relation and block on corrupt heap and index pages, never a crash"
 check test/corruption_test.sh
