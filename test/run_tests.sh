@@ -110,6 +110,11 @@ name="sqlsmith as a pg_monitor role, then every function with edge-case argument
 check env FUZZ_SEED="${FUZZ_SEED:-6453}" FUZZ_QUERIES="${FUZZ_QUERIES:-5000}" test/fuzz_sqlsmith.sh
 tail -n 25 "$log/check.out"
 
+echo "== cancellation"
+name="statement_timeout and pg_cancel_backend() stop a full read within 100 ms of the request, leaving no lock behind"
+check test/cancel_test.sh
+cat "$log/check.out" | grep -v '^NOTICE' | tail -n 6
+
 echo "== corrupt pages"
 name="page readers give XX001/XX002 naming relation and block on corrupt heap and index pages, never a crash"
 check test/corruption_test.sh
