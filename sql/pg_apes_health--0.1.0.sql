@@ -366,8 +366,7 @@ BEGIN
      WHERE e.extname = 'pg_stat_statements';
     IF schema_name IS NULL THEN
         status := 'not installed';
-    ELSIF NOT EXISTS (SELECT 1 FROM pg_settings
-                       WHERE name = 'pg_stat_statements.max') THEN
+    ELSIF (SELECT count(*) FROM pg_settings WHERE name = 'pg_stat_statements.max') = 0 THEN
         status := 'not loaded';   -- its settings exist only once the library is preloaded
     ELSE
         status := 'ok';
@@ -568,7 +567,7 @@ BEGIN
     IF schedule IS NULL THEN
         RAISE EXCEPTION 'schedule must not be null' USING ERRCODE = '22004';
     END IF;
-    IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_cron') THEN
+    IF (SELECT count(*) FROM pg_extension WHERE extname = 'pg_cron') = 0 THEN
         IF cron_db IS NOT NULL AND cron_db <> db THEN
             RAISE EXCEPTION 'pg_cron is installed in database "%", not in "%"', cron_db, db
                 USING ERRCODE = '55000',
@@ -601,7 +600,7 @@ DECLARE
     k       integer;
     j       text;
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_cron') THEN
+    IF (SELECT count(*) FROM pg_extension WHERE extname = 'pg_cron') = 0 THEN
         RAISE EXCEPTION 'pg_cron is not available in this database' USING ERRCODE = '55000',
               HINT = 'Remove the jobs in the database where pg_cron is installed, with cron.unschedule().';
     END IF;
