@@ -367,8 +367,8 @@ apes_pools(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
-/* Slots in use per database or per role, as a hash of oid -> count. */
-static void
+/* Client backends per database or per role: oids[] with counts[] (at most cap distinct keys). */
+void
 apes_count_by(List *sessions, bool by_role, Oid *oids, int *counts, int *n, int cap)
 {
 	ListCell   *lc;

@@ -58,5 +58,6 @@ extern List *apes_read_sessions(void);
 extern List *apes_read_blocking(List *sessions);
 extern ApesCapacity apes_capacity(List *sessions);
 extern int	apes_connlimit(Oid oid, bool is_role);
+extern void apes_count_by(List *sessions, bool by_role, Oid *oids, int *counts, int *n, int cap);
 
 #endif							/* APES_POOL_H */

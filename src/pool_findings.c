@@ -47,8 +47,6 @@ apes_check_capacity(List *sessions, List **out)
 	ApesCapacity c = apes_capacity(sessions);
 	ApesFinding *f;
 	ApesJson	ev;
-	ListCell   *lc;
-	List	   *seen = NIL;
 
 	if (c.pct >= apes_pool_warn_pct)
 	{
@@ -64,39 +62,28 @@ apes_check_capacity(List *sessions, List **out)
 		f->evidence = apes_json_end(&ev);
 		*out = lappend(*out, f);
 	}
-	/* databases, then roles, with a connection limit */
+	/* databases, then roles, with a connection limit: client backends counted once by apes_count_by() */
 	for (int pass = 0; pass < 2; pass++)
 	{
 		bool		by_role = pass == 1;
+		Oid			oids[1024];
+		int			counts[1024];
+		int			nkeys;
 
-		list_free(seen);
-		seen = NIL;
-		foreach(lc, sessions)
+		apes_count_by(sessions, by_role, oids, counts, &nkeys, lengthof(oids));
+		for (int j = 0; j < nkeys; j++)
 		{
-			ApesSession *s = lfirst(lc);
-			Oid			key = by_role ? s->role : s->database;
-			int			limit;
-			int			n = 0;
-			ListCell   *lc2;
+			int			limit = apes_connlimit(oids[j], by_role);
+			int			n = counts[j];
 			double		pct;
 			char	   *name;
 
-			if (s->type != B_BACKEND || !OidIsValid(key) || list_member_oid(seen, key))
-				continue;
-			seen = lappend_oid(seen, key);
-			limit = apes_connlimit(key, by_role);
 			if (limit <= 0)
 				continue;
-			foreach(lc2, sessions)
-			{
-				ApesSession *t = lfirst(lc2);
-
-				n += t->type == B_BACKEND && (by_role ? t->role : t->database) == key;
-			}
 			pct = 100.0 * n / limit;
 			if (pct < apes_pool_warn_pct)
 				continue;
-			name = by_role ? GetUserNameFromId(key, true) : get_database_name(key);
+			name = by_role ? GetUserNameFromId(oids[j], true) : get_database_name(oids[j]);
 			if (name == NULL)
 				continue;
 			f = apes_new_finding(by_role ? "role_connlimit_near" : "database_connlimit_near", AREA,
