@@ -66,6 +66,18 @@ run_suite() {
 run_suite pg_regress ISOLATION=
 run_suite isolation REGRESS=
 
+# count_tap FILE RC: add a TAP output's "ok" and "not ok" lines to the totals; planned tests that never ran (a file
+# died half-way) count as failed, and so does a failing exit status with nothing failed
+count_tap() {
+    local ok bad planned
+    ok=$(grep -cE '^\s*ok [0-9]+' "$1" || true)
+    bad=$(grep -cE '^\s*not ok [0-9]+' "$1" || true)
+    planned=$(grep -oE '^1\.\.[0-9]+' "$1" | cut -d. -f3 | awk '{s += $1} END {print s + 0}')
+    [ "${planned:-0}" -gt $((ok + bad)) ] && bad=$((planned - ok))
+    if [ "$2" -ne 0 ] && [ "$bad" -eq 0 ]; then bad=1; fi
+    passed=$((passed + ok)); failed=$((failed + bad))
+}
+
 echo "== pgTAP"
 createdb apes_tap
 psql -X -q -d apes_tap -c "CREATE EXTENSION pgtap" -c "CREATE EXTENSION pg_apes_health"
@@ -74,13 +86,7 @@ pg_prove --verbose --ext .sql -d apes_tap test/pgtap/ >"$log/tap.out" 2>&1
 tap_rc=$?
 set -e
 cat "$log/tap.out"
-t_ok=$(grep -cE '^\s*ok [0-9]+' "$log/tap.out" || true)
-t_bad=$(grep -cE '^\s*not ok [0-9]+' "$log/tap.out" || true)
-# planned tests that never ran (a file died half-way) count as failed too
-t_planned=$(grep -oE '^1\.\.[0-9]+' "$log/tap.out" | cut -d. -f3 | awk '{s += $1} END {print s + 0}')
-[ "${t_planned:-0}" -gt $((t_ok + t_bad)) ] && t_bad=$((t_planned - t_ok))
-if [ "$tap_rc" -ne 0 ] && [ "$t_bad" -eq 0 ]; then t_bad=1; fi
-passed=$((passed + t_ok)); failed=$((failed + t_bad))
+count_tap "$log/tap.out" "$tap_rc"
 
 echo "== TAP: a primary and a hot standby (test/t)"
 set +e
@@ -88,12 +94,7 @@ test/tap_test.sh >"$log/taps.out" 2>&1
 taps_rc=$?
 set -e
 cat "$log/taps.out"
-s_ok=$(grep -cE '^ok [0-9]+' "$log/taps.out" || true)
-s_bad=$(grep -cE '^not ok [0-9]+' "$log/taps.out" || true)
-s_planned=$(grep -oE '^1\.\.[0-9]+' "$log/taps.out" | cut -d. -f3 | awk '{s += $1} END {print s + 0}')
-[ "${s_planned:-0}" -gt $((s_ok + s_bad)) ] && s_bad=$((s_planned - s_ok))
-if [ "$taps_rc" -ne 0 ] && [ "$s_bad" -eq 0 ]; then s_bad=1; fi
-passed=$((passed + s_ok)); failed=$((failed + s_bad))
+count_tap "$log/taps.out" "$taps_rc"
 
 echo "== scheduling through pg_cron"
 name="apes.schedule() jobs run under pg_cron and record snapshots; apes.unschedule() removes them"
