@@ -6,7 +6,7 @@ MODULE_big = $(EXTENSION)
 OBJS       = $(patsubst %.c,%.o,$(wildcard src/*.c))
 PGFILEDESC = "pg_apes_health - database health from inside PostgreSQL"
 
-DATA       = sql/$(EXTENSION)--$(EXTVERSION).sql $(wildcard sql/$(EXTENSION)--*--*.sql)
+DATA       = $(wildcard sql/$(EXTENSION)--*.sql)
 DOCS       = README.md
 
 PG_CPPFLAGS += -Isrc -DAPES_VERSION=\"$(EXTVERSION)\" -I$(shell $(PG_CONFIG) --includedir)
@@ -14,7 +14,7 @@ PG_CPPFLAGS += -Isrc -DAPES_VERSION=\"$(EXTVERSION)\" -I$(shell $(PG_CONFIG) --i
 SHLIB_LINK += -L$(shell $(PG_CONFIG) --libdir) -lpq
 
 # pg_regress: inputs in test/sql, expected output in expected/ (top level).
-REGRESS = install index_health findings demo table_bloat index_bloat bloat_findings history pools bad_input memory privileges security
+REGRESS = install index_health findings demo table_bloat index_bloat bloat_findings history finding_history pools bad_input memory privileges security
 REGRESS_OPTS = --inputdir=test --outputdir=.
 
 # Isolation tests (concurrency): specs in test/specs, expected output in expected/.
@@ -29,6 +29,8 @@ include $(PGXS)
 
 # Every object depends on every header of src/ (a handful): a changed struct never leaves a stale object behind.
 $(OBJS): $(wildcard src/*.h)
+# The library's version is compiled in from the control file: a new version rebuilds the objects that print it.
+$(patsubst %.c,%.o,$(shell grep -l APES_VERSION src/*.c src/*.h 2>/dev/null | grep '\.c$$')): $(EXTENSION).control
 
 # The warning set CI builds with (kept out of the default so packagers are not broken by -Werror).
 STRICT_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers -Werror

@@ -130,7 +130,8 @@ nested() {
 # Run a query that generates statements, then each generated statement (psql \gexec), in autocommit mode.
 gexec() { printf '%s\n\\gexec\n' "$1" | "${PSQL[@]}" "${@:2}" >/dev/null; }
 
-SQL_MD5=$(md5sum "$(pg_config --sharedir)/extension/pg_apes_health--0.1.0.sql" 2>/dev/null | cut -c1-12 || echo '?')
+EXTVER=$(sed -n "s/^default_version *= *'\(.*\)'.*/\1/p" "$(dirname "$BENCH")/pg_apes_health.control")
+SQL_MD5=$(md5sum "$(pg_config --sharedir)/extension/pg_apes_health--$EXTVER.sql" 2>/dev/null | cut -c1-12 || echo '?')
 COMMIT=$(git -C "$HERE" rev-parse --short HEAD 2>/dev/null || echo '?')
 DIRTY=$(git -C "$HERE" status --porcelain -- sql src 2>/dev/null | grep -q . && echo ' (sql/ or src/ modified)' || true)
 
@@ -138,7 +139,7 @@ echo "== pg_apes_health history benchmark, $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo "   server: $("${PSQL[@]}" -d postgres -Atc 'SELECT version()')"
 echo "   host:   $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GB", $2 / 1048576 }' /proc/meminfo);" \
      "load at start:$(uptime | sed 's/.*load average://')"
-echo "   tree:   commit $COMMIT$DIRTY; installed pg_apes_health--0.1.0.sql md5 $SQL_MD5"
+echo "   tree:   commit $COMMIT$DIRTY; installed pg_apes_health--$EXTVER.sql md5 $SQL_MD5"
 echo "   knobs:  tables=$N_TABLES statements=$N_STMTS x$REPEAT days=$DAYS small_days=$SMALL_DAYS" \
      "interval=${INTERVAL_MIN}min churn=$CHURN/day rel_days=$REL_DAYS runs=$RUNS purge_runs=$PURGE_RUNS jit=$JIT" \
      "shared_buffers=$("${PSQL[@]}" -d postgres -Atc 'SHOW shared_buffers')"

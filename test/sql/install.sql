@@ -3,7 +3,7 @@ CREATE EXTENSION pg_apes_health;
 
 SELECT superuser, trusted, relocatable, schema
   FROM pg_available_extension_versions
- WHERE name = 'pg_apes_health' AND version = '0.1.0';
+ WHERE name = 'pg_apes_health' AND version = '0.2.0';
 
 -- The catalog, the control file and the loaded library agree on the version.
 SELECT e.extversion = a.default_version AS catalog_matches_control,
