@@ -116,10 +116,12 @@ $$;
 COMMENT ON FUNCTION apes.finding_changes(timestamptz) IS
     'findings new, resolved, escalated or eased since a moment (default a day ago), against the snapshot before it';
 
+-- statistics read as one snapshot: counters from one moment, no per-relation statistics reference left in the session
 CREATE OR REPLACE FUNCTION apes.snapshot()
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
+SET stats_fetch_consistency = snapshot
 AS $$
 DECLARE
     started   timestamptz := clock_timestamp();

@@ -377,11 +377,14 @@ $$;
 COMMENT ON FUNCTION apes.pgss_status() IS 'whether pg_stat_statements can be read here, and its schema';
 
 -- Take one snapshot: returns its id, or NULL (with a NOTICE) on a standby, in a read-only transaction, or while
--- another snapshot is running.  One transaction: a failure leaves nothing behind.
+-- another snapshot is running.  One transaction: a failure leaves nothing behind.  The statistics are read as one
+-- snapshot (stats_fetch_consistency): every counter from the same moment, and no per-relation reference to the shared
+-- statistics left in the session (the default "cache" mode keeps one per relation read, for the session's life).
 CREATE FUNCTION apes.snapshot()
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
+SET stats_fetch_consistency = snapshot
 AS $$
 DECLARE
     started   timestamptz := clock_timestamp();

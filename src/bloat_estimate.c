@@ -19,6 +19,7 @@
 #include "access/itup.h"
 #include "access/nbtree.h"
 #include "catalog/pg_am.h"
+#include "catalog/pg_authid.h"
 #include "catalog/pg_class.h"
 #include "commands/defrem.h"
 #include "funcapi.h"
@@ -87,21 +88,44 @@ apes_align_bytes(char typalign)
 	}
 }
 
+/* Does acl (owned by owner) grant SELECT to user, directly or through a role? */
+static bool
+apes_acl_select(Acl *acl, Oid user, Oid owner)
+{
+	return acl != NULL && (aclmask(acl, user, owner, ACL_SELECT, ACLMASK_ANY) & ACL_SELECT) != 0;
+}
+
 /*
  * May the caller see this table's column statistics?  pg_stats' rule: SELECT on the column (or the table), and no
- * row-level security in force for the caller.
+ * row-level security in force for the caller.  Decided the way pg_class_aclcheck() and pg_attribute_aclcheck() decide
+ * it, but from the catalog copy: a syscache look-up per table would leave thousands of pg_class rows in the backend's
+ * CacheMemoryContext for the rest of the session.  *memo: -1 not yet known, 1 the whole table, 0 not the table,
+ * 2 nothing (row-level security).
  */
 static bool
-apes_stats_visible(Oid relid, AttrNumber attnum, int *table_ok)
+apes_stats_visible(ApesRel *rel, AttrNumber attnum, int *memo)
 {
-	if (*table_ok < 0)
-		*table_ok = pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) == ACLCHECK_OK &&
-			check_enable_rls(relid, InvalidOid, true) != RLS_ENABLED;
-	if (*table_ok)
+	Oid			user = GetUserId();
+
+	if (*memo < 0)
+	{
+		Acl		   *acl = rel->relacl != NULL ? rel->relacl : acldefault(OBJECT_TABLE, rel->relowner);
+
+		/* check_enable_rls() reads the syscache: only for the rare table with row-level security */
+		if (rel->rowsecurity && check_enable_rls(rel->oid, InvalidOid, true) == RLS_ENABLED)
+			*memo = 2;
+		else
+			*memo = superuser_arg(user) || apes_acl_select(acl, user, rel->relowner) ||
+				has_privs_of_role(user, ROLE_PG_READ_ALL_DATA);
+		if (acl != rel->relacl)
+			pfree(acl);
+	}
+	if (*memo == 1)
 		return true;
-	if (attnum <= 0 || check_enable_rls(relid, InvalidOid, true) == RLS_ENABLED)
+	if (*memo == 2 || attnum <= 0 || attnum > rel->relnatts || rel->columns == NULL)
 		return false;
-	return pg_attribute_aclcheck(relid, attnum, GetUserId(), ACL_SELECT) == ACLCHECK_OK;
+	/* a column's default privileges grant nothing: only an attacl can */
+	return apes_acl_select(rel->columns[attnum - 1].acl, user, rel->relowner);
 }
 
 /*
@@ -200,7 +224,7 @@ apes_heap_tuple_bytes(ApesRel *t, int *flags)
 
 		if (c->attnum == 0)
 			continue;			/* dropped */
-		apes_add_column(&data, &nulls, c, c, apes_stats_visible(t->oid, c->attnum, &visible), flags);
+		apes_add_column(&data, &nulls, c, c, apes_stats_visible(t, c->attnum, &visible), flags);
 	}
 	header = MAXALIGN(SizeofHeapTupleHeader + (nulls ? BITMAPLEN(t->relnatts) : 0));
 	return ceil((header + data) / MAXIMUM_ALIGNOF) * MAXIMUM_ALIGNOF + sizeof(ItemIdData);
@@ -297,13 +321,13 @@ apes_estimate_index(ApesRel *index, ApesBloatEstimate *est)
 		if (attnum > 0 && attnum <= table->relnatts)
 		{
 			stats = &table->columns[attnum - 1];
-			vis = apes_stats_visible(table->oid, attnum, &visible);
+			vis = apes_stats_visible(table, attnum, &visible);
 		}
 		else
 		{
 			/* an expression: ANALYZE keeps its statistics under the index; seen by whoever sees the table */
 			stats = type;
-			vis = apes_stats_visible(table->oid, 0, &visible);
+			vis = apes_stats_visible(table, 0, &visible);
 		}
 		if (k == 0)
 			lead = stats;
@@ -362,8 +386,10 @@ apes_bloat_estimates(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	ApesCatalog *cat;
+	int			stats;
 
 	apes_init_materialized_srf(fcinfo);
+	stats = apes_stats_begin();
 	cat = apes_catalog_load();
 	apes_catalog_load_columns(cat, apes_estimate_wanted);
 	for (int i = 0; i < cat->nrels; i++)
@@ -390,6 +416,7 @@ apes_bloat_estimates(PG_FUNCTION_ARGS)
 			apes_emit_estimate(rsinfo, &heap, r->index->table->oid, am ? am : "?");
 		}
 	}
+	apes_stats_end(stats);
 	apes_catalog_free(cat);
 	return (Datum) 0;
 }

@@ -35,6 +35,7 @@
 #include "storage/fd.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -93,6 +94,15 @@ apes_arena_alloc(ApesArena *a, Size size)
 	a->next += size;
 	a->left -= size;
 	return p;
+}
+
+/* A copy of an aclitem[] datum in the arena. */
+static Acl *
+apes_arena_acl(ApesArena *a, Datum d)
+{
+	Acl		   *acl = DatumGetAclP(d);
+
+	return memcpy(apes_arena_alloc(a, VARSIZE(acl)), acl, VARSIZE(acl));
 }
 
 /* A copy of a C string in the arena. */
@@ -245,6 +255,7 @@ apes_load_relations(apes_nsphash_hash *nsps, ApesArena *arena)
 		ApesRel    *r;
 		bool		found;
 		Datum		reloptions;
+		Datum		relacl;
 		bool		isnull;
 
 		CHECK_FOR_INTERRUPTS();
@@ -279,6 +290,10 @@ apes_load_relations(apes_nsphash_hash *nsps, ApesArena *arena)
 		r->relfilenode = form->relfilenode;
 		r->reltablespace = form->reltablespace;
 		r->toastrelid = form->reltoastrelid;
+		r->relowner = form->relowner;
+		r->rowsecurity = form->relrowsecurity;
+		relacl = heap_getattr(tup, Anum_pg_class_relacl, RelationGetDescr(rel), &isnull);
+		r->relacl = isnull ? NULL : apes_arena_acl(arena, relacl);	/* for apes_stats_visible(), no syscache */
 		r->relpersistence = form->relpersistence;
 		r->relnatts = form->relnatts;
 		r->disk_bytes = -1;
@@ -598,6 +613,39 @@ apes_catalog_free(ApesCatalog *cat)
 	MemoryContextDelete(cat->cxt);
 }
 
+/*
+ * Read the cumulative statistics as one snapshot until apes_stats_end(): stats_fetch_consistency = snapshot, as a
+ * function's SET clause would set it.  In the default "cache" mode every relation read leaves a reference to its
+ * shared entry in the backend (PgStat Shared Ref, about 120 bytes each) for the rest of the session; a snapshot is
+ * one pass over the shared hash that leaves none, and its copy goes with the transaction.  Returns the GUC nest level
+ * to close, or -1 when the caller already reads a snapshot.
+ */
+int
+apes_stats_begin(void)
+{
+	int			nestlevel;
+
+	if (pgstat_fetch_consistency == PGSTAT_FETCH_CONSISTENCY_SNAPSHOT)
+		return -1;
+	nestlevel = NewGUCNestLevel();
+	(void) set_config_option("stats_fetch_consistency", "snapshot", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	return nestlevel;
+}
+
+/*
+ * Back to the caller's stats_fetch_consistency, and the snapshot taken for the report freed now rather than at the end
+ * of the transaction (a change of the setting discards the caller's own cached statistics anyway).
+ */
+void
+apes_stats_end(int nestlevel)
+{
+	if (nestlevel < 0)
+		return;
+	AtEOXact_GUC(true, nestlevel);
+	pgstat_clear_snapshot();
+}
+
 /* The relation with this oid, or NULL when it is not a relation of a user schema. */
 ApesRel *
 apes_rel(ApesCatalog *cat, Oid oid)
@@ -739,10 +787,11 @@ apes_attname(ApesRel *table, int16 attnum)
 	return (char *) quote_identifier(name != NULL ? name : "?column?");
 }
 
-/* Copy what an estimate needs of a pg_attribute row. */
+/* Copy what an estimate needs of a pg_attribute row (attacl: the column's privileges, or null). */
 static void
-apes_fill_column(ApesColumn *c, Form_pg_attribute att)
+apes_fill_column(ApesColumn *c, Form_pg_attribute att, Datum attacl, bool isnull)
 {
+	c->acl = isnull ? NULL : DatumGetAclPCopy(attacl);
 	c->attnum = att->attnum;
 	c->typlen = att->attlen;
 	c->typalign = att->attalign;
@@ -780,7 +829,12 @@ apes_load_columns_cached(ApesCatalog *cat)
 			if (!HeapTupleIsValid(tup))
 				continue;		/* dropped with its table meanwhile */
 			if (!((Form_pg_attribute) GETSTRUCT(tup))->attisdropped)
-				apes_fill_column(&r->columns[attnum - 1], (Form_pg_attribute) GETSTRUCT(tup));
+			{
+				bool		isnull;
+				Datum		acl = SysCacheGetAttr(ATTNUM, tup, Anum_pg_attribute_attacl, &isnull);
+
+				apes_fill_column(&r->columns[attnum - 1], (Form_pg_attribute) GETSTRUCT(tup), acl, isnull);
+			}
 			ReleaseSysCache(tup);
 			if (r->columns[attnum - 1].attnum == 0)
 				continue;
@@ -815,7 +869,12 @@ apes_load_columns_scan(ApesCatalog *cat)
 			continue;
 		r = apes_rel_find(cat->rels, att->attrelid);
 		if (r != NULL && r->columns != NULL && !r->columns_loaded && att->attnum <= r->relnatts)
-			apes_fill_column(&r->columns[att->attnum - 1], att);
+		{
+			bool		isnull;
+			Datum		acl = heap_getattr(tup, Anum_pg_attribute_attacl, RelationGetDescr(catrel), &isnull);
+
+			apes_fill_column(&r->columns[att->attnum - 1], att, acl, isnull);
+		}
 	}
 	table_endscan(scan);
 	table_close(catrel, AccessShareLock);

@@ -11,6 +11,7 @@
 
 #include "postgres.h"
 #include "nodes/pg_list.h"
+#include "utils/acl.h"
 #include "utils/hsearch.h"
 #include "utils/timestamp.h"
 
@@ -28,6 +29,7 @@ typedef struct ApesColumn
 	float4		width;			/* stawidth: average stored width in bytes */
 	float4		nullfrac;		/* stanullfrac */
 	float4		ndistinct;		/* stadistinct: > 0 a count, < 0 a fraction of the rows */
+	Acl		   *acl;			/* attacl (column privileges), NULL when none */
 } ApesColumn;
 
 /* One relation (table, partitioned table, matview, index or partitioned index) of a user schema. */
@@ -46,6 +48,9 @@ typedef struct ApesRel
 	Oid			relfilenode;
 	Oid			reltablespace;
 	Oid			toastrelid;		/* reltoastrelid */
+	Oid			relowner;
+	Acl		   *relacl;			/* NULL: the owner's default privileges */
+	bool		rowsecurity;	/* relrowsecurity */
 	struct ApesRel *toast;		/* its TOAST table (relkind 't', only ever reached from here), or NULL */
 	char		relpersistence;
 	int16		relnatts;
@@ -133,6 +138,8 @@ typedef struct ApesCatalog
 } ApesCatalog;
 
 extern ApesCatalog *apes_catalog_load(void);
+extern int	apes_stats_begin(void);
+extern void apes_stats_end(int nestlevel);
 extern void apes_catalog_free(ApesCatalog *cat);
 extern ApesRel *apes_rel(ApesCatalog *cat, Oid oid);
 extern char *apes_qualified_name(ApesRel *rel);

@@ -142,6 +142,7 @@ apes_finding_cmp(const ListCell *a, const ListCell *b)
 static List *
 apes_collect(const ApesArea *area, ApesCatalog **catp)
 {
+	int			stats = apes_stats_begin();
 	ApesCatalog *cat = apes_catalog_load();
 	List	   *out = NIL;
 
@@ -151,6 +152,7 @@ apes_collect(const ApesArea *area, ApesCatalog **catp)
 		if (area == NULL || area == &apes_areas[i])
 			apes_areas[i].collect(cat, &out);
 	}
+	apes_stats_end(stats);
 	list_sort(out, apes_finding_cmp);
 	*catp = cat;
 	return out;
