@@ -4,7 +4,7 @@
 #
 # Suites: version consistency (control file, META.json, library, catalog), pg_regress (test/sql -> expected/),
 # isolation (test/specs), pgTAP (test/pgtap, run by pg_prove), TAP tests with a hot standby (test/t), scheduling
-# through pg_cron (test/cron_test.sh), the upgrade path (test/upgrade_test.sh), a real PgBouncer (test/pgbouncer_test.sh), and a scan of the server log.  Exit status is non-zero when anything failed.
+# through pg_cron (test/cron_test.sh), the upgrade path (test/upgrade_test.sh), memory at 10 and 10,000 relations (test/memory_scale.sh), a real PgBouncer (test/pgbouncer_test.sh), and a scan of the server log.  Exit status is non-zero when anything failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -z "${APES_IN_CLUSTER:-}" ]; then
@@ -120,6 +120,11 @@ echo "== cancellation"
 name="statement_timeout and pg_cancel_backend() stop a full read within 100 ms of the request, leaving no lock behind"
 check test/cancel_test.sh
 cat "$log/check.out" | grep -v '^NOTICE' | tail -n 6
+
+echo "== memory with 10 and with 10,000 relations"
+name="apes.snapshot(), findings() and health_json() leave the same memory in a session over 10 and 10,000 relations (10%)"
+check test/memory_scale.sh
+grep -E '^(report|snapshot|findings|health_json|memory_scale|built)' "$log/check.out" | grep -v ': first call' || true
 
 echo "== corrupt pages"
 name="page readers give XX001/XX002 naming relation and block on corrupt heap and index pages, never a crash"
