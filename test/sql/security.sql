@@ -69,6 +69,85 @@ DROP FUNCTION public.trojan_oideq(oid, oid);
 DROP FUNCTION public.trojan_bigintgt(bigint, integer);
 DROP FUNCTION public.trojan_tsminus(timestamptz, interval);
 
+-- 6. Every function of the extension, called with a hostile search_path (public before pg_catalog) in which trojan
+-- operators and functions shadow the common ones: none is ever called.  The trojans count their calls on a sequence
+-- (nextval survives the rollback that undoes each call's writes).  Catalog-driven, like bad_input.
+CREATE SEQUENCE public.trojan_seq;
+CREATE FUNCTION public.trojan_bt(text, text) RETURNS boolean LANGUAGE sql AS $$ SELECT nextval('public.trojan_seq') IS NULL $$;
+CREATE FUNCTION public.trojan_bi(integer, integer) RETURNS boolean LANGUAGE sql AS $$ SELECT nextval('public.trojan_seq') IS NULL $$;
+CREATE FUNCTION public.trojan_bb(bigint, bigint) RETURNS boolean LANGUAGE sql AS $$ SELECT nextval('public.trojan_seq') IS NULL $$;
+CREATE FUNCTION public.trojan_bz(timestamptz, timestamptz) RETURNS boolean LANGUAGE sql AS $$ SELECT nextval('public.trojan_seq') IS NULL $$;
+CREATE FUNCTION public.trojan_t(text, text) RETURNS text LANGUAGE sql AS $$ SELECT nextval('public.trojan_seq')::text $$;
+CREATE FUNCTION public.trojan_i(integer, integer) RETURNS integer LANGUAGE sql AS $$ SELECT nextval('public.trojan_seq')::int $$;
+CREATE FUNCTION public.trojan_d(float8, float8) RETURNS float8 LANGUAGE sql AS $$ SELECT nextval('public.trojan_seq')::float8 $$;
+CREATE FUNCTION public.trojan_j(jsonb, text) RETURNS text LANGUAGE sql AS $$ SELECT nextval('public.trojan_seq')::text $$;
+CREATE OPERATOR public.= (LEFTARG = text, RIGHTARG = text, FUNCTION = public.trojan_bt);
+CREATE OPERATOR public.<> (LEFTARG = text, RIGHTARG = text, FUNCTION = public.trojan_bt);
+CREATE OPERATOR public.|| (LEFTARG = text, RIGHTARG = text, FUNCTION = public.trojan_t);
+CREATE OPERATOR public.= (LEFTARG = integer, RIGHTARG = integer, FUNCTION = public.trojan_bi);
+CREATE OPERATOR public.> (LEFTARG = integer, RIGHTARG = integer, FUNCTION = public.trojan_bi);
+CREATE OPERATOR public.+ (LEFTARG = integer, RIGHTARG = integer, FUNCTION = public.trojan_i);
+CREATE OPERATOR public.= (LEFTARG = bigint, RIGHTARG = bigint, FUNCTION = public.trojan_bb);
+CREATE OPERATOR public.< (LEFTARG = timestamptz, RIGHTARG = timestamptz, FUNCTION = public.trojan_bz);
+CREATE OPERATOR public.>= (LEFTARG = timestamptz, RIGHTARG = timestamptz, FUNCTION = public.trojan_bz);
+CREATE OPERATOR public./ (LEFTARG = float8, RIGHTARG = float8, FUNCTION = public.trojan_d);
+CREATE OPERATOR public.->> (LEFTARG = jsonb, RIGHTARG = text, FUNCTION = public.trojan_j);
+CREATE FUNCTION public.now() RETURNS timestamptz LANGUAGE sql AS $$ SELECT 'epoch'::timestamptz + nextval('public.trojan_seq') * interval '1 s' $$;
+CREATE FUNCTION public.lower(text) RETURNS text LANGUAGE sql AS $$ SELECT nextval('public.trojan_seq')::text $$;
+CREATE FUNCTION public.length(text) RETURNS integer LANGUAGE sql AS $$ SELECT nextval('public.trojan_seq')::int $$;
+CREATE FUNCTION public.format(text) RETURNS text LANGUAGE sql AS $$ SELECT nextval('public.trojan_seq')::text $$;
+CREATE FUNCTION public.current_setting(text) RETURNS text LANGUAGE sql AS $$ SELECT nextval('public.trojan_seq')::text $$;
+SET client_min_messages = warning;
+CREATE TEMP TABLE hostile_calls (fn text, args text, outcome text);
+DO $$
+DECLARE
+    f record;
+    a text;
+    state text;
+BEGIN
+    FOR f IN
+        SELECT p.oid::regprocedure::text AS sig, p.proname, p.pronargs, p.pronargdefaults
+          FROM pg_proc p
+          JOIN pg_depend d ON d.objid = p.oid AND d.classid = 'pg_proc'::regclass AND d.deptype = 'e'
+          JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'pg_apes_health'
+         ORDER BY 1
+    LOOP
+        FOREACH a IN ARRAY ARRAY[array_to_string(array_fill('NULL'::text, ARRAY[f.pronargs]), ','),
+                                 CASE WHEN f.pronargdefaults = f.pronargs THEN '' END] LOOP
+            CONTINUE WHEN a IS NULL;
+            BEGIN
+                PERFORM set_config('search_path', 'public, pg_catalog', true);
+                EXECUTE format('SELECT count(*) FROM (SELECT apes.%I(%s)) x', f.proname, a);
+                state := 'ok';
+                RAISE EXCEPTION 'apes security: roll back' USING ERRCODE = 'P0001';
+            EXCEPTION WHEN OTHERS THEN
+                state := CASE WHEN SQLERRM = 'apes security: roll back' THEN 'ok' ELSE SQLSTATE END;
+            END;
+            INSERT INTO hostile_calls VALUES (f.sig, a, state);
+        END LOOP;
+    END LOOP;
+END
+$$;
+RESET client_min_messages;
+SHOW search_path;
+SELECT count(*) > 30 AS calls_made, count(DISTINCT fn) AS functions,
+       count(*) FILTER (WHERE outcome = 'ok') > 20 AS most_answered FROM hostile_calls;
+SELECT is_called AS any_trojan_called FROM public.trojan_seq;
+-- the trap is armed: an unqualified call under the same search_path is captured
+SET search_path = public, pg_catalog;
+SELECT length('abc') AS captured_length, 'a' = 'b' AS captured_eq;
+RESET search_path;
+SELECT is_called AS trap_works FROM public.trojan_seq;
+DROP FUNCTION public.now(), public.lower(text), public.length(text), public.format(text), public.current_setting(text);
+DROP OPERATOR public.= (text, text), public.<> (text, text), public.|| (text, text), public.= (integer, integer),
+              public.> (integer, integer), public.+ (integer, integer), public.= (bigint, bigint),
+              public.< (timestamptz, timestamptz), public.>= (timestamptz, timestamptz), public./ (float8, float8),
+              public.->> (jsonb, text);
+DROP FUNCTION public.trojan_bt(text, text), public.trojan_bi(integer, integer), public.trojan_bb(bigint, bigint),
+              public.trojan_bz(timestamptz, timestamptz), public.trojan_t(text, text), public.trojan_i(integer, integer),
+              public.trojan_d(float8, float8), public.trojan_j(jsonb, text);
+DROP SEQUENCE public.trojan_seq;
+
 DROP TABLE public.tt;
 DROP FUNCTION public.trojan_f(int);
 DROP OPERATOR public.= (name, name);
