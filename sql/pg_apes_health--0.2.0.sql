@@ -255,7 +255,7 @@ CREATE TABLE apes.snapshot (
     statements      integer NOT NULL,
     relations       integer NOT NULL,
     duration_ms     double precision NOT NULL,
-    findings        integer              -- findings recorded in apes.finding_history (NULL: before 0.2.0, or failed)
+    findings        integer              -- findings seen (apes.finding_history); NULL: not recorded
 );
 CREATE INDEX snapshot_taken_at_idx ON apes.snapshot (taken_at);
 COMMENT ON TABLE apes.snapshot IS 'one row per apes.snapshot(): when, and the identity of its statistics series';
@@ -504,7 +504,7 @@ BEGIN
 
     -- the findings of this moment (apes.finding_history); a failure there costs the findings, not the snapshot
     BEGIN
-        nfindings := apes.record_findings(id, started);
+        nfindings := apes.record_findings(started);
     EXCEPTION WHEN OTHERS THEN
         RAISE WARNING 'apes.snapshot(): findings not recorded: %', SQLERRM;
     END;
@@ -553,10 +553,11 @@ BEGIN
         DELETE FROM apes.relation_history WHERE snapshot_id = ANY (batch);
         DELETE FROM apes.database_history WHERE snapshot_id = ANY (batch);
         DELETE FROM apes.pool_history WHERE snapshot_id = ANY (batch);
-        DELETE FROM apes.finding_history WHERE snapshot_id = ANY (batch);
         DELETE FROM apes.snapshot WHERE snapshot_id = ANY (batch);
         removed := removed + cardinality(batch);
     END LOOP;
+    -- episodes of findings resolved before the cutoff (open ones, and those resolved since, stay)
+    DELETE FROM apes.finding_history WHERE resolved_at < cutoff;
     -- a text still in use has a last_seen at most a day older than its newest snapshot, all kept ones >= cutoff
     DELETE FROM apes.statement_text WHERE last_seen < cutoff - interval '1 day';
     RETURN removed;
@@ -1188,56 +1189,65 @@ COMMENT ON FUNCTION apes.connection_churn(timestamptz) IS
     'new sessions per second, mean session lifetime, abandoned/fatal/killed sessions per minute, busy ratio';
 
 -- =====================================================================================================================
--- Findings history (0.2.0): each snapshot records the findings of its moment, so a report can say what is new, what
--- was resolved and how long a problem has been there.  Summaries, fixes and undos are not stored: a summary may quote
--- a statement's text, which only apes.statement_text keeps (behind row-level security).
+-- Findings history (0.2.0): one row per episode of a finding, from the snapshot that first saw it to the one that no
+-- longer did, so a report can say what is new, what was resolved and how long a problem has been there.  A snapshot
+-- writes only what changed: a finding still there at the same severity costs nothing (a snapshot of 2,000 unchanged
+-- findings writes no row).  Summaries, fixes and undos are not stored: a summary may quote a statement's text, which
+-- only apes.statement_text keeps (behind row-level security).
 -- =====================================================================================================================
 
 CREATE TABLE apes.finding_history (
-    snapshot_id   bigint NOT NULL,
-    check_id      text NOT NULL,
-    area          text NOT NULL,
-    severity      text NOT NULL,
-    object_name   text,
-    first_seen    timestamptz NOT NULL,   -- first snapshot of the unbroken run of snapshots that saw this finding
-    wasted_bytes  bigint,
-    confidence    text,
-    evidence      jsonb
+    check_id       text NOT NULL,
+    area           text NOT NULL,
+    severity       text NOT NULL,
+    object_name    text,
+    first_seen     timestamptz NOT NULL,   -- the snapshot that first saw it at this severity
+    resolved_at    timestamptz,            -- the first snapshot that no longer saw it (at this severity); NULL: open
+    wasted_bytes   bigint,                 -- wasted_bytes, confidence and evidence as first seen
+    confidence     text,
+    evidence       jsonb
 );
-CREATE INDEX finding_history_snapshot_idx ON apes.finding_history (snapshot_id);
-COMMENT ON TABLE apes.finding_history IS 'the findings at each snapshot, with when each was first seen';
+CREATE INDEX finding_history_open_idx ON apes.finding_history (check_id, object_name) WHERE resolved_at IS NULL;
+COMMENT ON TABLE apes.finding_history IS
+    'episodes of findings: seen by the snapshots from first_seen until resolved_at (NULL: still seen)';
 
--- Record the findings of now under snapshot snap (taken at taken): first_seen carries over from the previous
--- snapshot when it saw the same check on the same object.  Returns how many were recorded.  Called by
--- apes.snapshot().
-CREATE FUNCTION apes.record_findings(snap bigint, taken timestamptz)
+-- Record the findings of now, at a snapshot taken at taken: open an episode for each finding no open episode
+-- covers (same check, object and severity), close the open episodes of findings no longer there.  Returns how many
+-- findings there are now.  Called by apes.snapshot().
+CREATE FUNCTION apes.record_findings(taken timestamptz)
 RETURNS integer
-LANGUAGE plpgsql VOLATILE
+LANGUAGE sql VOLATILE STRICT
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    prev  bigint := (SELECT max(s.snapshot_id) FROM apes.snapshot s
-                      WHERE s.snapshot_id < snap AND s.findings IS NOT NULL);
-    n     integer;
-BEGIN
-    INSERT INTO apes.finding_history
-    SELECT snap, f.check_id, f.area, f.severity, f.object_name, coalesce(p.first_seen, taken), f.wasted_bytes,
-           f.confidence, f.evidence
-      FROM apes.findings() f
-      LEFT JOIN (SELECT h.check_id, coalesce(h.object_name, '') AS object_key, min(h.first_seen) AS first_seen
-                   FROM apes.finding_history h WHERE h.snapshot_id = prev
-                  GROUP BY 1, 2) p
-        ON p.check_id = f.check_id AND p.object_key = coalesce(f.object_name, '');
-    GET DIAGNOSTICS n = ROW_COUNT;
-    RETURN n;
-END
+    WITH cur AS MATERIALIZED (
+             SELECT DISTINCT ON (f.check_id, coalesce(f.object_name, ''), f.severity)
+                    f.check_id, f.area, f.severity, f.object_name, f.wasted_bytes, f.confidence, f.evidence
+               FROM apes.findings() f
+              ORDER BY f.check_id, coalesce(f.object_name, ''), f.severity, f.wasted_bytes DESC NULLS LAST),
+         closed AS (
+             UPDATE apes.finding_history h SET resolved_at = taken
+              WHERE h.resolved_at IS NULL
+                AND NOT EXISTS (SELECT 1 FROM cur c
+                                 WHERE c.check_id = h.check_id AND c.object_name IS NOT DISTINCT FROM h.object_name
+                                   AND c.severity = h.severity)
+             RETURNING 1),
+         opened AS (   -- (data-modifying WITH parts always run, read or not; both see the table as it was)
+             INSERT INTO apes.finding_history
+             SELECT c.check_id, c.area, c.severity, c.object_name, taken, NULL, c.wasted_bytes, c.confidence,
+                    c.evidence
+               FROM cur c
+              WHERE NOT EXISTS (SELECT 1 FROM apes.finding_history h
+                                 WHERE h.resolved_at IS NULL AND h.check_id = c.check_id
+                                   AND h.object_name IS NOT DISTINCT FROM c.object_name AND h.severity = c.severity)
+             RETURNING 1)
+    SELECT count(*)::integer FROM cur;
 $$;
-COMMENT ON FUNCTION apes.record_findings(bigint, timestamptz) IS
-    'record the current findings under a snapshot (called by apes.snapshot())';
+COMMENT ON FUNCTION apes.record_findings(timestamptz) IS
+    'record the current findings as episodes of apes.finding_history (called by apes.snapshot())';
 
--- What changed since a moment (default: a day ago): the findings now against those of the last snapshot taken at or
--- before it.  change is new, resolved, escalated (more severe now) or eased; first_seen comes from the newest
--- snapshot (NULL: no snapshot has seen it yet).
+-- What changed since a moment (default: a day ago): the findings now against those the last snapshot taken at or
+-- before it saw.  change is new, resolved, escalated (more severe now) or eased; first_seen: since when the newest
+-- snapshots have seen it at this severity (NULL: no snapshot has seen it yet).
 CREATE FUNCTION apes.finding_changes(since timestamptz DEFAULT NULL)
 RETURNS TABLE (change text, check_id text, area text, severity text, previous_severity text, object_name text,
                summary text, first_seen timestamptz, baseline_at timestamptz)
@@ -1246,16 +1256,14 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     since_at  timestamptz := coalesce(since, now() - interval '1 day');
-    base_id   bigint;
     base_at   timestamptz;
-    newest    bigint := (SELECT max(s.snapshot_id) FROM apes.snapshot s WHERE s.findings IS NOT NULL);
     ranks     text[] := ARRAY['critical', 'warning', 'info'];
 BEGIN
-    SELECT s.snapshot_id, s.taken_at INTO base_id, base_at
+    SELECT s.taken_at INTO base_at
       FROM apes.snapshot s
      WHERE s.taken_at <= since_at AND s.findings IS NOT NULL
-     ORDER BY s.taken_at DESC, s.snapshot_id DESC LIMIT 1;
-    IF base_id IS NULL THEN
+     ORDER BY s.taken_at DESC LIMIT 1;
+    IF base_at IS NULL THEN
         RAISE EXCEPTION 'no snapshot with findings was taken at or before %', since_at
             USING ERRCODE = '22023',
                   HINT = 'apes.snapshot() records the findings; apes.schedule() takes a snapshot every 15 minutes.';
@@ -1265,25 +1273,23 @@ BEGIN
                         coalesce(f.object_name, '') AS object_key
                    FROM apes.findings() f),
          old AS (SELECT h.check_id, min(h.area) AS area, coalesce(h.object_name, '') AS object_key,
-                        min(h.object_name) AS object_name,
-                        (min(ARRAY[array_position(ranks, h.severity)]))[1] AS severity_rank
-                   FROM apes.finding_history h WHERE h.snapshot_id = base_id
+                        min(h.object_name) AS object_name, min(array_position(ranks, h.severity)) AS severity_rank
+                   FROM apes.finding_history h
+                  WHERE h.first_seen <= base_at AND (h.resolved_at IS NULL OR h.resolved_at > base_at)
                   GROUP BY h.check_id, coalesce(h.object_name, '')),
-         seen AS (SELECT h.check_id, coalesce(h.object_name, '') AS object_key, min(h.first_seen) AS first_seen
-                    FROM apes.finding_history h WHERE h.snapshot_id = newest
-                   GROUP BY 1, 2)
+         seen AS (SELECT h.check_id, coalesce(h.object_name, '') AS object_key, h.severity, min(h.first_seen) AS first_seen
+                    FROM apes.finding_history h WHERE h.resolved_at IS NULL
+                   GROUP BY 1, 2, 3)
     SELECT CASE WHEN o.check_id IS NULL THEN 'new'
                 WHEN c.check_id IS NULL THEN 'resolved'
                 WHEN array_position(ranks, c.severity) < o.severity_rank THEN 'escalated'
                 ELSE 'eased' END,
            coalesce(c.check_id, o.check_id), coalesce(c.area, o.area),
            coalesce(c.severity, ranks[o.severity_rank]),
-           ranks[o.severity_rank], coalesce(c.object_name, o.object_name), c.summary,
-           CASE WHEN c.check_id IS NOT NULL THEN s.first_seen END, base_at
+           ranks[o.severity_rank], coalesce(c.object_name, o.object_name), c.summary, s.first_seen, base_at
       FROM cur c
       FULL JOIN old o ON o.check_id = c.check_id AND o.object_key = c.object_key
-      LEFT JOIN seen s ON s.check_id = coalesce(c.check_id, o.check_id)
-                      AND s.object_key = coalesce(c.object_key, o.object_key)
+      LEFT JOIN seen s ON s.check_id = c.check_id AND s.object_key = c.object_key AND s.severity = c.severity
      WHERE o.check_id IS NULL OR c.check_id IS NULL OR array_position(ranks, c.severity) <> o.severity_rank
      ORDER BY 1, 2, 6;
 END
@@ -1316,7 +1322,7 @@ REVOKE ALL ON FUNCTION apes.query_stats(timestamptz, timestamptz) FROM PUBLIC;
 REVOKE ALL ON FUNCTION apes.normal_upper_tail(double precision) FROM PUBLIC;
 REVOKE ALL ON FUNCTION apes.query_regressions(tstzrange, tstzrange, integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION apes.query_findings() FROM PUBLIC;
-REVOKE ALL ON FUNCTION apes.record_findings(bigint, timestamptz) FROM PUBLIC;
+REVOKE ALL ON FUNCTION apes.record_findings(timestamptz) FROM PUBLIC;
 REVOKE ALL ON FUNCTION apes.finding_changes(timestamptz) FROM PUBLIC;
 
 GRANT SELECT ON apes.snapshot, apes.statement_history, apes.statement_text, apes.relation_history,
