@@ -105,17 +105,21 @@ apes_pgb_connect(const char *dsn, TimestampTz deadline, char **err)
 	return conn;
 }
 
-/* Run one admin command within the deadline: its result, or NULL with *err set. */
-static PGresult *
-apes_pgb_query(PGconn *conn, const char *sql, TimestampTz deadline, char **err)
+/*
+ * Run one admin command within the deadline: its result in *res, or *res NULL with *err set.  *res is the caller's,
+ * set as soon as the rows arrive: a cancel or statement_timeout while the rest of the reply is awaited raises an
+ * error, and the caller frees *res on that path (a PGresult is malloc()ed: no memory context would free it).
+ */
+static void
+apes_pgb_query(PGconn *conn, const char *sql, TimestampTz deadline, PGresult **res, char **err)
 {
-	PGresult   *res = NULL;
 	PGresult   *r;
 
+	*res = NULL;
 	if (!PQsendQuery(conn, sql))
 	{
 		*err = pchomp(PQerrorMessage(conn));
-		return NULL;
+		return;
 	}
 	for (;;)
 	{
@@ -123,22 +127,24 @@ apes_pgb_query(PGconn *conn, const char *sql, TimestampTz deadline, char **err)
 		{
 			if (!apes_wait_socket(conn, true, deadline))
 			{
-				PQclear(res);
+				PQclear(*res);
+				*res = NULL;
 				*err = pstrdup("timed out");
-				return NULL;
+				return;
 			}
 			if (!PQconsumeInput(conn))
 			{
-				PQclear(res);
+				PQclear(*res);
+				*res = NULL;
 				*err = pchomp(PQerrorMessage(conn));
-				return NULL;
+				return;
 			}
 		}
 		r = PQgetResult(conn);
 		if (r == NULL)
 			break;
-		if (res == NULL && PQresultStatus(r) == PGRES_TUPLES_OK)
-			res = r;
+		if (*res == NULL && PQresultStatus(r) == PGRES_TUPLES_OK)
+			*res = r;
 		else
 		{
 			if (PQresultStatus(r) != PGRES_TUPLES_OK && PQresultStatus(r) != PGRES_COMMAND_OK)
@@ -146,9 +152,8 @@ apes_pgb_query(PGconn *conn, const char *sql, TimestampTz deadline, char **err)
 			PQclear(r);
 		}
 	}
-	if (res == NULL && *err == NULL)
+	if (*res == NULL && *err == NULL)
 		*err = psprintf("%s returned no rows", sql);
-	return res;
 }
 
 /* A column of a result by name as an integer (0 when PgBouncer's version has no such column). */
@@ -181,17 +186,23 @@ apes_pgb_read(PGresult **pools, PGresult **stats, char **err)
 	conn = apes_pgb_connect(apes_pgbouncer_dsn, deadline, err);
 	if (conn == NULL)
 		return false;
+	/* *pools and *stats are the caller's variables: set by apes_pgb_query(), still set here after an error */
 	PG_TRY();
 	{
-		*pools = apes_pgb_query(conn, "SHOW POOLS", deadline, err);
+		apes_pgb_query(conn, "SHOW POOLS", deadline, pools, err);
 		if (*pools != NULL)
-			*stats = apes_pgb_query(conn, "SHOW STATS", deadline, err);
+			apes_pgb_query(conn, "SHOW STATS", deadline, stats, err);
 	}
-	PG_FINALLY();
+	PG_CATCH();
 	{
+		PQclear(*pools);
+		PQclear(*stats);
+		*pools = *stats = NULL;
 		PQfinish(conn);
+		PG_RE_THROW();
 	}
 	PG_END_TRY();
+	PQfinish(conn);
 	if (*pools == NULL || *stats == NULL)
 	{
 		PQclear(*pools);
