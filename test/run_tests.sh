@@ -4,7 +4,7 @@
 #
 # Suites: version consistency (control file, META.json, library, catalog), pg_regress (test/sql -> expected/),
 # isolation (test/specs), pgTAP (test/pgtap, run by pg_prove), TAP tests with a hot standby (test/t), scheduling
-# through pg_cron (test/cron_test.sh), the upgrade path (test/upgrade_test.sh), memory at 10 and 10,000 relations (test/memory_scale.sh), a real PgBouncer (test/pgbouncer_test.sh), and a scan of the server log.  Exit status is non-zero when anything failed.
+# through pg_cron (test/cron_test.sh), the upgrade path (test/upgrade_test.sh), memory at 10 and 10,000 relations (test/memory_scale.sh), valgrind (test/valgrind_test.sh), a real PgBouncer (test/pgbouncer_test.sh), and a scan of the server log.  Exit status is non-zero when anything failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -z "${APES_IN_CLUSTER:-}" ]; then
@@ -130,6 +130,13 @@ echo "== corrupt pages"
 name="page readers give XX001/XX002 naming relation and block on corrupt heap and index pages, never a crash"
 check test/corruption_test.sh
 tail -n 25 "$log/check.out"
+
+echo "== valgrind (test/valgrind_test.sh: the suites again, the server under valgrind memcheck, two servers side by side)"
+name="pg_regress (but demo), the isolation specs and the PgBouncer scripts under valgrind: no error in pg_apes_health"
+check env VALGRIND_SKIP="${VALGRIND_SKIP-demo}" \
+    VALGRIND_SHARDS="${VALGRIND_SHARDS-index_bloat test/pgbouncer_test.sh test/valgrind/pgbouncer_cancel.sh; rest isolation}" \
+    test/valgrind_test.sh
+grep -E '^(\[shard [0-9]\] )?(== shard|valgrind:|shard [0-9]:|== ERRORS)|wall$|whole run' "$log/check.out" | tail -n 12 || true
 
 echo "== server log: crashes and internal errors"
 name="no server crash, internal error (XX000), memory-context problem or leak warning in the log"
