@@ -227,30 +227,10 @@ apes_pgb_stats_row(PGresult *stats, const char *database)
 	return -1;
 }
 
-PG_FUNCTION_INFO_V1(apes_pgbouncer_pools);
-
-/* apes.pgbouncer_pools(): PgBouncer's pools; empty (with a notice) when pg_apes_health.pgbouncer_dsn is not set. */
-Datum
-apes_pgbouncer_pools(PG_FUNCTION_ARGS)
+/* One row of apes.pgbouncer_pools() per pool of SHOW POOLS, with its database's SHOW STATS averages. */
+static void
+apes_pgb_emit_pools(ReturnSetInfo *rsinfo, PGresult *pools, PGresult *stats)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	PGresult   *pools;
-	PGresult   *stats;
-	char	   *err;
-
-	apes_init_materialized_srf(fcinfo);
-	if (apes_pgbouncer_dsn == NULL || apes_pgbouncer_dsn[0] == '\0')
-	{
-		ereport(NOTICE,
-				(errmsg("pg_apes_health.pgbouncer_dsn is not set"),
-				 errhint("Set it (as a superuser) to a connection string for PgBouncer's admin console, e.g. 'host=127.0.0.1 port=6432 dbname=pgbouncer user=stats'.")));
-		return (Datum) 0;
-	}
-	if (!apes_pgb_read(&pools, &stats, &err))
-		ereport(ERROR,
-				(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
-				 errmsg("could not read PgBouncer's pools: %s", err),
-				 errhint("Check pg_apes_health.pgbouncer_dsn; the user must be in PgBouncer's admin_users or stats_users.")));
 	for (int r = 0; r < PQntuples(pools); r++)
 	{
 		Datum		values[APES_PGB_NCOLS];
@@ -283,9 +263,75 @@ apes_pgbouncer_pools(PG_FUNCTION_ARGS)
 		Assert(i == APES_PGB_NCOLS);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
-	PQclear(pools);
-	PQclear(stats);
+}
+
+PG_FUNCTION_INFO_V1(apes_pgbouncer_pools);
+
+/* apes.pgbouncer_pools(): PgBouncer's pools; empty (with a notice) when pg_apes_health.pgbouncer_dsn is not set. */
+Datum
+apes_pgbouncer_pools(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	PGresult   *pools;
+	PGresult   *stats;
+	char	   *err;
+
+	apes_init_materialized_srf(fcinfo);
+	if (apes_pgbouncer_dsn == NULL || apes_pgbouncer_dsn[0] == '\0')
+	{
+		ereport(NOTICE,
+				(errmsg("pg_apes_health.pgbouncer_dsn is not set"),
+				 errhint("Set it (as a superuser) to a connection string for PgBouncer's admin console, e.g. 'host=127.0.0.1 port=6432 dbname=pgbouncer user=stats'.")));
+		return (Datum) 0;
+	}
+	if (!apes_pgb_read(&pools, &stats, &err))
+		ereport(ERROR,
+				(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
+				 errmsg("could not read PgBouncer's pools: %s", err),
+				 errhint("Check pg_apes_health.pgbouncer_dsn; the user must be in PgBouncer's admin_users or stats_users.")));
+	/* the results are malloc()ed by libpq: freed on the error path too (no memory context would free them) */
+	PG_TRY();
+	{
+		apes_pgb_emit_pools(rsinfo, pools, stats);
+	}
+	PG_FINALLY();
+	{
+		PQclear(pools);
+		PQclear(stats);
+	}
+	PG_END_TRY();
 	return (Datum) 0;
+}
+
+/* pooler_clients_waiting for each pool of SHOW POOLS with clients waiting. */
+static void
+apes_pgb_waiting_findings(PGresult *pools, List **out)
+{
+	ApesFinding *f;
+
+	for (int r = 0; r < PQntuples(pools); r++)
+	{
+		int64		waiting = apes_pgb_int(pools, r, "cl_waiting");
+		double		maxwait = apes_pgb_int(pools, r, "maxwait") + apes_pgb_int(pools, r, "maxwait_us") / 1e6;
+		char	   *db = apes_pgb_text(pools, r, "database");
+		char	   *user = apes_pgb_text(pools, r, "user");
+		ApesJson	ev;
+
+		if (waiting <= 0)
+			continue;
+		f = apes_new_finding("pooler_clients_waiting", AREA, maxwait >= 5 ? APES_CRITICAL : APES_WARNING,
+							 psprintf("pgbouncer pool %s/%s", db ? db : "?", user ? user : "?"));
+		f->summary = psprintf("%lld clients wait in PgBouncer for a server connection (the longest %.1f s): the pool is too small for the load, or its server connections are held by slow or idle-in-transaction sessions",
+							  (long long) waiting, maxwait);
+		apes_json_begin(&ev);
+		apes_json_int(&ev, "cl_waiting", waiting);
+		apes_json_int(&ev, "cl_active", apes_pgb_int(pools, r, "cl_active"));
+		apes_json_int(&ev, "sv_active", apes_pgb_int(pools, r, "sv_active"));
+		apes_json_int(&ev, "sv_idle", apes_pgb_int(pools, r, "sv_idle"));
+		apes_json_float(&ev, "maxwait_seconds", maxwait);
+		f->evidence = apes_json_end(&ev);
+		*out = lappend(*out, f);
+	}
 }
 
 /* pooler_clients_waiting (and pooler_unreachable, pooler_not_monitored): PgBouncer's queue, for the pool area. */
@@ -311,29 +357,14 @@ apes_collect_pgbouncer_findings(List **out)
 		*out = lappend(*out, f);
 		return;
 	}
-	for (int r = 0; r < PQntuples(pools); r++)
+	PG_TRY();
 	{
-		int64		waiting = apes_pgb_int(pools, r, "cl_waiting");
-		double		maxwait = apes_pgb_int(pools, r, "maxwait") + apes_pgb_int(pools, r, "maxwait_us") / 1e6;
-		char	   *db = apes_pgb_text(pools, r, "database");
-		char	   *user = apes_pgb_text(pools, r, "user");
-		ApesJson	ev;
-
-		if (waiting <= 0)
-			continue;
-		f = apes_new_finding("pooler_clients_waiting", AREA, maxwait >= 5 ? APES_CRITICAL : APES_WARNING,
-							 psprintf("pgbouncer pool %s/%s", db ? db : "?", user ? user : "?"));
-		f->summary = psprintf("%lld clients wait in PgBouncer for a server connection (the longest %.1f s): the pool is too small for the load, or its server connections are held by slow or idle-in-transaction sessions",
-							  (long long) waiting, maxwait);
-		apes_json_begin(&ev);
-		apes_json_int(&ev, "cl_waiting", waiting);
-		apes_json_int(&ev, "cl_active", apes_pgb_int(pools, r, "cl_active"));
-		apes_json_int(&ev, "sv_active", apes_pgb_int(pools, r, "sv_active"));
-		apes_json_int(&ev, "sv_idle", apes_pgb_int(pools, r, "sv_idle"));
-		apes_json_float(&ev, "maxwait_seconds", maxwait);
-		f->evidence = apes_json_end(&ev);
-		*out = lappend(*out, f);
+		apes_pgb_waiting_findings(pools, out);
 	}
-	PQclear(pools);
-	PQclear(stats);
+	PG_FINALLY();
+	{
+		PQclear(pools);
+		PQclear(stats);
+	}
+	PG_END_TRY();
 }
