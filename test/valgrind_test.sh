@@ -212,18 +212,12 @@ chmod 600 "$work/pwfile"
 as_server "$bindir/initdb" -D "$data" -U postgres --pwfile="$work/pwfile" --auth-local=trust \
     --auth-host=scram-sha-256 --encoding=UTF8 --locale=C.UTF-8 \
     >"$work/initdb.log" 2>&1 || { cat "$work/initdb.log"; die "initdb failed"; }
-# as test/cluster.sh configures its cluster, plus a private socket and no TCP
+# the settings of every test cluster (test/cluster.conf), plus a private socket and TCP on loopback only
+cat "$repo/test/cluster.conf" >>"$data/postgresql.conf"
 cat >>"$data/postgresql.conf" <<EOF
 listen_addresses = '127.0.0.1'
 port = $port
 unix_socket_directories = '$work/sock'
-shared_preload_libraries = 'pg_stat_statements,pg_cron'
-cron.database_name = 'postgres'
-cron.use_background_workers = on
-pg_stat_statements.track = all
-max_locks_per_transaction = 256
-max_prepared_transactions = 5
-log_error_verbosity = verbose
 huge_pages = off
 logging_collector = off
 log_line_prefix = '%m [%p] '
@@ -268,41 +262,31 @@ done
 "$bindir/pg_isready" -q -d postgres || { keep=1; die "the server did not accept connections in 600 s"; }
 echo "server ready after $(( $(date +%s) - start )) s"
 
-# pg_regress: inputs in test/sql, expected output in expected/ (found through $work/out/expected), results and
-# diffs in the work directory, never in the repository; cwd stays the repository (test/demo.sql is read relative to it)
-ln -s "$repo/expected" "$work/out/expected"
-echo "== pg_regress: $tests"
-t0=$(date +%s)
-set +e
-# shellcheck disable=SC2086
-timeout --kill-after=30 "$timeout_s" "$pg_regress" --bindir="$bindir" $regress_opts --outputdir="$work/out" \
-    $tests 2>&1 | tee "$work/regress.out"
-regress_rc=${PIPESTATUS[0]}
-set -e
-t1=$(date +%s)
-echo "pg_regress: $((t1 - t0)) s (exit status $regress_rc)"
+# run_suite NAME PROGRAM OPTS DIR TESTS: one pg_regress-style suite; expected output found through $work/DIR/expected,
+# results and diffs in $work/DIR, never in the repository; cwd stays the repository (test/demo.sql is read relative to
+# it).  A suite that runs past VALGRIND_TIMEOUT sets timed_out.
 timed_out=0
-if [ "$regress_rc" = 124 ] || [ "$regress_rc" = 137 ]; then
-    timed_out=1
-    echo "pg_regress did not finish in $timeout_s s (VALGRIND_TIMEOUT)"
-fi
-if [ -n "$iso_tests" ] && [ "$timed_out" = 0 ]; then
-    mkdir -p "$work/iso"
-    ln -s "$repo/expected" "$work/iso/expected"
-    echo "== isolation: $iso_tests"
+run_suite() {
+    local name=$1 program=$2 opts=$3 dir=$4 list=$5 rc t0
+    mkdir -p "$work/$dir"
+    ln -sfn "$repo/expected" "$work/$dir/expected"
+    echo "== $name: $list"
     t0=$(date +%s)
     set +e
     # shellcheck disable=SC2086
-    timeout --kill-after=30 "$timeout_s" "$pg_isolation_regress" --bindir="$bindir" $iso_opts --outputdir="$work/iso" \
-        $iso_tests 2>&1 | tee "$work/iso.out"
-    iso_rc=${PIPESTATUS[0]}
+    timeout --kill-after=30 "$timeout_s" "$program" --bindir="$bindir" $opts --outputdir="$work/$dir" $list 2>&1 |
+        tee "$work/$dir.out"
+    rc=${PIPESTATUS[0]}
     set -e
-    t1=$(date +%s)
-    echo "isolation: $((t1 - t0)) s (exit status $iso_rc)"
-    if [ "$iso_rc" = 124 ] || [ "$iso_rc" = 137 ]; then
+    echo "$name: $(( $(date +%s) - t0 )) s (exit status $rc)"
+    if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
         timed_out=1
-        echo "isolation tests did not finish in $timeout_s s (VALGRIND_TIMEOUT)"
+        echo "$name did not finish in $timeout_s s (VALGRIND_TIMEOUT)"
     fi
+}
+run_suite pg_regress "$pg_regress" "$regress_opts" out "$tests"
+if [ -n "$iso_tests" ] && [ "$timed_out" = 0 ]; then
+    run_suite isolation "$pg_isolation_regress" "$iso_opts" iso "$iso_tests"
 fi
 
 # scripts written for test/cluster.sh's environment (PGHOST, PGPORT, PGUSER, PGPASSWORD), e.g. test/pgbouncer_test.sh
