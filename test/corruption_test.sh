@@ -25,13 +25,14 @@ db=apes_corruption
 failures=()
 fail() { echo "FAIL: $*"; failures+=("$*"); }
 
-read -r ver cluster logfile < <(pg_lsclusters -h | awk -v p="${PGPORT:-5432}" '$3 == p {print $1, $2, $7}')
-[ -n "${cluster:-}" ] || { echo "no cluster on port ${PGPORT:-5432} in pg_lsclusters"; exit 1; }
-echo "cluster $ver/$cluster, log $logfile"
+here=$(cd "$(dirname "$0")" && pwd)
+: "${APES_PGDATA:?run inside test/cluster.sh}"
+logfile=$APES_PGLOG
+echo "cluster PostgreSQL $APES_PGMAJOR in $APES_PGDATA, log $logfile"
 
 cleanup() {
     # the server may have been left stopped by a failure half-way
-    pg_ctlcluster "$ver" "$cluster" status >/dev/null 2>&1 || pg_ctlcluster "$ver" "$cluster" start >/dev/null 2>&1 || true
+    "$here/pgctl.sh" status >/dev/null 2>&1 || "$here/pgctl.sh" start >/dev/null 2>&1 || true
     psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $db" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
@@ -84,7 +85,7 @@ done
 [ ${#failures[@]} -eq 0 ] || exit 1
 
 echo "== stopping the server and damaging the pages"
-pg_ctlcluster "$ver" "$cluster" stop || { echo "pg_ctlcluster $ver $cluster stop failed"; exit 1; }
+"$here/pgctl.sh" stop >/dev/null || { echo "stopping the server failed"; exit 1; }
 python3 - "${path[c_header]}" "${path[c_lower]}" "${path[c_linep]}" "${path[c_random]}" \
     "${path[c_idx_special]}" "${path[c_idx_random]}" "${path[c_idx_linep]}" "${path[c_idx_lower]}" <<'PY'
 import os, struct, sys
@@ -117,7 +118,7 @@ with open(idx_lower, "rb") as f:
     special, = struct.unpack("<H", f.read(2))
 patch(idx_lower, 5, 12, struct.pack("<HH", special, special), f"pd_lower = pd_upper = pd_special = {special}")
 PY
-pg_ctlcluster "$ver" "$cluster" start || { echo "pg_ctlcluster $ver $cluster start failed"; exit 1; }
+"$here/pgctl.sh" start >/dev/null || { echo "starting the server failed"; exit 1; }
 for _ in $(seq 1 30); do psql -X -At -d postgres -c "SELECT 1" >/dev/null 2>&1 && break; sleep 1; done
 # the port was free while the server was down: make sure this is the same cluster, not another one that took it
 now_dir=$(psql -X -At -d postgres -c "SHOW data_directory" 2>&1) || true

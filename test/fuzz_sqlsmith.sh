@@ -45,8 +45,8 @@ trap cleanup EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 su_sql() { psql -X -q -At -v ON_ERROR_STOP=1 -d "$db" "$@"; }
 
-logfile=$(pg_lsclusters -h | awk '$1 == "15" && $2 == "regress" {print $7}')
-[ -f "$logfile" ] || fail "no server log found with pg_lsclusters (got '$logfile')"
+logfile=${APES_PGLOG:-}
+[ -f "$logfile" ] || fail "no server log (APES_PGLOG, set by test/cluster.sh: got '$logfile')"
 
 echo "== setup: database $db, role $role (seed $seed)"
 dropdb --if-exists --force "$db" >/dev/null 2>&1 || true

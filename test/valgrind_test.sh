@@ -228,12 +228,16 @@ EOF
 # test's listing of settings shows it).  VALGRIND_BLOAT_BUDGET=100 restores the default.
 echo "pg_apes_health.bloat_time_budget = ${VALGRIND_BLOAT_BUDGET:-5000}" >>"$data/postgresql.conf"
 
+# the suppressions are read by valgrind in the server's process, as the server's account: a copy in the work folder,
+# since the checkout may be private (mode 700, as root's home is)
+cp "$repo/test/valgrind/valgrind.supp" "$work/valgrind.supp"
+chmod 644 "$work/valgrind.supp"
 # valgrind options: forked backends stay under valgrind (fork, no exec); one log per process; every error wrapped in
 # markers so that it can be cut out; suppressions for PostgreSQL's own known false positives
 # shellcheck disable=SC2054  # the comma belongs to --error-markers
 vg_opts=(--quiet --trace-children=yes --read-var-info=no --num-callers=40 --error-limit=no
          --error-markers=VALGRINDERROR-BEGIN,VALGRINDERROR-END --gen-suppressions=all
-         --suppressions="$repo/test/valgrind/valgrind.supp" --log-file="$work/vg/%p.log")
+         --suppressions="$work/valgrind.supp" --log-file="$work/vg/%p.log")
 [ "${VALGRIND_ORIGINS:-1}" = 1 ] && vg_opts+=(--track-origins=yes)
 if [ "${VALGRIND_LEAKS:-1}" = 1 ]; then
     vg_opts+=(--leak-check=full --show-leak-kinds=definite --errors-for-leak-kinds=definite)
@@ -311,17 +315,22 @@ server_crashes=$(grep -cE 'terminated by signal|was terminated by exception' "$w
 [ "$use_valgrind" = 1 ] || { echo "valgrind: off (VALGRIND_OFF=1), server crashes: $server_crashes"; exit 0; }
 
 # --- verdict ---------------------------------------------------------------------------------------------------
-# An error is ours when any frame of its report (its stack, the stack of the block it touched, the stack that created
-# an uninitialised value) is ours: valgrind names our object ("(in .../pg_apes_health.so)", no debug info), or names
-# a function defined in our library together with one of our source files ("fn (index_health.c:123)").  A PostgreSQL
-# header function inlined into our code shows as its own frame, followed by our function's frame at the same address.
+# The known false positives of PostgreSQL are checked first: a report that matches one is never ours.  Otherwise an
+# error is ours when one of the innermost frames of one of its stacks (the error's own stack, the stack of the block it
+# touched, the stack that created an uninitialised value) is ours: the first $INNER frames after those of valgrind,
+# libc and libpq (which only carry out what their caller asked).  A frame is ours when valgrind names our object
+# ("(in .../pg_apes_health.so)", no debug info), or a function defined in our library together with one of our source
+# files ("fn (index_health.c:123)"); a PostgreSQL header function inlined into our code shows as its own frame,
+# followed by our function's frame at the same address.  A frame of ours deep down the stack (our code called SPI,
+# which ran PL/pgSQL, which ran a regular expression...) does not make PostgreSQL's error ours: what PostgreSQL did on
+# its own inside such a call depends on what ran before, and would make the verdict a coin toss.
 nm --defined-only "$library" | awk '$2 ~ /^[tTwW]$/ {print $3}' | sort -u >"$work/our_functions"
 (cd src && ls -- *.c *.h) >"$work/our_files"
 
-summary=$(perl - "$work/our_functions" "$work/our_files" "$work/vg" "$work" <<'PERL'
+summary=$(perl - "$work/our_functions" "$work/our_files" "$work/vg" "$work" "${VALGRIND_INNER_FRAMES:-4}" <<'PERL'
 use strict;
 use warnings;
-my ($funcs, $files, $dir, $out) = @ARGV;
+my ($funcs, $files, $dir, $out, $inner) = @ARGV;
 my (%fn, %file);
 open my $f, "<", $funcs or die; while (<$f>) { chomp; $fn{$_} = 1 } close $f;
 open $f, "<", $files or die; while (<$f>) { chomp; $file{$_} = 1 } close $f;
@@ -330,6 +339,26 @@ sub ours_frame {
     my ($l) = @_;
     return 1 if $l =~ m{\(in \S*pg_apes_health\.so\)};
     return ($l =~ m{^\s*(?:at|by) (?:0x[0-9A-F]+: )?(\S+) \((?:\S*/)?([^/\s:]+):\d+\)} && $fn{$1} && $file{$2}) ? 1 : 0;
+}
+
+# a frame of valgrind's replacement functions, of libc or of the dynamic loader, or of libpq
+sub library_frame {
+    my ($l) = @_;
+    return $l =~ m{\((?:in \S*/)?(?:vgpreload_\w+\.so|vg_replace_\w+\.c:\d+|libc\.so[.\d]*|libc-[\d.]+\.so|ld-linux[-\w.]*\.so[.\d]*|libpq\.so[.\d]*)\)};
+}
+
+# ours_error TEXT...: one of the first $inner frames (library frames skipped) of one of the report's stacks is ours
+sub ours_error {
+    my @stacks = ([]);
+    for my $l (@_) {
+        if ($l =~ /^\s*(?:at|by) /) { push @{ $stacks[-1] }, $l }
+        elsif (@{ $stacks[-1] }) { push @stacks, [] }
+    }
+    for my $st (@stacks) {
+        my @frames = grep { !library_frame($_) } @$st;
+        return 1 if grep { ours_frame($_) } @frames[0 .. ($#frames < $inner - 1 ? $#frames : $inner - 1)];
+    }
+    return 0;
 }
 
 # Known false positives of PostgreSQL (not ours by the rule above; labelled so that a reader need not re-derive them)
@@ -343,7 +372,7 @@ my @known = (
     [qr/Syscall param p?write(64)?\(buf\).*EndPrepare/s,
      "two-phase state file padding (PostgreSQL's valgrind.supp: padding_twophase_prepare)"],
     [qr/pg_comp_crc32c/s, "CRC computed over record padding (PostgreSQL's valgrind.supp: padding_XLogRecData_CRC)"],
-    [qr/overlap in memcpy_chk.*RE_compile_and_cache/s,
+    [qr/overlap in (?:__)?mem(?:cpy|move)_chk.*RE_compile_and_cache/s,
      "regexp cache reordering uses memmove(); glibc's fortified __memmove_chk shares __memcpy_chk's check in valgrind"],
     [qr/definitely lost.*set_config_option/s, "GUC: superseded string values are not freed, by design of guc.c"],
 );
@@ -360,7 +389,8 @@ for my $log (sort glob("$dir/*.log")) {
         if ($in && $line =~ /VALGRINDERROR-END/) {
             $in = 0;
             my @text = map { (my $s = $_) =~ s/^==\d+== ?//; $s } @block;
-            my $is_ours = grep { ours_frame($_) } @text;
+            my $joined = join "", @text;
+            my $is_ours = (grep { $joined =~ $_->[0] } @known) ? 0 : ours_error(@text);
             # group repeats: the report without addresses, sizes and loss-record numbers
             my $sig = join "", map { (my $s = $_) =~ s/0x[0-9A-Fa-f]+:? ?//g; $s =~ s/[\d,]+ (\(.*?\) )?bytes in [\d,]+ blocks/N bytes/;
                                      $s =~ s/ in loss record [\d,]+ of [\d,]+//; $s =~ s/(size|offset|Address) [\d,]+/$1 N/g; $s } @text;
@@ -376,7 +406,7 @@ for my $log (sort glob("$dir/*.log")) {
             my @stack = ($line);
             for my $j ($i + 1 .. $#lines) { last if $lines[$j] =~ /^==\d+==\s*$/; push @stack, $lines[$j] }
             @stack = map { (my $s = $_) =~ s/^==\d+== ?//; $s } @stack;
-            my $mine = grep { ours_frame($_) } @stack;
+            my $mine = ours_error(@stack);
             $mine ? $crash_ours++ : $crash_other++;
             my $sig = "CRASH: " . join "", map { (my $s = $_) =~ s/0x[0-9A-Fa-f]+:? ?//g; $s } @stack;
             push @{ ($mine ? \%groups_ours : \%groups_other)->{$sig} }, $log;
