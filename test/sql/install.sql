@@ -3,7 +3,8 @@ CREATE EXTENSION pg_apes_health;
 
 SELECT superuser, trusted, relocatable, schema
   FROM pg_available_extension_versions
- WHERE name = 'pg_apes_health' AND version = '0.2.0';
+ WHERE name = 'pg_apes_health'
+   AND version = (SELECT default_version FROM pg_available_extensions WHERE name = 'pg_apes_health');
 
 -- The catalog, the control file and the loaded library agree on the version.
 SELECT e.extversion = a.default_version AS catalog_matches_control,
