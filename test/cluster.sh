@@ -9,7 +9,8 @@
 #   PG_CONFIG=/path/to/pg_config   the server to run (default: pg_config on PATH)
 # COMMAND gets PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE, PG_CONFIG, PATH (the version's bindir first) and
 #   APES_PGDATA, APES_PGLOG, APES_PGBIN, APES_PGMAJOR, APES_PGWORK (data directory, server log, binaries, major
-#   version, the work folder); test/pgctl.sh stops and starts the server from them.
+#   version, the work folder; test/pgctl.sh stops and starts the server from them), and APES_HAVE_PG_CRON (1 when
+#   pg_cron is preloaded: see test/cluster_conf.sh).
 # The cluster is stopped and its folder removed when COMMAND ends; COMMAND's exit status is returned.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -53,7 +54,7 @@ initdb_opts=(-D "$data" -U postgres --pwfile="$work/pwfile" --auth-local=trust -
 (cd / && as_server "$bindir/initdb" "${initdb_opts[@]}") >"$work/initdb.log" 2>&1 ||
     { cat "$work/initdb.log" >&2; echo "cluster.sh: initdb failed" >&2; exit 2; }
 rm -f "$work/pwfile"
-cat "$here/cluster.conf" >>"$data/postgresql.conf"
+"$here/cluster_conf.sh" >>"$data/postgresql.conf"
 cat >>"$data/postgresql.conf" <<EOF
 listen_addresses = 'localhost'
 unix_socket_directories = '$work/sock'
@@ -80,6 +81,9 @@ done
 export PGHOST=localhost PGPORT=$port PGUSER=postgres PGPASSWORD=$password PGDATABASE=postgres PG_CONFIG
 export PATH="$bindir:$PATH"
 export APES_PGDATA=$data APES_PGLOG=$logfile APES_PGBIN=$bindir APES_PGMAJOR=$major APES_PGWORK=$work
+# whether this version's cluster preloads pg_cron (test/cluster_conf.sh)
+APES_HAVE_PG_CRON=$([ -f "$("$PG_CONFIG" --pkglibdir)/pg_cron.so" ] && echo 1 || echo 0)
+export APES_HAVE_PG_CRON
 unset PGHOSTADDR PGSERVICE PGSYSCONFDIR PGCLUSTER PGOPTIONS 2>/dev/null || true
 rc=0
 "$@" || rc=$?

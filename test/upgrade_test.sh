@@ -38,10 +38,16 @@ if [ "$oldest" != "$newest" ] && [ -z "$path" ]; then
     bad "no update path from $oldest to $newest"
 fi
 
-# the old version, with history recorded under it and a privilege granted by a DBA
+# the old version, with history recorded under it and a privilege granted by a DBA.  Releases before 0.3.0 read
+# pg_stat_statements' I/O timing columns by their names before 1.11 (PostgreSQL 17 renamed them): on 17 and later
+# the old version's snapshot is taken without pg_stat_statements, which is created after the update.
+pgss_late=$("${PSQL[@]}" -d apes_upgraded -c "SELECT default_version::numeric >= 1.11 AND '$oldest' < '0.3.0'
+                                              FROM pg_available_extensions WHERE name = 'pg_stat_statements'")
+pgss_now="CREATE EXTENSION pg_stat_statements;"
+[ "$pgss_late" = t ] && { pgss_now=""; say "pg_stat_statements 1.11 or later: created after the update"; }
 "${PSQL[@]}" -d apes_upgraded <<SQL
 SET client_min_messages = warning;
-CREATE EXTENSION pg_stat_statements;
+$pgss_now
 CREATE EXTENSION pg_apes_health VERSION '$oldest';
 CREATE TABLE t (id int PRIMARY KEY, v text);
 CREATE INDEX t_v_idx ON t (v);
@@ -64,6 +70,8 @@ got=$("${PSQL[@]}" -d apes_upgraded -c "SELECT extversion FROM pg_extension WHER
 [ "$got" = "$newest" ] && say "installed version after the updates: $got" || bad "installed version $got, expected $newest"
 
 # the updated extension keeps its history and the DBA's grant, and works
+[ "$pgss_late" = t ] && "${PSQL[@]}" -d apes_upgraded -c "SET client_min_messages = warning" \
+    -c "CREATE EXTENSION pg_stat_statements" >/dev/null
 kept=$("${PSQL[@]}" -d apes_upgraded -c "SELECT count(*) FROM apes.snapshot")
 [ "$kept" = "$snaps_before" ] && say "history kept: $kept snapshot(s)" || bad "snapshots before $snaps_before, after $kept"
 grant=$("${PSQL[@]}" -d apes_upgraded -c "SELECT has_function_privilege('apes_upgrade_dba', 'apes.snapshot()', 'EXECUTE')")

@@ -213,7 +213,7 @@ as_server "$bindir/initdb" -D "$data" -U postgres --pwfile="$work/pwfile" --auth
     --auth-host=scram-sha-256 --encoding=UTF8 --locale=C.UTF-8 \
     >"$work/initdb.log" 2>&1 || { cat "$work/initdb.log"; die "initdb failed"; }
 # the settings of every test cluster (test/cluster.conf), plus a private socket and TCP on loopback only
-cat "$repo/test/cluster.conf" >>"$data/postgresql.conf"
+PG_CONFIG=$PG_CONFIG "$repo/test/cluster_conf.sh" >>"$data/postgresql.conf"
 cat >>"$data/postgresql.conf" <<EOF
 listen_addresses = '127.0.0.1'
 port = $port
