@@ -153,7 +153,7 @@ apes_observe_heap_page(BloatScan *bs, Buffer buf, BlockNumber blk, PageObservati
 				break;
 		}
 	}
-	po->free_bytes = PageGetHeapFreeSpace(page);
+	po->free_bytes = apes_heap_page_free_space(page);
 	po->wasted_bytes = po->dead_bytes + po->rdead_bytes + Max(po->free_bytes - bs->reserve, 0);
 }
 

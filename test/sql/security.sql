@@ -2,6 +2,8 @@
 SET client_min_messages = warning;
 
 -- 1. A schema "apes" planted by an ordinary role makes the install fail instead of adopting it.
+-- (no CONTEXT lines in sections 1 and 2: from 17 on they quote the install script; the message and SQLSTATE are ours)
+\set SHOW_CONTEXT never
 DROP EXTENSION pg_apes_health;
 DROP SCHEMA apes;   -- CREATE EXTENSION created it from the control file; DROP EXTENSION leaves it
 CREATE ROLE regress_apes_attacker;
@@ -15,6 +17,7 @@ CREATE FUNCTION apes.version() RETURNS text LANGUAGE sql AS $$ SELECT 'planted' 
 CREATE EXTENSION pg_apes_health;
 \echo :LAST_ERROR_SQLSTATE
 DROP SCHEMA apes CASCADE;
+\set SHOW_CONTEXT errors
 
 -- 3. Trojans on the search_path during install: operators and functions that would capture unqualified names.
 CREATE TABLE public.trojan_log (who text);
