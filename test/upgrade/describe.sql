@@ -10,7 +10,12 @@ CREATE FUNCTION pg_temp.acl(a aclitem[]) RETURNS text LANGUAGE sql IMMUTABLE
 WITH ext AS (SELECT oid, extconfig, extcondition, extnamespace, extrelocatable FROM pg_extension
               WHERE extname = 'pg_apes_health'),
 member AS (SELECT d.classid, d.objid FROM pg_depend d, ext
-            WHERE d.refclassid = 'pg_extension'::regclass AND d.refobjid = ext.oid AND d.deptype = 'e'),
+            WHERE d.refclassid = 'pg_extension'::regclass AND d.refobjid = ext.oid AND d.deptype = 'e'
+              -- the row types of its tables and views (and their arrays) are members from 17 on: left out, they
+              -- follow their relation
+              AND NOT (d.classid = 'pg_type'::regclass
+                       AND EXISTS (SELECT 1 FROM pg_type t LEFT JOIN pg_type e ON e.oid = t.typelem
+                                    WHERE t.oid = d.objid AND (t.typrelid <> 0 OR e.typrelid <> 0)))),
 facts(line) AS (
     -- members, by their identity
     SELECT 'member ' || pg_describe_object(m.classid, m.objid, 0) FROM member m
