@@ -93,16 +93,22 @@ mkdir -p "$build"
 if [ ! -f "$prefix/.apes-server" ]; then
 rm -rf "$prefix"
 echo "pgbuild: building PostgreSQL $major from $(basename "$(dirname "$tree")") into $prefix (log: $build/build.log)" >&2
-(
-    cd "$build"
-    "$tree/configure" --prefix="$prefix" --without-icu --without-readline --without-zlib --enable-tap-tests \
+# Its own shell, so that the first failing step stops it (a subshell on the left of || would ignore set -e).  The
+# generated headers come first, and a parallel make that fails is finished serially: with another process loading
+# the machine, make -j once raced to compile src/common before utils/errcodes.h existed.
+build_steps='
+    cd "$1"
+    "$2/configure" --prefix="$3" --without-icu --without-readline --without-zlib --enable-tap-tests \
         --with-system-tzdata=/usr/share/zoneinfo
-    make -j"$jobs" -s
+    make -s -C src/backend generated-headers
+    make -j"$4" -s || { echo "pgbuild: make -j$4 failed; going on serially"; make -s; }
     make -s install
-    make -s -C contrib -j"$jobs" install
+    make -s -C contrib -j"$4" install || make -s -C contrib install
     make -s -C src/test/isolation install
     make -s -C src/test/perl install
-) >"$build/build.log" 2>&1 || { tail -n 40 "$build/build.log" >&2; exit 1; }
+'
+bash -euo pipefail -c "$build_steps" pgbuild "$build" "$tree" "$prefix" "$jobs" >"$build/build.log" 2>&1 ||
+    { tail -n 40 "$build/build.log" >&2; exit 1; }
 touch "$prefix/.apes-server"
 fi
 
@@ -120,12 +126,12 @@ for pkg in pgtap pg-cron; do
         echo "pgbuild: PostgreSQL $major without pg_cron: $(cat "$prefix/.apes-without-pg_cron")" >&2
         continue
     fi
-    (
-        cd "$ext"
-        make -s PG_CONFIG="$prefix/bin/pg_config" clean >/dev/null 2>&1 || true
-        make -s PG_CONFIG="$prefix/bin/pg_config"
-        make -s PG_CONFIG="$prefix/bin/pg_config" install
-    ) >"$build/$pkg.log" 2>&1 || { tail -n 40 "$build/$pkg.log" >&2; exit 1; }
+    bash -euo pipefail -c '
+        cd "$1"
+        make -s PG_CONFIG="$2/bin/pg_config" clean >/dev/null 2>&1 || true
+        make -s PG_CONFIG="$2/bin/pg_config"
+        make -s PG_CONFIG="$2/bin/pg_config" install
+    ' pgbuild "$ext" "$prefix" >"$build/$pkg.log" 2>&1 || { tail -n 40 "$build/$pkg.log" >&2; exit 1; }
 done
 "$prefix/bin/pg_config" --version >"$stamp"
 rm -rf "$build"
