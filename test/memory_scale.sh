@@ -7,11 +7,13 @@
 #     dead rows stay for the bloat checks.  Both have pg_stat_statements and pg_apes_health (whose own tables, about 20
 #     relations, are in both).
 #   - in each database, for each report, a fresh session calls the report once (caches, plans warm up), then again, and
-#     measures the backend's memory as sum(total_bytes) of pg_backend_memory_contexts: every memory context,
+#     measures the backend's memory as sum(used_bytes) of pg_backend_memory_contexts (used, not total: a context's
+#     blocks double as it grows, so total_bytes moves in steps, and one more cached catalog row could cross from a 1 MB
+#     to a 2 MB block of CacheMemoryContext and fail the ratio at random; seen once in CI): every memory context,
 #     so the server's own caches count as ours (CacheMemoryContext: relcache and catcache entries of the rows a report
 #     looked up; "PgStat Shared Ref": a reference kept for each relation whose cumulative statistics were read):
 #       retained  in the next statement: what a call leaves behind for the rest of the session.  Gated, every report.
-#       in-call   in the same statement, right after the call (SELECT f(), (SELECT sum(total_bytes) ...)): adds what
+#       in-call   in the same statement, right after the call (SELECT f(), (SELECT sum(used_bytes) ...)): adds what
 #                 the statement and the transaction still hold (the result set, a statistics snapshot).  Gated for
 #                 all but apes.snapshot(), whose statistics snapshot lasts until its transaction ends.
 #       peak      the largest anonymous resident memory of the backend (/proc/PID/statm: resident minus shared, so shared
@@ -100,7 +102,7 @@ declare -A call=(
 # health_json_as_monitor: the same as a pg_monitor role (privilege checks per table and column must not fill the
 # session's catalog cache: they once left 17 MB behind at 10,000 relations)
 reports=(snapshot findings health_json health_json_as_monitor)
-total="(SELECT sum(total_bytes) FROM pg_catalog.pg_backend_memory_contexts)"
+total="(SELECT sum(used_bytes) FROM pg_catalog.pg_backend_memory_contexts)"
 
 # measure DB REPORT: in a fresh session, REPORT once to warm up, then once measured; writes $dir/DB.REPORT.{retained,
 # incall,peak,contexts}
