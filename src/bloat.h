@@ -29,20 +29,28 @@ typedef enum ApesMeasureResult
 {
 	APES_MEASURED,
 	APES_MEASURE_LOCKED,		/* a lock could not be had without waiting */
-	APES_MEASURE_SKIPPED		/* gone, or not measurable now (unlogged during recovery, another kind) */
+	APES_MEASURE_SKIPPED,		/* gone, or not measurable now (unlogged during recovery, another kind) */
+	APES_MEASURE_OUT_OF_TIME	/* the deadline came before enough pages were read */
 } ApesMeasureResult;
+
+/* A sample the deadline stopped is still used when it read at least this many pages. */
+#define APES_MIN_STOPPED_PAGES 30
 
 /* heap_bloat.c: page checks shared by the page readers (errors name the relation and block) */
 extern void apes_page_corrupted(Relation rel, BlockNumber blk, const char *what);
 extern void apes_check_page_header(Relation rel, BlockNumber blk, Page page);
 extern void apes_check_item(Relation rel, BlockNumber blk, Page page, OffsetNumber off, Size min_len);
 
-/* heap_bloat.c: a table and its TOAST table, never waiting for a lock; toast->nblocks < 0 when there is none. */
-extern ApesMeasureResult apes_measure_table_quick(Oid relid, int64 sample_pages, ApesBloatMeasure *heap,
-												  ApesBloatMeasure *toast);
+/*
+ * heap_bloat.c: a table and its TOAST table, never waiting for a lock, reading until the deadline at most;
+ * toast->nblocks < 0 when there is none or it was not measured.
+ */
+extern ApesMeasureResult apes_measure_table_quick(Oid relid, int64 sample_pages, TimestampTz deadline,
+												  ApesBloatMeasure *heap, ApesBloatMeasure *toast);
 
-/* index_bloat.c: a valid btree index, never waiting for a lock. */
-extern ApesMeasureResult apes_measure_index_quick(Oid indexoid, int64 sample_pages, ApesBloatMeasure *m);
+/* index_bloat.c: a valid btree index, never waiting for a lock, reading until the deadline at most. */
+extern ApesMeasureResult apes_measure_index_quick(Oid indexoid, int64 sample_pages, TimestampTz deadline,
+												  ApesBloatMeasure *m);
 
 /* Why a catalog estimate may be wrong: bits of ApesBloatEstimate.flags, named by apes_estimate_flag_names(). */
 #define APES_EST_NO_STATS		0x01	/* never analyzed, or columns without statistics */

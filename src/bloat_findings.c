@@ -24,6 +24,7 @@
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
+#include "utils/timestamp.h"
 #include "access/xact.h"
 
 #include "apes.h"
@@ -352,7 +353,7 @@ apes_index_finding(List **out, ApesRel *index, const ApesBloatMeasure *m, ApesBl
  * error is raised again.  Results are kept in *c.
  */
 static ApesMeasureResult
-apes_measure_candidate(BloatCandidate *c, MemoryContext scratch)
+apes_measure_candidate(BloatCandidate *c, MemoryContext scratch, TimestampTz deadline)
 {
 	MemoryContext caller = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
@@ -363,9 +364,9 @@ apes_measure_candidate(BloatCandidate *c, MemoryContext scratch)
 	PG_TRY();
 	{
 		if (c->rel->relkind == RELKIND_INDEX)
-			r = apes_measure_index_quick(c->rel->oid, APES_FINDING_SAMPLE_PAGES, &c->m);
+			r = apes_measure_index_quick(c->rel->oid, APES_FINDING_SAMPLE_PAGES, deadline, &c->m);
 		else
-			r = apes_measure_table_quick(c->rel->oid, APES_FINDING_SAMPLE_PAGES, &c->m, &c->mtoast);
+			r = apes_measure_table_quick(c->rel->oid, APES_FINDING_SAMPLE_PAGES, deadline, &c->m, &c->mtoast);
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(caller);
 		CurrentResourceOwner = owner;
@@ -456,12 +457,15 @@ apes_collect_bloat_findings(ApesCatalog *cat, List **out)
 	instr_time	start;
 	instr_time	now;
 	double		elapsed_ms = 0;
+	TimestampTz deadline;
 	/* reading pages is for pg_stat_scan_tables, as for apes.table_bloat(); others get estimates only */
 	bool		may_read = has_privs_of_role(GetUserId(), ROLE_PG_STAT_SCAN_TABLES);
 
 	apes_collect_vacuum_findings(cat, out);
 
 	INSTR_TIME_SET_CURRENT(start);
+	/* the budget holds inside a measurement too: a sample stops at the deadline, whatever the relation's size */
+	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), apes_bloat_time_budget_ms);
 	cands = apes_bloat_candidates(cat, &ncand);
 	scratch = AllocSetContextCreate(CurrentMemoryContext, "apes bloat measure", ALLOCSET_DEFAULT_SIZES);
 	for (int i = 0; i < ncand; i++)
@@ -477,10 +481,13 @@ apes_collect_bloat_findings(ApesCatalog *cat, List **out)
 			unmeasured++;
 			continue;
 		}
-		switch (apes_measure_candidate(c, scratch))
+		switch (apes_measure_candidate(c, scratch, deadline))
 		{
 			case APES_MEASURED:
 				measured++;
+				break;
+			case APES_MEASURE_OUT_OF_TIME:
+				unmeasured++;
 				break;
 			case APES_MEASURE_LOCKED:
 				locked++;

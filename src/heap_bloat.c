@@ -8,9 +8,10 @@
  * the relation's oldest non-removable xid: DEAD (VACUUM can remove it now), RECENTLY_DEAD (still visible to some
  * snapshot: a long transaction holds it), or live.
  *
- * Sampled mode reads a stratified random sample of pages (sampling.c): all-visible pages (visibility map) cannot
- * hold dead tuples and form their own stratum.  Without sample_pages, a pilot of 300 pages sizes the sample for a
- * 95% interval of about +-1 percentage point on wasted_pct; relations of up to 1,000 pages are read whole.
+ * Sampled mode reads a random sample of pages (sampling.c), post-stratified: all-visible pages (visibility map)
+ * cannot hold dead tuples and form their own stratum, whose size the visibility map counts.  Without sample_pages, a
+ * pilot of 300 pages sizes the sample for a 95% interval of about +-1 percentage point on wasted_pct; relations of
+ * up to 1,000 pages are read whole.  A report's scan stops at its deadline: what was read is still a random sample.
  */
 #include "postgres.h"
 
@@ -64,6 +65,7 @@ typedef struct BloatScan
 	TransactionId oldest_xmin;
 	int			reserve;		/* free bytes per page the fillfactor keeps on purpose */
 	BlockNumber nblocks;
+	Buffer		vmbuffer;		/* the visibility map page last looked at, pinned */
 	ApesSample	sample;
 	double		sums[APES_MAX_STRATA][APES_NMETRICS];
 	int64		pages_read;
@@ -157,16 +159,22 @@ apes_observe_heap_page(BloatScan *bs, Buffer buf, BlockNumber blk, PageObservati
 	po->wasted_bytes = po->dead_bytes + po->rdead_bytes + Max(po->free_bytes - bs->reserve, 0);
 }
 
-/* Read one page through the ring and add what it holds to its stratum (an ApesPageVisitor). */
+/*
+ * Read one page through the ring and add what it holds to its stratum (an ApesPageVisitor): with two strata, 0 when
+ * the visibility map says all-visible, else 1.
+ */
 static void
-apes_read_heap_page(void *arg, int stratum, BlockNumber blk)
+apes_read_heap_page(void *arg, BlockNumber blk)
 {
 	BloatScan  *bs = (BloatScan *) arg;
 	Buffer		buf;
 	PageObservation po;
 	double	   *v = (double *) &po;
+	int			stratum = 0;
 
 	CHECK_FOR_INTERRUPTS();
+	if (bs->sample.nstrata > 1)
+		stratum = (visibilitymap_get_status(bs->rel, blk, &bs->vmbuffer) & VISIBILITYMAP_ALL_VISIBLE) ? 0 : 1;
 	buf = ReadBufferExtended(bs->rel, MAIN_FORKNUM, blk, RBM_NORMAL, bs->strategy);
 	LockBuffer(buf, BUFFER_LOCK_SHARE);
 	apes_observe_heap_page(bs, buf, blk, &po);
@@ -179,18 +187,17 @@ apes_read_heap_page(void *arg, int stratum, BlockNumber blk)
 }
 
 /*
- * Scan a heap or TOAST relation: everything when exact or small, else a stratified sample of sample_pages pages, or
- * of the size a pilot says gives about +-1 point.
+ * Scan a heap or TOAST relation: everything when exact or small, else a random sample of sample_pages pages, or of
+ * the size a pilot says gives about +-1 point; a sample stops at the deadline when one is given (0: none).
  */
 static void
-apes_bloat_scan(BloatScan *bs, Relation rel, int64 sample_pages, bool exact)
+apes_bloat_scan(BloatScan *bs, Relation rel, int64 sample_pages, bool exact, TimestampTz deadline)
 {
-	Buffer		vmbuffer = InvalidBuffer;
-	int64		want[APES_MAX_STRATA];
 	bool		whole;
 
 	memset(bs, 0, sizeof(BloatScan));
 	bs->rel = rel;
+	bs->vmbuffer = InvalidBuffer;
 	bs->strategy = GetAccessStrategy(BAS_BULKREAD);
 	bs->oldest_xmin = GetOldestNonRemovableTransactionId(rel);
 	bs->reserve = RelationGetTargetPageFreeSpace(rel, HEAP_DEFAULT_FILLFACTOR);
@@ -199,57 +206,52 @@ apes_bloat_scan(BloatScan *bs, Relation rel, int64 sample_pages, bool exact)
 		(sample_pages > 0 && sample_pages >= bs->nblocks);
 
 	/* stratum 0: all-visible pages (no dead tuples possible); stratum 1: the others */
-	apes_sample_init(&bs->sample, whole ? 1 : 2, (uint64) apes_sample_seed);
-	for (BlockNumber blk = 0; blk < bs->nblocks; blk++)
+	apes_sample_init(&bs->sample, whole ? 1 : 2, (uint64) apes_sample_seed, bs->nblocks, deadline);
+	if (!whole)
 	{
-		int			h = 0;
+		BlockNumber all_visible = 0;
+		BlockNumber all_frozen = 0;
 
-		if (!whole)
-		{
-			if ((blk & 1023) == 0)
-				CHECK_FOR_INTERRUPTS();
-			h = (visibilitymap_get_status(rel, blk, &vmbuffer) & VISIBILITYMAP_ALL_VISIBLE) ? 0 : 1;
-		}
-		apes_sample_add_page(&bs->sample, h, blk);
+		visibilitymap_count(rel, &all_visible, &all_frozen);
+		bs->sample.strata[0].npages = Min(all_visible, bs->nblocks);
+		bs->sample.strata[1].npages = bs->nblocks - bs->sample.strata[0].npages;
 	}
-	if (BufferIsValid(vmbuffer))
-		ReleaseBuffer(vmbuffer);
-
 	if (whole)
+		apes_sample_visit(&bs->sample, bs->nblocks, apes_read_heap_page, bs);
+	else if (sample_pages > 0)
+		apes_sample_visit(&bs->sample, sample_pages, apes_read_heap_page, bs);
+	else
 	{
-		want[0] = bs->nblocks;
-		apes_sample_visit(&bs->sample, want, apes_read_heap_page, bs);
-		return;
+		/* a pilot sample, then as many more pages as its variance says +-1 point needs */
+		apes_sample_visit(&bs->sample, APES_PILOT_PAGES, apes_read_heap_page, bs);
+		apes_sample_visit(&bs->sample, apes_sample_size_for(&bs->sample, 0.01, APES_PILOT_PAGES),
+						  apes_read_heap_page, bs);
 	}
-	apes_sample_shuffle(&bs->sample);
-	if (sample_pages > 0)
-	{
-		apes_sample_allocate(&bs->sample, sample_pages, want);
-		apes_sample_visit(&bs->sample, want, apes_read_heap_page, bs);
-		return;
-	}
-	/* a pilot sample, then as many more pages as its variance says +-1 point needs */
-	apes_sample_allocate(&bs->sample, APES_PILOT_PAGES, want);
-	apes_sample_visit(&bs->sample, want, apes_read_heap_page, bs);
-	apes_sample_allocate(&bs->sample,
-						 apes_sample_size_for(&bs->sample, 0.01, APES_PILOT_PAGES), want);
-	apes_sample_visit(&bs->sample, want, apes_read_heap_page, bs);
+	if (BufferIsValid(bs->vmbuffer))
+		ReleaseBuffer(bs->vmbuffer);
 }
 
-/* Estimate of a metric's total over the relation: the sum of N_h times the stratum's mean. */
+/*
+ * Estimate of a metric's total over the relation: the sum of N_h times each sampled stratum's mean, scaled up to the
+ * whole relation when the sample missed a stratum (the others' per-page mean stands for it).
+ */
 static double
 apes_metric_total(BloatScan *bs, int metric)
 {
 	double		total = 0.0;
+	double		seen_pages = 0.0;
 
 	for (int h = 0; h < bs->sample.nstrata; h++)
 	{
 		ApesStratum *st = &bs->sample.strata[h];
 
 		if (st->nsampled > 0)
+		{
 			total += (double) st->npages * bs->sums[h][metric] / st->nsampled;
+			seen_pages += st->npages;
+		}
 	}
-	return total;
+	return seen_pages > 0 ? total * bs->nblocks / seen_pages : 0.0;
 }
 
 /* What a partitioned table's total row adds up: every leaf's strata (summaries only) and metric totals. */
@@ -318,9 +320,7 @@ apes_emit_scan(ReturnSetInfo *rsinfo, BloatScan *bs, const char *kind, BloatTota
 				MemoryContextAlloc(total->cxt, sizeof(ApesStratum) * total->capacity) :
 				repalloc(total->strata, sizeof(ApesStratum) * total->capacity);
 		}
-		total->strata[total->nstrata] = bs->sample.strata[h];
-		total->strata[total->nstrata].blocks = NULL;	/* freed with the scan's memory */
-		total->nstrata++;
+		total->strata[total->nstrata++] = bs->sample.strata[h];
 	}
 	for (int m = 0; m < APES_NMETRICS; m++)
 		total->metrics[m] += metrics[m];
@@ -337,14 +337,14 @@ apes_measure_table(ReturnSetInfo *rsinfo, Relation rel, int64 sample_pages, bool
 {
 	BloatScan	bs;
 
-	apes_bloat_scan(&bs, rel, sample_pages, exact);
+	apes_bloat_scan(&bs, rel, sample_pages, exact, 0);
 	apes_emit_scan(rsinfo, &bs, rel->rd_rel->relkind == RELKIND_TOASTVALUE ? "toast" : "heap", total);
 	FreeAccessStrategy(bs.strategy);
 	if (OidIsValid(rel->rd_rel->reltoastrelid))
 	{
 		Relation	toast = relation_open(rel->rd_rel->reltoastrelid, AccessShareLock);
 
-		apes_bloat_scan(&bs, toast, sample_pages, exact);
+		apes_bloat_scan(&bs, toast, sample_pages, exact, 0);
 		apes_emit_scan(rsinfo, &bs, "toast", total);
 		FreeAccessStrategy(bs.strategy);
 		relation_close(toast, AccessShareLock);
@@ -478,7 +478,7 @@ apes_scan_to_measure(BloatScan *bs, ApesBloatMeasure *m)
  * queue behind VACUUM FULL or DDL), released when done, like the relation itself.
  */
 static ApesMeasureResult
-apes_measure_one_quick(Oid relid, int64 sample_pages, ApesBloatMeasure *m, Oid *toastoid)
+apes_measure_one_quick(Oid relid, int64 sample_pages, TimestampTz deadline, ApesBloatMeasure *m, Oid *toastoid)
 {
 	Relation	rel;
 	BloatScan	bs;
@@ -501,10 +501,12 @@ apes_measure_one_quick(Oid relid, int64 sample_pages, ApesBloatMeasure *m, Oid *
 	}
 	if (toastoid != NULL)
 		*toastoid = rel->rd_rel->reltoastrelid;
-	apes_bloat_scan(&bs, rel, sample_pages, false);
-	apes_scan_to_measure(&bs, m);
+	apes_bloat_scan(&bs, rel, sample_pages, false, deadline);
 	FreeAccessStrategy(bs.strategy);
 	relation_close(rel, AccessShareLock);
+	if (bs.sample.stopped && bs.pages_read < APES_MIN_STOPPED_PAGES)
+		return APES_MEASURE_OUT_OF_TIME;
+	apes_scan_to_measure(&bs, m);
 	return APES_MEASURED;
 }
 
@@ -513,14 +515,15 @@ apes_measure_one_quick(Oid relid, int64 sample_pages, ApesBloatMeasure *m, Oid *
  * AccessShareLock on the table, then on its TOAST table, each only if free now and only while it is read.
  */
 ApesMeasureResult
-apes_measure_table_quick(Oid relid, int64 sample_pages, ApesBloatMeasure *heap, ApesBloatMeasure *toast)
+apes_measure_table_quick(Oid relid, int64 sample_pages, TimestampTz deadline, ApesBloatMeasure *heap,
+						 ApesBloatMeasure *toast)
 {
 	ApesMeasureResult r;
 	Oid			toastoid = InvalidOid;
 
 	toast->nblocks = -1;
-	r = apes_measure_one_quick(relid, sample_pages, heap, &toastoid);
+	r = apes_measure_one_quick(relid, sample_pages, deadline, heap, &toastoid);
 	if (r == APES_MEASURED && OidIsValid(toastoid))
-		(void) apes_measure_one_quick(toastoid, sample_pages, toast, NULL);
+		(void) apes_measure_one_quick(toastoid, sample_pages, deadline, toast, NULL);
 	return r;
 }

@@ -9,7 +9,8 @@
  *
  * Locks: AccessShareLock on the table, then on the index (the order the server uses), with the index's table
  * re-checked after locking, as amcheck does.  Pages go through a BAS_BULKREAD ring, share-locked one at a time,
- * CHECK_FOR_INTERRUPTS before each.  Sampling (sampling.c) draws a simple random sample of pages.
+ * CHECK_FOR_INTERRUPTS before each.  Sampling (sampling.c) draws a simple random sample of pages, in memory and
+ * time that follow the pages read; a report's scan stops at its deadline.
  */
 #include "postgres.h"
 
@@ -151,7 +152,7 @@ apes_observe_other_page(IndexPageScan *st, Page page)
 
 /* Read one index page through the ring and record it (an ApesPageVisitor). */
 static void
-apes_read_index_page(void *arg, int stratum, BlockNumber blk)
+apes_read_index_page(void *arg, BlockNumber blk)
 {
 	IndexPageScan *st = (IndexPageScan *) arg;
 	Buffer		buf;
@@ -183,7 +184,7 @@ apes_read_index_page(void *arg, int stratum, BlockNumber blk)
 		wasted = apes_observe_other_page(st, page);
 	}
 	UnlockReleaseBuffer(buf);
-	apes_sample_observe(&st->sample, stratum, wasted);
+	apes_sample_observe(&st->sample, 0, wasted);
 	st->pages_read++;
 }
 
@@ -198,12 +199,12 @@ apes_scale(IndexPageScan *st, double observed, BlockNumber nblocks)
 
 /*
  * Read an index's pages (all of them when exact or small, else a simple random sample of sample_pages, or of the
- * size a 300-page pilot says +-1 point needs) into *st.
+ * size a 300-page pilot says +-1 point needs) into *st; a sample stops at the deadline when one is given (0: none).
  */
 static void
-apes_index_scan(IndexPageScan *st, Relation idx, BlockNumber nblocks, int64 sample_pages, bool exact)
+apes_index_scan(IndexPageScan *st, Relation idx, BlockNumber nblocks, int64 sample_pages, bool exact,
+				TimestampTz deadline)
 {
-	int64		want[1];
 	bool		whole;
 
 	memset(st, 0, sizeof(IndexPageScan));
@@ -213,21 +214,16 @@ apes_index_scan(IndexPageScan *st, Relation idx, BlockNumber nblocks, int64 samp
 		(idx->rd_rel->relam == BTREE_AM_OID ? BTGetFillFactor(idx) : 100) / 100;
 	whole = exact || (sample_pages <= 0 && nblocks <= APES_READ_WHOLE_PAGES) ||
 		(sample_pages > 0 && sample_pages >= nblocks);
-	apes_sample_init(&st->sample, 1, (uint64) apes_sample_seed);
-	for (BlockNumber blk = 0; blk < nblocks; blk++)
-		apes_sample_add_page(&st->sample, 0, blk);
+	apes_sample_init(&st->sample, 1, (uint64) apes_sample_seed, nblocks, deadline);
 	if (whole)
-		want[0] = nblocks;
+		apes_sample_visit(&st->sample, nblocks, apes_read_index_page, st);
+	else if (sample_pages > 0)
+		apes_sample_visit(&st->sample, sample_pages, apes_read_index_page, st);
 	else
 	{
-		apes_sample_shuffle(&st->sample);
-		want[0] = sample_pages > 0 ? sample_pages : APES_PILOT_PAGES;
-	}
-	apes_sample_visit(&st->sample, want, apes_read_index_page, st);
-	if (!whole && sample_pages <= 0)
-	{
-		want[0] = apes_sample_size_for(&st->sample, 0.01, APES_PILOT_PAGES);
-		apes_sample_visit(&st->sample, want, apes_read_index_page, st);
+		apes_sample_visit(&st->sample, APES_PILOT_PAGES, apes_read_index_page, st);
+		apes_sample_visit(&st->sample, apes_sample_size_for(&st->sample, 0.01, APES_PILOT_PAGES),
+						  apes_read_index_page, st);
 	}
 	FreeAccessStrategy(st->strategy);
 }
@@ -322,7 +318,7 @@ apes_index_bloat(PG_FUNCTION_ARGS)
 		return (Datum) 0;
 	}
 
-	apes_index_scan(&st, idx, nblocks, sample_pages, exact);
+	apes_index_scan(&st, idx, nblocks, sample_pages, exact, 0);
 	e = apes_sample_estimate(&st.sample);
 	whole = st.pages_read == nblocks;
 
@@ -372,7 +368,7 @@ apes_index_bloat(PG_FUNCTION_ARGS)
  * AccessShareLock on the table, then on the index, each only if free now, both released when done.
  */
 ApesMeasureResult
-apes_measure_index_quick(Oid indexoid, int64 sample_pages, ApesBloatMeasure *m)
+apes_measure_index_quick(Oid indexoid, int64 sample_pages, TimestampTz deadline, ApesBloatMeasure *m)
 {
 	Oid			tableoid = IndexGetRelation(indexoid, true);
 	ApesMeasureResult r = APES_MEASURE_SKIPPED;
@@ -394,13 +390,20 @@ apes_measure_index_quick(Oid indexoid, int64 sample_pages, ApesBloatMeasure *m)
 		idx->rd_index->indisvalid && idx->rd_index->indrelid == tableoid && !RELATION_IS_OTHER_TEMP(idx) &&
 		!(RecoveryInProgress() && idx->rd_rel->relpersistence == RELPERSISTENCE_UNLOGGED))
 	{
-		m->nblocks = RelationGetNumberOfBlocks(idx);
-		apes_index_scan(&st, idx, (BlockNumber) m->nblocks, sample_pages, false);
-		m->pages_read = st.pages_read;
-		m->e = apes_sample_estimate(&st.sample);
-		m->wasted_bytes = m->e.mean * m->nblocks * BLCKSZ;
-		m->dead_bytes = m->rdead_bytes = 0;
-		r = APES_MEASURED;
+		BlockNumber nblocks = RelationGetNumberOfBlocks(idx);
+
+		apes_index_scan(&st, idx, nblocks, sample_pages, false, deadline);
+		if (st.sample.stopped && st.pages_read < APES_MIN_STOPPED_PAGES)
+			r = APES_MEASURE_OUT_OF_TIME;
+		else
+		{
+			m->nblocks = nblocks;
+			m->pages_read = st.pages_read;
+			m->e = apes_sample_estimate(&st.sample);
+			m->wasted_bytes = m->e.mean * m->nblocks * BLCKSZ;
+			m->dead_bytes = m->rdead_bytes = 0;
+			r = APES_MEASURED;
+		}
 	}
 	if (idx != NULL)
 		relation_close(idx, NoLock);

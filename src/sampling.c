@@ -1,17 +1,23 @@
 /*
- * sampling.c: stratified simple random sampling of pages, and its estimator.
+ * sampling.c: simple random sampling of pages, post-stratified, and its estimator.
  *
- * The estimate of the mean per-page value is the stratified mean  sum_h W_h * ybar_h  with W_h = N_h / N, and its
- * variance  sum_h W_h^2 * (1 - n_h / N_h) * s_h^2 / n_h  (Cochran, Sampling Techniques, 5.3 and 5.7). A stratum read
- * whole contributes no variance. The 95% interval is mean +- t * sqrt(variance), with t taken at the effective
- * degrees of freedom of Satterthwaite's approximation (at least 1), so small samples get wider intervals.
+ * The pages read are a prefix of a random permutation of all pages, drawn lazily (apes_sample_draw), so a sample
+ * costs what it reads on a relation of any size, and each stratum's pages among them are a simple random sample of
+ * that stratum.  The estimate of the mean per-page value is the stratified mean  sum_h W_h * ybar_h  with
+ * W_h = N_h / N, and its variance  sum_h W_h^2 * (1 - n_h / N_h) * s_h^2 / n_h  (Cochran, Sampling Techniques, 5.3,
+ * 5.7 and 5A.9 for post-stratification). A stratum read whole contributes no variance; one the sample missed is
+ * given the other strata's mean and the whole range its weight could move the mean by. The 95% interval is
+ * mean +- t * sqrt(variance), with t taken at the effective degrees of freedom of Satterthwaite's approximation (at
+ * least 1), so small samples get wider intervals.
  */
 #include "postgres.h"
 
 #include <math.h>
 
+#include "common/hashfn.h"
 #include "miscadmin.h"
 #include "utils/memutils.h"
+#include "utils/sampling.h"
 #include "utils/timestamp.h"
 
 #include "sampling.h"
@@ -33,84 +39,76 @@ apes_sample_pages_arg(bool isnull, int32 arg)
 	return arg;
 }
 
-/* An empty plan with nstrata strata and a random generator: seeded when seed != 0, from a strong source otherwise. */
+/* The lazy permutation's displaced positions: position -> the block now there (simplehash, like catalog.c's). */
+typedef struct ApesMoved
+{
+	uint32		pos;
+	uint32		blk;
+	char		status;
+} ApesMoved;
+
+#define SH_PREFIX apes_moved
+#define SH_ELEMENT_TYPE ApesMoved
+#define SH_KEY_TYPE uint32
+#define SH_KEY pos
+#define SH_HASH_KEY(tb, key) murmurhash32(key)
+#define SH_EQUAL(tb, a, b) ((a) == (b))
+#define SH_SCOPE static inline
+#define SH_DECLARE
+#define SH_DEFINE
+#include "lib/simplehash.h"
+
+#define APES_VISIT_BATCH 32			/* pages drawn, sorted and read between two deadline checks */
+#define APES_LAZY_MAX_PAGES 65536	/* larger one-shot samples use the server's BlockSampler instead */
+
+/*
+ * An empty plan over nblocks pages with nstrata strata (all pages in stratum 0 until the caller sets the sizes) and
+ * a random generator: seeded when seed != 0, from a strong source otherwise.  deadline 0: none.
+ */
 void
-apes_sample_init(ApesSample *s, int nstrata, uint64 seed)
+apes_sample_init(ApesSample *s, int nstrata, uint64 seed, BlockNumber nblocks, TimestampTz deadline)
 {
 	memset(s, 0, sizeof(ApesSample));
 	s->nstrata = nstrata;
+	s->nblocks = nblocks;
+	s->strata[0].npages = nblocks;
+	s->deadline = deadline;
 	if (seed != 0)
 		pg_prng_seed(&s->prng, seed);
 	else if (!pg_prng_strong_seed(&s->prng))
 		pg_prng_seed(&s->prng, (uint64) MyProcPid ^ (uint64) GetCurrentTimestamp());
 }
 
-/* Put a page into a stratum (pages arrive in block order). */
-void
-apes_sample_add_page(ApesSample *s, int stratum, BlockNumber blk)
+/* The block at a position of the permutation: the one a swap put there, else the position's own. */
+static BlockNumber
+apes_block_at(ApesSample *s, uint32 pos)
 {
-	ApesStratum *st = &s->strata[stratum];
+	ApesMoved  *m = apes_moved_lookup(s->moved, pos);
 
-	if (st->blocks == NULL)
-		st->blocks = palloc(sizeof(BlockNumber) * 1024);
-	else if ((st->npages & (st->npages - 1)) == 0 && st->npages >= 1024)
-		st->blocks = repalloc_huge(st->blocks, sizeof(BlockNumber) * st->npages * 2);
-	st->blocks[st->npages++] = blk;
-}
-
-/* Shuffle each stratum's pages (Fisher-Yates), so that any prefix of blocks[] is a simple random sample. */
-void
-apes_sample_shuffle(ApesSample *s)
-{
-	for (int h = 0; h < s->nstrata; h++)
-	{
-		ApesStratum *st = &s->strata[h];
-
-		for (int64 i = st->npages - 1; i > 0; i--)
-		{
-			int64		j = (int64) pg_prng_uint64_range(&s->prng, 0, (uint64) i);
-			BlockNumber t = st->blocks[i];
-
-			st->blocks[i] = st->blocks[j];
-			st->blocks[j] = t;
-		}
-	}
-}
-
-/* Pages in all strata. */
-int64
-apes_sample_total_pages(ApesSample *s)
-{
-	int64		n = 0;
-
-	for (int h = 0; h < s->nstrata; h++)
-		n += s->strata[h].npages;
-	return n;
+	return m != NULL ? m->blk : (BlockNumber) pos;
 }
 
 /*
- * Split a total sample of n pages over the strata in proportion to their sizes (at least 2 pages from any stratum
- * that has 2, never more than it has).  Returns the total allocated; per_stratum[h] gets each share.
+ * The next page of a random permutation of all pages, by Fisher-Yates done lazily (Durstenfeld's swap, with only the
+ * positions a swap touched kept in a hash): memory and time follow the pages drawn, not the relation's size.
  */
-int64
-apes_sample_allocate(ApesSample *s, int64 n, int64 *per_stratum)
+static BlockNumber
+apes_sample_draw(ApesSample *s)
 {
-	int64		total = apes_sample_total_pages(s);
-	int64		sum = 0;
+	uint32		i = (uint32) s->ndrawn;
+	uint32		j = (uint32) pg_prng_uint64_range(&s->prng, i, (uint64) s->nblocks - 1);
+	BlockNumber at_i = apes_block_at(s, i);
+	BlockNumber at_j = j == i ? at_i : apes_block_at(s, j);
+	bool		found;
 
-	for (int h = 0; h < s->nstrata; h++)
-	{
-		ApesStratum *st = &s->strata[h];
-		int64		share = total > 0 ? (int64) ceil((double) n * st->npages / total) : 0;
-
-		share = Max(share, Min(2, st->npages));
-		per_stratum[h] = Min(share, st->npages);
-		sum += per_stratum[h];
-	}
-	return sum;
+	if (j != i)
+		apes_moved_insert(s->moved, j, &found)->blk = at_i;
+	apes_moved_delete(s->moved, i);		/* position i is never looked at again */
+	s->ndrawn++;
+	return at_j;
 }
 
-/* Block numbers in ascending order, so that a sample is read in file order. */
+/* Block numbers in ascending order, so that a batch is read in file order. */
 static int
 apes_block_cmp(const void *a, const void *b)
 {
@@ -120,28 +118,82 @@ apes_block_cmp(const void *a, const void *b)
 	return x < y ? -1 : (x > y ? 1 : 0);
 }
 
+/* Has the plan's deadline passed?  Then the visit stops, and says so in s->stopped. */
+static bool
+apes_deadline_passed(ApesSample *s)
+{
+	if (s->deadline == 0 || GetCurrentTimestamp() < s->deadline)
+		return false;
+	s->stopped = true;
+	return true;
+}
+
+/* Every page, in block order (an exact scan: no plan to keep). */
+static void
+apes_visit_all(ApesSample *s, ApesPageVisitor visit, void *arg)
+{
+	for (BlockNumber blk = 0; blk < s->nblocks; blk++)
+		visit(arg, blk);		/* the visitor checks for interrupts */
+	s->ndrawn = s->nblocks;
+	s->final = true;
+}
+
 /*
- * Visit the next pages of each stratum's shuffled list, up to want[h] pages in all, in block order; the visitor
- * reads the page and calls apes_sample_observe() once for it.
+ * A large sample in one pass, with the server's own sampler (Knuth's Algorithm S, as ANALYZE uses it): pages in
+ * block order, constant memory; no pages can be added afterwards.
+ */
+static void
+apes_visit_block_sampler(ApesSample *s, int64 n, ApesPageVisitor visit, void *arg)
+{
+	BlockSamplerData bs;
+
+	BlockSampler_Init(&bs, s->nblocks, (int) n, pg_prng_uint32(&s->prng));
+	while (BlockSampler_HasMore(&bs))
+	{
+		visit(arg, BlockSampler_Next(&bs));		/* the visitor checks for interrupts */
+		s->ndrawn++;
+	}
+	s->final = true;
+}
+
+/*
+ * Read the sample up to n pages in all (never more than the relation has): the next pages of the permutation, in
+ * sorted batches, checking for interrupts and the deadline between batches, so that a stopped sample is still a
+ * prefix of the permutation.  An exact read of every page without a deadline goes in block order, and a large
+ * one-shot sample through BlockSampler.
  */
 void
-apes_sample_visit(ApesSample *s, const int64 *want, ApesPageVisitor visit, void *arg)
+apes_sample_visit(ApesSample *s, int64 n, ApesPageVisitor visit, void *arg)
 {
-	for (int h = 0; h < s->nstrata; h++)
-	{
-		ApesStratum *st = &s->strata[h];
-		int64		from = st->nsampled;
-		int64		to = Min(want[h], st->npages);
-		BlockNumber *batch;
+	BlockNumber batch[APES_VISIT_BATCH];
+	int64		target = Min(n, (int64) s->nblocks);
 
-		if (to <= from)
-			continue;
-		batch = palloc(sizeof(BlockNumber) * (to - from));
-		memcpy(batch, st->blocks + from, sizeof(BlockNumber) * (to - from));
-		qsort(batch, to - from, sizeof(BlockNumber), apes_block_cmp);
-		for (int64 i = 0; i < to - from; i++)
-			visit(arg, h, batch[i]);
-		pfree(batch);
+	if (s->final || s->stopped || target <= s->ndrawn)
+		return;
+	if (s->ndrawn == 0 && s->deadline == 0 && target == s->nblocks)
+	{
+		apes_visit_all(s, visit, arg);
+		return;
+	}
+	if (s->ndrawn == 0 && s->deadline == 0 && target > APES_LAZY_MAX_PAGES)
+	{
+		apes_visit_block_sampler(s, target, visit, arg);
+		return;
+	}
+	if (s->moved == NULL)
+		s->moved = apes_moved_create(CurrentMemoryContext, Min(target, APES_LAZY_MAX_PAGES), NULL);
+	while (s->ndrawn < target)
+	{
+		int			k = (int) Min(target - s->ndrawn, APES_VISIT_BATCH);
+
+		CHECK_FOR_INTERRUPTS();
+		if (apes_deadline_passed(s))
+			return;
+		for (int i = 0; i < k; i++)
+			batch[i] = apes_sample_draw(s);
+		qsort(batch, k, sizeof(BlockNumber), apes_block_cmp);
+		for (int i = 0; i < k; i++)
+			visit(arg, batch[i]);
 	}
 }
 
@@ -178,6 +230,8 @@ apes_stratum_variance(ApesStratum *st)
 	var = st->nsampled < 2 ? 0.0 : Max((st->sumsq - st->sum * st->sum / n) / (n - 1.0), 0.0);
 	if (st->nsampled >= st->npages)
 		return var;
+	if (st->nsampled < 2)
+		return 0.25;			/* one page says nothing of the spread: the largest a value in [0, 1] can have */
 	mean = st->sum / n;
 	p = Min(1.0, 3.0 / n);
 	d = Max(mean, 1.0 - mean);
@@ -219,6 +273,9 @@ apes_strata_estimate(ApesStratum *strata, int nstrata)
 {
 	ApesEstimate e = {0, 0, 0, 0};
 	double		total = 0.0;
+	double		seen = 0.0;		/* weight of the strata the sample reached */
+	double		unseen;
+	double		half;
 	double		var = 0.0;
 	double		df_num = 0.0;
 	double		df_den = 0.0;
@@ -236,9 +293,10 @@ apes_strata_estimate(ApesStratum *strata, int nstrata)
 
 		if (st->nsampled == 0)
 			continue;
+		seen += w;
 		e.mean += w * st->sum / st->nsampled;
 		e.nsampled += st->nsampled;
-		fpc = 1.0 - (double) st->nsampled / st->npages;
+		fpc = Max(0.0, 1.0 - (double) st->nsampled / st->npages);
 		a = w * w * fpc * apes_stratum_variance(st) / st->nsampled;
 		var += a;
 		if (st->nsampled > 1 && a > 0)
@@ -247,16 +305,14 @@ apes_strata_estimate(ApesStratum *strata, int nstrata)
 			df_den += a * a / (st->nsampled - 1);
 		}
 	}
-	if (var > 0)
-	{
-		double		df = df_den > 0 ? df_num * df_num / df_den : 1.0;
-		double		half = apes_t975(df) * sqrt(var);
-
-		e.low = e.mean - half;
-		e.high = e.mean + half;
-	}
-	else
-		e.low = e.high = e.mean;
+	if (e.nsampled == 0)
+		return e;
+	/* strata the sample missed get the others' mean; the interval widens by all that their weight could move it */
+	unseen = Max(0.0, 1.0 - seen);
+	e.mean /= seen;
+	half = var > 0 ? apes_t975(df_den > 0 ? df_num * df_num / df_den : 1.0) * sqrt(var) : 0.0;
+	e.low = e.mean - half - unseen * e.mean;
+	e.high = e.mean + half + unseen * (1.0 - e.mean);
 	return e;
 }
 
@@ -267,7 +323,7 @@ apes_strata_estimate(ApesStratum *strata, int nstrata)
 int64
 apes_sample_size_for(ApesSample *s, double halfwidth, int64 floor_n)
 {
-	double		total = (double) apes_sample_total_pages(s);
+	double		total = (double) s->nblocks;
 	double		sw2 = 0.0;
 	double		n0;
 	double		n;
@@ -275,7 +331,12 @@ apes_sample_size_for(ApesSample *s, double halfwidth, int64 floor_n)
 	if (total <= 0)
 		return 0;
 	for (int h = 0; h < s->nstrata; h++)
-		sw2 += (s->strata[h].npages / total) * apes_stratum_variance(&s->strata[h]);
+	{
+		ApesStratum *st = &s->strata[h];
+
+		/* a stratum not reached yet has an unknown spread: the largest possible */
+		sw2 += (st->npages / total) * (st->nsampled > 0 ? apes_stratum_variance(st) : st->npages > 0 ? 0.25 : 0.0);
+	}
 	n0 = 1.959964 * 1.959964 * sw2 / (halfwidth * halfwidth);
 	n = n0 / (1.0 + n0 / total);
 	return Max((int64) ceil(n), floor_n);
