@@ -88,13 +88,14 @@ typedef struct ApesIndex
 	bool		live;
 	bool		replident;
 	bool		nulls_not_distinct;
-	/* details, read from the syscache by apes_index_detail() only for the indexes a check compares */
-	MemoryContext cxt;			/* the catalog's memory context, where details are kept */
-	bool		detailed;		/* the fields below are filled */
-	bool		gone;			/* the index vanished before its details could be read */
 	Oid		   *opclass;		/* nkeyatts */
 	Oid		   *collation;		/* nkeyatts */
 	int16	   *option;			/* nkeyatts (DESC, NULLS FIRST) */
+	char	   *exprs_text;		/* indexprs as stored, or NULL */
+	char	   *pred_text;		/* indpred as stored, or NULL */
+	/* the node trees, parsed by apes_index_detail() only for the indexes a check compares */
+	MemoryContext cxt;			/* the catalog's memory context, where they are kept */
+	bool		detailed;		/* exprs and pred are parsed */
 	List	   *exprs;			/* index expressions, in key order */
 	List	   *pred;			/* predicate as an implicit-AND list, NIL when not partial */
 	Oid			constraint_oid; /* PK, unique or exclusion constraint this index backs, or InvalidOid */
@@ -138,6 +139,7 @@ typedef struct ApesCatalog
 } ApesCatalog;
 
 extern ApesCatalog *apes_catalog_load(void);
+extern ApesCatalog *apes_catalog_empty(void);
 extern int	apes_stats_begin(void);
 extern void apes_stats_end(int nestlevel);
 extern void apes_catalog_free(ApesCatalog *cat);

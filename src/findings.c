@@ -16,17 +16,22 @@
 #include "miscadmin.h"
 #include "commands/dbcommands.h"
 #include "utils/builtins.h"
+#include "utils/memutils.h"
 #include "utils/timestamp.h"
 
 #include "apes.h"
 #include "catalog.h"
 
-/* An area: its name, its collector, and the check ids it can report (zero counts appear in health_json). */
+/*
+ * An area: its name, its collector, the check ids it can report (zero counts appear in health_json), and whether it
+ * reads the catalog pass and the cumulative statistics (a report of areas that do not skips both).
+ */
 typedef struct ApesArea
 {
 	const char *name;
 	ApesCollector collect;
 	const char *const *checks;
+	bool		needs_catalog;
 } ApesArea;
 
 static const char *const index_checks[] = {
@@ -50,10 +55,10 @@ static const char *const pool_checks[] = {
 };
 
 static const ApesArea apes_areas[] = {
-	{"index", apes_collect_index_findings, index_checks},
-	{"bloat", apes_collect_bloat_findings, bloat_checks},
-	{"query", apes_collect_query_findings, query_checks},
-	{"pool", apes_collect_pool_findings, pool_checks},
+	{"index", apes_collect_index_findings, index_checks, true},
+	{"bloat", apes_collect_bloat_findings, bloat_checks, true},
+	{"query", apes_collect_query_findings, query_checks, true},
+	{"pool", apes_collect_pool_findings, pool_checks, false},
 };
 
 #define APES_NAREAS lengthof(apes_areas)
@@ -89,6 +94,18 @@ apes_new_finding(const char *check_id, const char *area, ApesSeverity severity, 
 	f->wasted_bytes = -1;
 	f->confidence = APES_HIGH;
 	return f;
+}
+
+/* Fill in what a finding left for later (see ApesFinding.details), once. */
+void
+apes_finding_details(ApesFinding *f)
+{
+	void		(*details) (ApesFinding *f) = f->details;
+
+	if (details == NULL)
+		return;
+	f->details = NULL;
+	details(f);
 }
 
 /* "index, ..." : the valid area names, for error hints. */
@@ -142,8 +159,9 @@ apes_finding_cmp(const ListCell *a, const ListCell *b)
 static List *
 apes_collect(const ApesArea *area, ApesCatalog **catp)
 {
-	int			stats = apes_stats_begin();
-	ApesCatalog *cat = apes_catalog_load();
+	bool		need_catalog = area == NULL || area->needs_catalog;
+	int			stats = need_catalog ? apes_stats_begin() : -1;
+	ApesCatalog *cat = need_catalog ? apes_catalog_load() : apes_catalog_empty();
 	List	   *out = NIL;
 
 	for (int i = 0; i < APES_NAREAS; i++)
@@ -169,6 +187,7 @@ apes_findings(PG_FUNCTION_ARGS)
 	ApesCatalog *cat;
 	List	   *findings;
 	ListCell   *lc;
+	MemoryContext rowcxt;
 
 	apes_init_materialized_srf(fcinfo);
 	if (rsinfo->setDesc->natts != 10)
@@ -177,13 +196,17 @@ apes_findings(PG_FUNCTION_ARGS)
 				 errmsg("apes.findings() must return 10 columns, not %d", rsinfo->setDesc->natts)));
 
 	findings = apes_collect(area, &cat);
+	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "apes finding row", ALLOCSET_DEFAULT_SIZES);
 	foreach(lc, findings)
 	{
 		ApesFinding *f = lfirst(lc);
 		Datum		values[10];
 		bool		nulls[10] = {0};
 		int			i = 0;
+		MemoryContext old = MemoryContextSwitchTo(rowcxt);
 
+		/* the details and the row's datums live only until the row is in the tuplestore */
+		apes_finding_details(f);
 		values[i++] = CStringGetTextDatum(f->check_id);
 		values[i++] = CStringGetTextDatum(f->area);
 		values[i++] = CStringGetTextDatum(apes_severity_name(f->severity));
@@ -199,8 +222,11 @@ apes_findings(PG_FUNCTION_ARGS)
 		nulls[i] = f->undo_sql == NULL;
 		values[i++] = f->undo_sql ? CStringGetTextDatum(f->undo_sql) : (Datum) 0;
 		Assert(i == 10);
+		MemoryContextSwitchTo(old);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		MemoryContextReset(rowcxt);
 	}
+	MemoryContextDelete(rowcxt);
 	apes_catalog_free(cat);
 	return (Datum) 0;
 }
@@ -319,6 +345,7 @@ apes_health_report(PG_FUNCTION_ARGS)
 			continue;
 		}
 		shown++;
+		apes_finding_details(f);
 		appendStringInfo(&buf, "* [%s] %s", f->check_id, f->object_name);
 		if (f->wasted_bytes >= 0)
 			appendStringInfo(&buf, " (%s)", apes_size_pretty(f->wasted_bytes));
@@ -421,6 +448,7 @@ apes_health_json(PG_FUNCTION_ARGS)
 			continue;
 		}
 		shown++;
+		apes_finding_details(f);
 		apes_json_finding(&j, f);
 	}
 	apes_json_end_array(&j);

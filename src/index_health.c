@@ -41,6 +41,7 @@
 #include "utils/inval.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
+#include "utils/relcache.h"
 #include "utils/ruleutils.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
@@ -74,6 +75,22 @@ typedef struct ProposedFkIndex
 	Bitmapset  *columns;
 	const char *fkname;
 } ProposedFkIndex;
+
+/*
+ * What a deferred finding needs to fill in its details when a rendering shows it (ApesFinding.details): the index,
+ * the one it was compared with, and for index_unused what the statistics said.
+ */
+typedef struct IndexFindingArgs
+{
+	ApesIndex  *idx;
+	ApesIndex  *other;			/* index_duplicate: the keeper; index_redundant: the covering index */
+	int64		scans;			/* index_unused: */
+	int64		tuples;
+	TimestampTz since;
+	const char *basis;
+	double		age_days;
+	ApesForeignKey *fk;			/* the foreign key the unused index supports, or NULL */
+} IndexFindingArgs;
 
 /* ---------- helpers: names, sizes, statistics, DDL ---------- */
 
@@ -131,6 +148,22 @@ apes_index_scans(ApesRel *rel)
 }
 
 /*
+ * Let the session's caches go of what deparsing one index loaded: the table's relcache entry (the deparser opens the
+ * table for its column names) and the pg_class and pg_index rows of both.  Without this a report that prints the DDL
+ * of 100,000 indexes leaves some 3 kB per table in CacheMemoryContext for the rest of the session (300 MB), as
+ * SELECT pg_get_indexdef(...) over as many indexes does.  This is what a local invalidation does: entries in use are
+ * only marked, and anything evicted is read again from the catalogs when next needed; nothing changes meaning.
+ */
+static void
+apes_forget_cached(Oid tableoid, Oid indexoid)
+{
+	RelationCacheInvalidateEntry(tableoid);
+	SysCacheInvalidate(RELOID, GetSysCacheHashValue1(RELOID, ObjectIdGetDatum(tableoid)));
+	SysCacheInvalidate(RELOID, GetSysCacheHashValue1(RELOID, ObjectIdGetDatum(indexoid)));
+	SysCacheInvalidate(INDEXRELID, GetSysCacheHashValue1(INDEXRELID, ObjectIdGetDatum(indexoid)));
+}
+
+/*
  * The index's definition as the server prints it (pg_get_indexdef_string: with its tablespace), computed once per
  * report, or NULL when it cannot be had without waiting.  The deparser opens the table (AccessShareLock) and reads
  * the index's catalog rows, so both the table and the index are locked first, each only if that can be done at once
@@ -163,6 +196,7 @@ apes_indexdef(ApesRel *rel)
 		UnlockRelationOid(rel->oid, AccessShareLock);
 	}
 	UnlockRelationOid(tableoid, AccessShareLock);
+	apes_forget_cached(tableoid, rel->oid);
 	if (def != NULL)
 		rel->indexdef = MemoryContextStrdup(rel->index->cxt, def);	/* kept as long as the catalog */
 	return rel->indexdef;
@@ -217,6 +251,19 @@ apes_set_drop_ddl(ApesFinding *f, ApesRel *rel)
 	else
 		f->summary = psprintf("%s (no DDL now: the table is locked by another session's DDL; run the report again later)",
 							  f->summary);
+}
+
+/* Leave a finding's details to details(f), with the indexes they are about. */
+static IndexFindingArgs *
+apes_defer_details(ApesFinding *f, void (*details) (ApesFinding *f), ApesIndex *idx, ApesIndex *other)
+{
+	IndexFindingArgs *a = palloc0(sizeof(IndexFindingArgs));
+
+	a->idx = idx;
+	a->other = other;
+	f->details = details;
+	f->details_arg = a;
+	return a;
 }
 
 /* How much a keeper is worth keeping: what would break if it were dropped; higher is keep. */
@@ -578,6 +625,42 @@ apes_check_invalid(IndexCheckState *st)
 
 /* ---------- index_duplicate ---------- */
 
+/* The summary, DDL and evidence of an index_duplicate finding (its ApesFinding.details). */
+static void
+apes_duplicate_details(ApesFinding *f)
+{
+	IndexFindingArgs *a = f->details_arg;
+	ApesIndex  *idx = a->idx;
+	ApesIndex  *keeper = a->other;
+	char	   *name = f->object_name;
+	char	   *kname = apes_qualified_name(keeper->rel);
+	int64		bytes = f->wasted_bytes;
+	ApesJson	ev;
+
+	if (apes_index_droppable(idx))
+	{
+		f->summary = psprintf("index %s (%s) is a duplicate of %s; drop it", name, apes_pretty(bytes), kname);
+		apes_set_drop_ddl(f, idx->rel);
+	}
+	else
+		f->summary = psprintf("index %s (%s) is a duplicate of %s but something depends on it (%s); remove that dependency first",
+							  name, apes_pretty(bytes), kname,
+							  OidIsValid(idx->constraint_oid) ? "a constraint" :
+							  OidIsValid(idx->fk_referencing) ? "a foreign key" :
+							  idx->replident ? "replica identity" : "CLUSTER");
+	apes_json_begin(&ev);
+	apes_json_text(&ev, "table", apes_qualified_name(idx->table));
+	apes_json_text(&ev, "duplicate_of", kname);
+	apes_json_text(&ev, "keeper_constraint", keeper->constraint_name);
+	apes_json_text(&ev, "constraint", idx->constraint_name);
+	apes_json_int(&ev, "index_bytes", bytes);
+	apes_json_int(&ev, "index_scans", apes_index_scans(idx->rel));
+	apes_json_int(&ev, "keeper_scans", apes_index_scans(keeper->rel));
+	apes_json_text(&ev, "definition", apes_indexdef(idx->rel));
+	apes_json_text(&ev, "confidence_reason", "same access method, key and INCLUDE columns, operator classes, collations, sort options, expressions and predicate");
+	f->evidence = apes_json_end(&ev);
+}
+
 /* index_duplicate: for each index, the best identical index to keep instead, if any. */
 static void
 apes_check_duplicates(IndexCheckState *st)
@@ -603,40 +686,17 @@ apes_check_duplicates(IndexCheckState *st)
 		}
 		if (keeper != NULL)
 		{
-			char	   *name = apes_qualified_name(idx->rel);
-			char	   *kname = apes_qualified_name(keeper->rel);
-			int64		bytes = apes_rel_bytes(idx->rel);
-			ApesFinding *f = apes_new_finding("index_duplicate", AREA, APES_WARNING, name);
-			ApesJson	ev;
+			ApesFinding *f = apes_new_finding("index_duplicate", AREA, APES_WARNING, apes_qualified_name(idx->rel));
 
-			f->wasted_bytes = bytes;
+			f->wasted_bytes = apes_rel_bytes(idx->rel);
+			apes_defer_details(f, apes_duplicate_details, idx, keeper);
 			if (apes_index_droppable(idx))
 			{
-				f->summary = psprintf("index %s (%s) is a duplicate of %s; drop it", name, apes_pretty(bytes), kname);
-				apes_set_drop_ddl(f, idx->rel);
 				idx->proposed = true;
 				apes_mark_relied_on(st->cat, keeper);
 			}
 			else
-			{
 				f->severity = APES_INFO;
-				f->summary = psprintf("index %s (%s) is a duplicate of %s but something depends on it (%s); remove that dependency first",
-									  name, apes_pretty(bytes), kname,
-									  OidIsValid(idx->constraint_oid) ? "a constraint" :
-									  OidIsValid(idx->fk_referencing) ? "a foreign key" :
-									  idx->replident ? "replica identity" : "CLUSTER");
-			}
-			apes_json_begin(&ev);
-			apes_json_text(&ev, "table", apes_qualified_name(idx->table));
-			apes_json_text(&ev, "duplicate_of", kname);
-			apes_json_text(&ev, "keeper_constraint", keeper->constraint_name);
-			apes_json_text(&ev, "constraint", idx->constraint_name);
-			apes_json_int(&ev, "index_bytes", bytes);
-			apes_json_int(&ev, "index_scans", apes_index_scans(idx->rel));
-			apes_json_int(&ev, "keeper_scans", apes_index_scans(keeper->rel));
-			apes_json_text(&ev, "definition", apes_indexdef(idx->rel));
-			apes_json_text(&ev, "confidence_reason", "same access method, key and INCLUDE columns, operator classes, collations, sort options, expressions and predicate");
-			f->evidence = apes_json_end(&ev);
 			*st->out = lappend(*st->out, f);
 		}
 	}
@@ -670,6 +730,43 @@ apes_find_cover(IndexCheckState *st, ApesIndex *idx)
 	return best;
 }
 
+/* The summary, DDL, confidence and evidence of an index_redundant finding (its ApesFinding.details). */
+static void
+apes_redundant_details(ApesFinding *f)
+{
+	IndexFindingArgs *a = f->details_arg;
+	ApesIndex  *idx = a->idx;
+	ApesIndex  *cover = a->other;
+	char	   *name = f->object_name;
+	char	   *cname = apes_qualified_name(cover->rel);
+	int64		bytes = f->wasted_bytes;
+	int64		cbytes = apes_rel_bytes(cover->rel);
+	ApesJson	ev;
+
+	f->summary = psprintf("index %s (%s) is redundant: %s serves the same queries%s; drop it",
+						  name, apes_pretty(bytes), cname,
+						  idx->unique ? " and enforces the same uniqueness" : "");
+	apes_set_drop_ddl(f, idx->rel);
+
+	/* a much wider covering index can make the queries of the narrow one slower */
+	if (bytes > 0 && cbytes > 4 * bytes)
+		f->confidence = APES_MEDIUM;
+
+	apes_json_begin(&ev);
+	apes_json_text(&ev, "table", apes_qualified_name(idx->table));
+	apes_json_text(&ev, "covered_by", cname);
+	apes_json_text(&ev, "covering_constraint", cover->constraint_name);
+	apes_json_int(&ev, "index_bytes", bytes);
+	apes_json_int(&ev, "covering_index_bytes", cbytes);
+	apes_json_int(&ev, "index_scans", apes_index_scans(idx->rel));
+	apes_json_bool(&ev, "predicate_implied", apes_index_pred(idx) != NIL && !apes_same_pred(idx, cover));
+	apes_json_text(&ev, "definition", apes_indexdef(idx->rel));
+	apes_json_text(&ev, "confidence_reason", f->confidence == APES_HIGH ?
+				   "key columns are a leading prefix of the covering index with the same operator classes, collations and sort options" :
+				   "the covering index is more than 4 times larger, so queries that use this index may get slower without it");
+	f->evidence = apes_json_end(&ev);
+}
+
 /* index_redundant: droppable indexes that another index makes unnecessary. */
 static void
 apes_check_redundant(IndexCheckState *st)
@@ -678,12 +775,7 @@ apes_check_redundant(IndexCheckState *st)
 	{
 		ApesIndex  *idx = st->cat->indexes[i];
 		ApesIndex  *cover;
-		char	   *name;
-		char	   *cname;
-		int64		bytes;
-		int64		cbytes;
 		ApesFinding *f;
-		ApesJson	ev;
 
 		CHECK_FOR_INTERRUPTS();
 		if (!apes_index_usable(idx) || !apes_index_droppable(idx) || list_length(idx->table->indexes) < 2 ||
@@ -693,36 +785,11 @@ apes_check_redundant(IndexCheckState *st)
 		if (cover == NULL)
 			continue;
 
-		name = apes_qualified_name(idx->rel);
-		cname = apes_qualified_name(cover->rel);
-		bytes = apes_rel_bytes(idx->rel);
-		cbytes = apes_rel_bytes(cover->rel);
-		f = apes_new_finding("index_redundant", AREA, APES_WARNING, name);
-		f->wasted_bytes = bytes;
-		f->summary = psprintf("index %s (%s) is redundant: %s serves the same queries%s; drop it",
-							  name, apes_pretty(bytes), cname,
-							  idx->unique ? " and enforces the same uniqueness" : "");
-		apes_set_drop_ddl(f, idx->rel);
+		f = apes_new_finding("index_redundant", AREA, APES_WARNING, apes_qualified_name(idx->rel));
+		f->wasted_bytes = apes_rel_bytes(idx->rel);
+		apes_defer_details(f, apes_redundant_details, idx, cover);
 		idx->proposed = true;
 		apes_mark_relied_on(st->cat, cover);
-
-		/* a much wider covering index can make the queries of the narrow one slower */
-		if (bytes > 0 && cbytes > 4 * bytes)
-			f->confidence = APES_MEDIUM;
-
-		apes_json_begin(&ev);
-		apes_json_text(&ev, "table", apes_qualified_name(idx->table));
-		apes_json_text(&ev, "covered_by", cname);
-		apes_json_text(&ev, "covering_constraint", cover->constraint_name);
-		apes_json_int(&ev, "index_bytes", bytes);
-		apes_json_int(&ev, "covering_index_bytes", cbytes);
-		apes_json_int(&ev, "index_scans", apes_index_scans(idx->rel));
-		apes_json_bool(&ev, "predicate_implied", apes_index_pred(idx) != NIL && !apes_same_pred(idx, cover));
-		apes_json_text(&ev, "definition", apes_indexdef(idx->rel));
-		apes_json_text(&ev, "confidence_reason", f->confidence == APES_HIGH ?
-					   "key columns are a leading prefix of the covering index with the same operator classes, collations and sort options" :
-					   "the covering index is more than 4 times larger, so queries that use this index may get slower without it");
-		f->evidence = apes_json_end(&ev);
 		*st->out = lappend(*st->out, f);
 	}
 }
@@ -888,9 +955,48 @@ apes_history_scanned(UnusedHistory *h, Oid indexoid)
 
 	if (SPI_execute_plan(h->plan, &arg, NULL, true, 1) == SPI_OK_SELECT && SPI_processed == 1)
 		scanned = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_freetuptable(SPI_tuptable);		/* one result per index would otherwise stay until the call ends */
 	/* every SPI call leaves SPI's memory current; the findings built after it must not live there */
 	MemoryContextSwitchTo(caller);
 	return scanned;
+}
+
+/* The summary, DDL and evidence of an index_unused finding (its ApesFinding.details). */
+static void
+apes_unused_details(ApesFinding *f)
+{
+	IndexFindingArgs *a = f->details_arg;
+	ApesIndex  *idx = a->idx;
+	char	   *name = f->object_name;
+	ApesJson	ev;
+
+	if (a->fk != NULL)
+	{
+		/* dropping it would only turn this finding into fk_missing_index: no DDL */
+		f->summary = psprintf("index %s (%s) has not been scanned in %.1f days of statistics, but it supports foreign key %s: deletes and key updates of the referenced table need it, so keep it unless that table never changes",
+							  name, apes_pretty(f->wasted_bytes), a->age_days, quote_identifier(a->fk->name));
+	}
+	else
+	{
+		f->summary = psprintf("index %s (%s) has not been scanned in %.1f days of statistics; drop it unless a standby (which keeps its own counters) or a rare job uses it",
+							  name, apes_pretty(f->wasted_bytes), a->age_days);
+		apes_set_drop_ddl(f, idx->rel);
+	}
+
+	apes_json_begin(&ev);
+	apes_json_text(&ev, "table", apes_qualified_name(idx->table));
+	apes_json_int(&ev, "index_bytes", f->wasted_bytes);
+	apes_json_int(&ev, "index_scans", a->scans);
+	apes_json_int(&ev, "tuples_read", a->tuples);
+	apes_json_text(&ev, "stats_since", timestamptz_to_str(a->since));
+	apes_json_text(&ev, "stats_since_basis", a->basis);
+	apes_json_float(&ev, "stats_age_days", a->age_days);
+	apes_json_text(&ev, "supports_foreign_key", a->fk != NULL ? a->fk->name : NULL);
+	apes_json_bool(&ev, "partitioned", idx->rel->relkind == RELKIND_PARTITIONED_INDEX);
+	apes_json_text(&ev, "confidence_reason",
+				   psprintf("statistics cover %.1f days (basis: %s); %.1f days or more is trusted fully (pg_apes_health.stats_trusted_age); counters are per server, standbys keep their own",
+							a->age_days, a->basis, apes_stats_trusted_age_s / 86400.0));
+	f->evidence = apes_json_end(&ev);
 }
 
 /*
@@ -913,10 +1019,9 @@ apes_check_unused(IndexCheckState *st)
 		int64		scans = 0;
 		int64		tuples = 0;
 		int64		bytes;
-		char	   *name;
 		ApesForeignKey *fk;
 		ApesFinding *f;
-		ApesJson	ev;
+		IndexFindingArgs *a;
 		TimestampTz since;
 		const char *basis;
 		double		age_days;
@@ -946,38 +1051,18 @@ apes_check_unused(IndexCheckState *st)
 			conf = apes_window_confidence(st->cat, since, &age_days);
 		}
 
-		name = apes_qualified_name(idx->rel);
 		fk = apes_supported_fk(idx);
-		f = apes_new_finding("index_unused", AREA, fk != NULL ? APES_INFO : APES_WARNING, name);
+		f = apes_new_finding("index_unused", AREA, fk != NULL ? APES_INFO : APES_WARNING,
+							 apes_qualified_name(idx->rel));
 		f->wasted_bytes = bytes;
 		f->confidence = conf;
-		if (fk != NULL)
-		{
-			/* dropping it would only turn this finding into fk_missing_index: no DDL */
-			f->summary = psprintf("index %s (%s) has not been scanned in %.1f days of statistics, but it supports foreign key %s: deletes and key updates of the referenced table need it, so keep it unless that table never changes",
-								  name, apes_pretty(bytes), age_days, quote_identifier(fk->name));
-		}
-		else
-		{
-			f->summary = psprintf("index %s (%s) has not been scanned in %.1f days of statistics; drop it unless a standby (which keeps its own counters) or a rare job uses it",
-								  name, apes_pretty(bytes), age_days);
-			apes_set_drop_ddl(f, idx->rel);
-		}
-
-		apes_json_begin(&ev);
-		apes_json_text(&ev, "table", apes_qualified_name(idx->table));
-		apes_json_int(&ev, "index_bytes", bytes);
-		apes_json_int(&ev, "index_scans", scans);
-		apes_json_int(&ev, "tuples_read", tuples);
-		apes_json_text(&ev, "stats_since", timestamptz_to_str(since));
-		apes_json_text(&ev, "stats_since_basis", basis);
-		apes_json_float(&ev, "stats_age_days", age_days);
-		apes_json_text(&ev, "supports_foreign_key", fk != NULL ? fk->name : NULL);
-		apes_json_bool(&ev, "partitioned", idx->rel->relkind == RELKIND_PARTITIONED_INDEX);
-		apes_json_text(&ev, "confidence_reason",
-					   psprintf("statistics cover %.1f days (basis: %s); %.1f days or more is trusted fully (pg_apes_health.stats_trusted_age); counters are per server, standbys keep their own",
-								age_days, basis, apes_stats_trusted_age_s / 86400.0));
-		f->evidence = apes_json_end(&ev);
+		a = apes_defer_details(f, apes_unused_details, idx, NULL);
+		a->scans = scans;
+		a->tuples = tuples;
+		a->since = since;
+		a->basis = basis;
+		a->age_days = age_days;
+		a->fk = fk;
 		*st->out = lappend(*st->out, f);
 	}
 	if (hist.available)
