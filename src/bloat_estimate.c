@@ -29,6 +29,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/rls.h"
 #include "utils/syscache.h"
 
@@ -387,11 +388,16 @@ apes_bloat_estimates(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	ApesCatalog *cat;
 	int			stats;
+	MemoryContext rowcxt;
+	MemoryContext old;
 
 	apes_init_materialized_srf(fcinfo);
 	stats = apes_stats_begin();
 	cat = apes_catalog_load();
 	apes_catalog_load_columns(cat, apes_estimate_wanted);
+	/* what one relation's rows need lives only until they are in the tuplestore */
+	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "apes estimate row", ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(rowcxt);
 	for (int i = 0; i < cat->nrels; i++)
 	{
 		ApesRel    *r = cat->relarray[i];
@@ -399,6 +405,7 @@ apes_bloat_estimates(PG_FUNCTION_ARGS)
 		ApesBloatEstimate toast;
 
 		CHECK_FOR_INTERRUPTS();
+		MemoryContextReset(rowcxt);
 		if (r->relkind == RELKIND_RELATION || r->relkind == RELKIND_MATVIEW)
 		{
 			char	   *am = get_am_name(r->relam);
@@ -416,6 +423,8 @@ apes_bloat_estimates(PG_FUNCTION_ARGS)
 			apes_emit_estimate(rsinfo, &heap, r->index->table->oid, am ? am : "?");
 		}
 	}
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(rowcxt);
 	apes_stats_end(stats);
 	apes_catalog_free(cat);
 	return (Datum) 0;

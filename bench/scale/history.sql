@@ -16,7 +16,7 @@
 
 \set ON_ERROR_STOP 1
 \set QUIET on
-SET client_min_messages = warning;
+SET client_min_messages = notice;    -- its progress NOTICEs are printed by run.sh
 SET jit = off;
 SET work_mem = '64MB';
 SET session_replication_role = replica;   -- skip any per-row trigger (foreign keys) while loading
