@@ -335,16 +335,15 @@ apes_load_inherits(apes_relhash_hash *rels)
 	table_close(rel, AccessShareLock);
 }
 
-/* A fixed-length vector column of a pg_index row (indclass, indcollation, indoption), n elements, into the arena. */
+/* A vector column of a deformed pg_index row (indclass, indcollation, indoption), n elements, into the arena. */
 static void *
-apes_index_vector(HeapTuple tup, TupleDesc desc, int attnum, Size elemsize, int n, ApesArena *arena)
+apes_index_vector(Datum *values, bool *nulls, int attnum, Size elemsize, int n, ApesArena *arena)
 {
-	bool		isnull;
-	Datum		d = heap_getattr(tup, attnum, desc, &isnull);
+	Datum		d = values[attnum - 1];
 	void	   *out = apes_arena_alloc(arena, elemsize * Max(n, 1));
 
 	memset(out, 0, elemsize * Max(n, 1));
-	if (!isnull)
+	if (!nulls[attnum - 1])
 	{
 		ArrayType  *arr = DatumGetArrayTypeP(d);
 		int			have = ArrayGetNItems(ARR_NDIM(arr), ARR_DIMS(arr));
@@ -356,14 +355,11 @@ apes_index_vector(HeapTuple tup, TupleDesc desc, int attnum, Size elemsize, int 
 	return out;
 }
 
-/* A node-tree text column of a pg_index row (indexprs, indpred), copied, or NULL; parsed only when compared. */
+/* A node-tree text column of a deformed pg_index row (indexprs, indpred), copied, or NULL; parsed when compared. */
 static char *
-apes_index_node_text(HeapTuple tup, TupleDesc desc, int attnum)
+apes_index_node_text(Datum *values, bool *nulls, int attnum)
 {
-	bool		isnull;
-	Datum		d = heap_getattr(tup, attnum, desc, &isnull);
-
-	return isnull ? NULL : TextDatumGetCString(d);
+	return nulls[attnum - 1] ? NULL : TextDatumGetCString(values[attnum - 1]);
 }
 
 /*
@@ -379,6 +375,8 @@ apes_load_indexes(apes_relhash_hash *rels, ApesArena *arena)
 	TupleDesc	desc;
 	TableScanDesc scan;
 	HeapTuple	tup;
+	Datum		values[Natts_pg_index];
+	bool		nulls[Natts_pg_index];
 
 	rel = table_open(IndexRelationId, AccessShareLock);
 	desc = RelationGetDescr(rel);
@@ -417,12 +415,14 @@ apes_load_indexes(apes_relhash_hash *rels, ApesArena *arena)
 		idx->live = form->indislive;
 		idx->replident = form->indisreplident;
 		idx->nulls_not_distinct = apes_index_nulls_not_distinct(form);
-		idx->opclass = apes_index_vector(tup, desc, Anum_pg_index_indclass, sizeof(Oid), idx->nkeyatts, arena);
-		idx->collation = apes_index_vector(tup, desc, Anum_pg_index_indcollation, sizeof(Oid), idx->nkeyatts,
+		heap_deform_tuple(tup, desc, values, nulls);
+		idx->opclass = apes_index_vector(values, nulls, Anum_pg_index_indclass, sizeof(Oid), idx->nkeyatts, arena);
+		idx->collation = apes_index_vector(values, nulls, Anum_pg_index_indcollation, sizeof(Oid), idx->nkeyatts,
 										   arena);
-		idx->option = apes_index_vector(tup, desc, Anum_pg_index_indoption, sizeof(int16), idx->nkeyatts, arena);
-		idx->exprs_text = apes_index_node_text(tup, desc, Anum_pg_index_indexprs);
-		idx->pred_text = apes_index_node_text(tup, desc, Anum_pg_index_indpred);
+		idx->option = apes_index_vector(values, nulls, Anum_pg_index_indoption, sizeof(int16), idx->nkeyatts,
+										arena);
+		idx->exprs_text = apes_index_node_text(values, nulls, Anum_pg_index_indexprs);
+		idx->pred_text = apes_index_node_text(values, nulls, Anum_pg_index_indpred);
 		irel->index = idx;
 		out = lappend(out, idx);
 	}

@@ -386,17 +386,40 @@ apes_json_finding(ApesJson *j, ApesFinding *f)
 	apes_json_end_object(j);
 }
 
-/* Number of findings with this check id. */
-static int
-apes_count_check(List *findings, const char *check_id)
+/*
+ * The number of findings of each check, in the order of the areas' check lists, in one pass: findings arrive
+ * grouped by area, so the check of the previous finding is tried first.
+ */
+static int *
+apes_count_checks(List *findings, int *nchecks)
 {
-	ListCell   *lc;
+	const char **ids;
+	int		   *counts;
 	int			n = 0;
+	int			last = 0;
+	ListCell   *lc;
 
-	foreach(lc, findings)
-		if (strcmp(((ApesFinding *) lfirst(lc))->check_id, check_id) == 0)
+	for (int a = 0; a < APES_NAREAS; a++)
+		for (const char *const *c = apes_areas[a].checks; *c != NULL; c++)
 			n++;
-	return n;
+	ids = palloc(sizeof(char *) * n);
+	counts = palloc0(sizeof(int) * n);
+	n = 0;
+	for (int a = 0; a < APES_NAREAS; a++)
+		for (const char *const *c = apes_areas[a].checks; *c != NULL; c++)
+			ids[n++] = *c;
+	foreach(lc, findings)
+	{
+		const char *id = ((ApesFinding *) lfirst(lc))->check_id;
+
+		if (strcmp(ids[last], id) != 0)
+			for (last = 0; last < n - 1 && strcmp(ids[last], id) != 0; last++)
+				;
+		if (strcmp(ids[last], id) == 0)
+			counts[last]++;
+	}
+	*nchecks = n;
+	return counts;
 }
 
 PG_FUNCTION_INFO_V1(apes_health_json);
@@ -414,6 +437,8 @@ apes_health_json(PG_FUNCTION_ARGS)
 	ApesFinding *prev = NULL;
 	int			shown = 0;
 	int			omitted = 0;
+	int		   *counts;
+	int			nchecks;
 
 	apes_json_begin(&j);
 	apes_json_text(&j, "version", APES_VERSION);
@@ -428,9 +453,11 @@ apes_health_json(PG_FUNCTION_ARGS)
 	apes_json_end_object(&j);
 	apes_json_int(&j, "wasted_bytes", t.wasted_bytes);
 	apes_json_begin_object(&j, "checks");
+	counts = apes_count_checks(findings, &nchecks);
+	nchecks = 0;
 	for (int a = 0; a < APES_NAREAS; a++)
 		for (const char *const *c = apes_areas[a].checks; *c != NULL; c++)
-			apes_json_int(&j, *c, apes_count_check(findings, *c));
+			apes_json_int(&j, *c, counts[nchecks++]);
 	apes_json_end_object(&j);
 	apes_json_text(&j, "stats_since", timestamptz_to_str(cat->stats_since));
 
