@@ -1,0 +1,50 @@
+/* pg_apes_health 0.3.0 -> 0.4.0: cost that follows the work.
+ *
+ * apes.record_findings() (called by every apes.snapshot()) matched open episodes with IS NOT DISTINCT FROM, which a
+ * hash join cannot use: with 10,000 open findings each snapshot compared 50 million pairs (8 s).  It now matches on
+ * a hashable key.  The C library of 0.4.0 changes no signature; its other changes (sampling, reports that compute
+ * only what they show) need no SQL.
+ *
+ * Safety: the function replaced here is a member of this extension, so replacing it cannot adopt a planted object
+ * (the server refuses CREATE OR REPLACE of a non-member in an extension script).  Replacing keeps its privileges.
+ * test/upgrade_test.sh checks that an update from 0.1.0 gives the same objects and privileges as a fresh install.
+ */
+\echo Use "ALTER EXTENSION pg_apes_health UPDATE TO '0.4.0'" to load this file. \quit
+
+-- Record the findings of now, at a snapshot taken at taken: open an episode for each finding no open episode
+-- covers (same check, object and severity), close the open episodes of findings no longer there.  Returns how many
+-- findings there are now.  Called by apes.snapshot().
+-- Episodes are matched on (check, object, severity) by equality, with a NULL object as '': a hashable key, so matching
+-- costs one pass over each side (IS NOT DISTINCT FROM cannot be hashed and made it quadratic: 8 s for 10,000 open
+-- findings).
+CREATE OR REPLACE FUNCTION apes.record_findings(taken timestamptz)
+RETURNS integer
+LANGUAGE sql VOLATILE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH cur AS MATERIALIZED (
+             SELECT DISTINCT ON (f.check_id, coalesce(f.object_name, ''), f.severity)
+                    f.check_id, f.area, f.severity, f.object_name, coalesce(f.object_name, '') AS object_key,
+                    f.wasted_bytes, f.confidence, f.evidence
+               FROM apes.findings() f
+              ORDER BY f.check_id, coalesce(f.object_name, ''), f.severity, f.wasted_bytes DESC NULLS LAST),
+         closed AS (
+             UPDATE apes.finding_history h SET resolved_at = taken
+              WHERE h.resolved_at IS NULL
+                AND NOT EXISTS (SELECT 1 FROM cur c
+                                 WHERE c.check_id = h.check_id AND c.object_key = coalesce(h.object_name, '')
+                                   AND c.severity = h.severity)
+             RETURNING 1),
+         opened AS (   -- (data-modifying WITH parts always run, read or not; both see the table as it was)
+             INSERT INTO apes.finding_history
+             SELECT c.check_id, c.area, c.severity, c.object_name, taken, NULL, c.wasted_bytes, c.confidence,
+                    c.evidence
+               FROM cur c
+              WHERE NOT EXISTS (SELECT 1 FROM apes.finding_history h
+                                 WHERE h.resolved_at IS NULL AND h.check_id = c.check_id
+                                   AND coalesce(h.object_name, '') = c.object_key AND h.severity = c.severity)
+             RETURNING 1)
+    SELECT count(*)::integer FROM cur;
+$$;
+COMMENT ON FUNCTION apes.record_findings(timestamptz) IS
+    'record the current findings as episodes of apes.finding_history (called by apes.snapshot())';
