@@ -149,14 +149,22 @@ apes_index_scans(ApesRel *rel)
 
 /*
  * Let the session's caches go of what deparsing one index loaded: the table's relcache entry (the deparser opens the
- * table for its column names) and the pg_class and pg_index rows of both.  Without this a report that prints the DDL
+ * table for its column names), the pg_class and pg_index rows of both, and the pg_attribute rows of the index's
+ * columns.  Without this a report that prints the DDL
  * of 100,000 indexes leaves some 3 kB per table in CacheMemoryContext for the rest of the session (300 MB), as
  * SELECT pg_get_indexdef(...) over as many indexes does.  This is what a local invalidation does: entries in use are
  * only marked, and anything evicted is read again from the catalogs when next needed; nothing changes meaning.
  */
 static void
-apes_forget_cached(Oid tableoid, Oid indexoid)
+apes_forget_cached(ApesIndex *idx)
 {
+	Oid			tableoid = idx->table->oid;
+	Oid			indexoid = idx->oid;
+
+	for (int k = 0; k < idx->natts; k++)
+		if (idx->keys[k] != 0)
+			SysCacheInvalidate(ATTNUM, GetSysCacheHashValue2(ATTNUM, ObjectIdGetDatum(tableoid),
+															 Int16GetDatum(idx->keys[k])));
 	RelationCacheInvalidateEntry(tableoid);
 	SysCacheInvalidate(RELOID, GetSysCacheHashValue1(RELOID, ObjectIdGetDatum(tableoid)));
 	SysCacheInvalidate(RELOID, GetSysCacheHashValue1(RELOID, ObjectIdGetDatum(indexoid)));
@@ -196,7 +204,7 @@ apes_indexdef(ApesRel *rel)
 		UnlockRelationOid(rel->oid, AccessShareLock);
 	}
 	UnlockRelationOid(tableoid, AccessShareLock);
-	apes_forget_cached(tableoid, rel->oid);
+	apes_forget_cached(rel->index);
 	if (def != NULL)
 		rel->indexdef = MemoryContextStrdup(rel->index->cxt, def);	/* kept as long as the catalog */
 	return rel->indexdef;
