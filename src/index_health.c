@@ -191,8 +191,8 @@ apes_indexdef(ApesRel *rel)
 		return NULL;
 	if (ConditionalLockRelationOid(rel->oid, AccessShareLock))
 	{
-		if (SearchSysCacheExists1(RELOID, ObjectIdGetDatum(rel->oid)) &&
-			SearchSysCacheExists1(INDEXRELID, ObjectIdGetDatum(rel->oid)))
+		/* dropped before the lock was had? (its pg_class and pg_index rows go in one transaction) */
+		if (SearchSysCacheExists1(INDEXRELID, ObjectIdGetDatum(rel->oid)))
 		{
 			/* under an empty search_path (as pg_dump does) every name outside pg_catalog comes out qualified */
 			int			nestlevel = NewGUCNestLevel();
