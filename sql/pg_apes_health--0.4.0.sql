@@ -1237,23 +1237,38 @@ CREATE INDEX finding_history_open_idx ON apes.finding_history (check_id, object_
 COMMENT ON TABLE apes.finding_history IS
     'episodes of findings: seen by the snapshots from first_seen until resolved_at (NULL: still seen)';
 
+-- The keys of the findings of now, without their details (summary, evidence, DDL): what apes.record_findings()
+-- compares with the open episodes.  Internal to apes.snapshot().
+CREATE FUNCTION apes.finding_keys()
+RETURNS TABLE (check_id text, area text, severity text, object_name text, wasted_bytes bigint)
+AS 'MODULE_PATHNAME', 'apes_finding_keys'
+LANGUAGE C STABLE PARALLEL UNSAFE;
+COMMENT ON FUNCTION apes.finding_keys() IS
+    'check, area, severity, object and size of every finding, without details (used by apes.record_findings())';
+
 -- Record the findings of now, at a snapshot taken at taken: open an episode for each finding no open episode
 -- covers (same check, object and severity), close the open episodes of findings no longer there.  Returns how many
 -- findings there are now.  Called by apes.snapshot().
+-- The comparison reads only the findings' keys (apes.finding_keys()); the full findings, with the evidence an
+-- episode keeps, are read only when some finding is new, so a snapshot where nothing changed deparses no index.
 -- Episodes are matched on (check, object, severity) by equality, with a NULL object as '': a hashable key, so matching
 -- costs one pass over each side (IS NOT DISTINCT FROM cannot be hashed and made it quadratic: 8 s for 10,000 open
--- findings).
+-- findings).  A finding new in the keys that the second read no longer shows (it went away in between) opens no
+-- episode; the next snapshot sees it again if it is back.
 CREATE FUNCTION apes.record_findings(taken timestamptz)
 RETURNS integer
 LANGUAGE sql VOLATILE STRICT
 SET search_path = pg_catalog, pg_temp
 AS $$
     WITH cur AS MATERIALIZED (
-             SELECT DISTINCT ON (f.check_id, coalesce(f.object_name, ''), f.severity)
-                    f.check_id, f.area, f.severity, f.object_name, coalesce(f.object_name, '') AS object_key,
-                    f.wasted_bytes, f.confidence, f.evidence
-               FROM apes.findings() f
-              ORDER BY f.check_id, coalesce(f.object_name, ''), f.severity, f.wasted_bytes DESC NULLS LAST),
+             SELECT DISTINCT k.check_id, k.severity, coalesce(k.object_name, '') AS object_key
+               FROM apes.finding_keys() k),
+         fresh AS MATERIALIZED (
+             SELECT c.check_id, c.severity, c.object_key
+               FROM cur c
+              WHERE NOT EXISTS (SELECT 1 FROM apes.finding_history h
+                                 WHERE h.resolved_at IS NULL AND h.check_id = c.check_id
+                                   AND coalesce(h.object_name, '') = c.object_key AND h.severity = c.severity)),
          closed AS (
              UPDATE apes.finding_history h SET resolved_at = taken
               WHERE h.resolved_at IS NULL
@@ -1263,12 +1278,14 @@ AS $$
              RETURNING 1),
          opened AS (   -- (data-modifying WITH parts always run, read or not; both see the table as it was)
              INSERT INTO apes.finding_history
-             SELECT c.check_id, c.area, c.severity, c.object_name, taken, NULL, c.wasted_bytes, c.confidence,
-                    c.evidence
-               FROM cur c
-              WHERE NOT EXISTS (SELECT 1 FROM apes.finding_history h
-                                 WHERE h.resolved_at IS NULL AND h.check_id = c.check_id
-                                   AND coalesce(h.object_name, '') = c.object_key AND h.severity = c.severity)
+             SELECT DISTINCT ON (f.check_id, coalesce(f.object_name, ''), f.severity)
+                    f.check_id, f.area, f.severity, f.object_name, taken, NULL, f.wasted_bytes, f.confidence,
+                    f.evidence
+               FROM apes.findings() f
+              WHERE EXISTS (SELECT 1 FROM fresh)
+                AND (f.check_id, coalesce(f.object_name, ''), f.severity) IN
+                    (SELECT n.check_id, n.object_key, n.severity FROM fresh n)
+              ORDER BY f.check_id, coalesce(f.object_name, ''), f.severity, f.wasted_bytes DESC NULLS LAST
              RETURNING 1)
     SELECT count(*)::integer FROM cur;
 $$;
@@ -1353,6 +1370,7 @@ REVOKE ALL ON FUNCTION apes.query_stats(timestamptz, timestamptz) FROM PUBLIC;
 REVOKE ALL ON FUNCTION apes.normal_upper_tail(double precision) FROM PUBLIC;
 REVOKE ALL ON FUNCTION apes.query_regressions(tstzrange, tstzrange, integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION apes.query_findings() FROM PUBLIC;
+REVOKE ALL ON FUNCTION apes.finding_keys() FROM PUBLIC;
 REVOKE ALL ON FUNCTION apes.record_findings(timestamptz) FROM PUBLIC;
 REVOKE ALL ON FUNCTION apes.finding_changes(timestamptz) FROM PUBLIC;
 

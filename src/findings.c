@@ -231,6 +231,46 @@ apes_findings(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
+PG_FUNCTION_INFO_V1(apes_finding_keys);
+
+/*
+ * apes.finding_keys(): check_id, area, severity, object_name and wasted_bytes of every finding, none of their details
+ * (no DDL, no evidence): what apes.record_findings() needs to tell which findings are new since the last snapshot.
+ */
+Datum
+apes_finding_keys(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	ApesCatalog *cat;
+	List	   *findings;
+	ListCell   *lc;
+
+	apes_init_materialized_srf(fcinfo);
+	if (rsinfo->setDesc->natts != 5)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("apes.finding_keys() must return 5 columns, not %d", rsinfo->setDesc->natts)));
+	findings = apes_collect(NULL, &cat);
+	foreach(lc, findings)
+	{
+		ApesFinding *f = lfirst(lc);
+		Datum		values[5];
+		bool		nulls[5] = {0};
+
+		values[0] = CStringGetTextDatum(f->check_id);
+		values[1] = CStringGetTextDatum(f->area);
+		values[2] = CStringGetTextDatum(apes_severity_name(f->severity));
+		values[3] = CStringGetTextDatum(f->object_name);
+		nulls[4] = f->wasted_bytes < 0;
+		values[4] = Int64GetDatum(f->wasted_bytes);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		for (int i = 0; i < 4; i++)
+			pfree(DatumGetPointer(values[i]));
+	}
+	apes_catalog_free(cat);
+	return (Datum) 0;
+}
+
 /* Totals over a list of findings, for the verdict. */
 typedef struct ApesTotals
 {
