@@ -1246,11 +1246,21 @@ LANGUAGE C STABLE PARALLEL UNSAFE;
 COMMENT ON FUNCTION apes.finding_keys() IS
     'check, area, severity, object and size of every finding, without details (used by apes.record_findings())';
 
+-- The rows of apes.findings() for the findings with these keys only (element i of each array makes one key; a
+-- NULL object is ''): the details (evidence, DDL) are computed for those alone.  Internal to apes.snapshot().
+CREATE FUNCTION apes.findings_for(check_ids text[], severities text[], object_names text[])
+RETURNS TABLE (check_id text, area text, severity text, object_name text, summary text, wasted_bytes bigint,
+               confidence text, evidence jsonb, fix_sql text, undo_sql text)
+AS 'MODULE_PATHNAME', 'apes_findings_for'
+LANGUAGE C STABLE PARALLEL UNSAFE;
+COMMENT ON FUNCTION apes.findings_for(text[], text[], text[]) IS
+    'the findings with these keys, with their details (used by apes.record_findings())';
+
 -- Record the findings of now, at a snapshot taken at taken: open an episode for each finding no open episode
 -- covers (same check, object and severity), close the open episodes of findings no longer there.  Returns how many
 -- findings there are now.  Called by apes.snapshot().
--- The comparison reads only the findings' keys (apes.finding_keys()); the full findings, with the evidence an
--- episode keeps, are read only when some finding is new, so a snapshot where nothing changed deparses no index.
+-- The comparison reads only the findings' keys (apes.finding_keys()); the details an episode keeps (evidence) are
+-- computed only for the findings that are new (apes.findings_for()), so a snapshot deparses only new findings' indexes.
 -- Episodes are matched on (check, object, severity) by equality, with a NULL object as '': a hashable key, so matching
 -- costs one pass over each side (IS NOT DISTINCT FROM cannot be hashed and made it quadratic: 8 s for 10,000 open
 -- findings).  A finding new in the keys that the second read no longer shows (it went away in between) opens no
@@ -1281,7 +1291,10 @@ AS $$
              SELECT DISTINCT ON (f.check_id, coalesce(f.object_name, ''), f.severity)
                     f.check_id, f.area, f.severity, f.object_name, taken, NULL, f.wasted_bytes, f.confidence,
                     f.evidence
-               FROM apes.findings() f
+               FROM apes.findings_for(     -- the three arrays in one order: element i of each is one key
+                        ARRAY(SELECT n.check_id FROM fresh n ORDER BY n.check_id, n.severity, n.object_key),
+                        ARRAY(SELECT n.severity FROM fresh n ORDER BY n.check_id, n.severity, n.object_key),
+                        ARRAY(SELECT n.object_key FROM fresh n ORDER BY n.check_id, n.severity, n.object_key)) f
               WHERE EXISTS (SELECT 1 FROM fresh)
                 AND (f.check_id, coalesce(f.object_name, ''), f.severity) IN
                     (SELECT n.check_id, n.object_key, n.severity FROM fresh n)
@@ -1371,6 +1384,7 @@ REVOKE ALL ON FUNCTION apes.normal_upper_tail(double precision) FROM PUBLIC;
 REVOKE ALL ON FUNCTION apes.query_regressions(tstzrange, tstzrange, integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION apes.query_findings() FROM PUBLIC;
 REVOKE ALL ON FUNCTION apes.finding_keys() FROM PUBLIC;
+REVOKE ALL ON FUNCTION apes.findings_for(text[], text[], text[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION apes.record_findings(timestamptz) FROM PUBLIC;
 REVOKE ALL ON FUNCTION apes.finding_changes(timestamptz) FROM PUBLIC;
 

@@ -15,6 +15,8 @@
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "commands/dbcommands.h"
+#include "catalog/pg_type.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
@@ -176,27 +178,30 @@ apes_collect(const ApesArea *area, ApesCatalog **catp)
 	return out;
 }
 
-PG_FUNCTION_INFO_V1(apes_findings);
-
-/* apes.findings(area text DEFAULT NULL): one row per finding. */
-Datum
-apes_findings(PG_FUNCTION_ARGS)
+/* The key of a finding for apes.findings_for(): check id, severity and object, separated by a unit separator. */
+static char *
+apes_finding_key(const char *check_id, const char *severity, const char *object_name)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	const ApesArea *area = apes_lookup_area(PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0)));
-	ApesCatalog *cat;
-	List	   *findings;
+	return psprintf("%s\x1f%s\x1f%s", check_id, severity, object_name);
+}
+
+/* strcmp() for qsort() and bsearch() over an array of key strings. */
+static int
+apes_key_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/*
+ * Put findings into the result, each with its details, which live (with the row's datums) only until the row is in
+ * the tuplestore; when keys is given (sorted), only the findings whose key is among them.
+ */
+static void
+apes_put_findings(ReturnSetInfo *rsinfo, List *findings, char **keys, int nkeys)
+{
+	MemoryContext rowcxt = AllocSetContextCreate(CurrentMemoryContext, "apes finding row", ALLOCSET_DEFAULT_SIZES);
 	ListCell   *lc;
-	MemoryContext rowcxt;
 
-	apes_init_materialized_srf(fcinfo);
-	if (rsinfo->setDesc->natts != 10)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("apes.findings() must return 10 columns, not %d", rsinfo->setDesc->natts)));
-
-	findings = apes_collect(area, &cat);
-	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "apes finding row", ALLOCSET_DEFAULT_SIZES);
 	foreach(lc, findings)
 	{
 		ApesFinding *f = lfirst(lc);
@@ -205,7 +210,18 @@ apes_findings(PG_FUNCTION_ARGS)
 		int			i = 0;
 		MemoryContext old = MemoryContextSwitchTo(rowcxt);
 
-		/* the details and the row's datums live only until the row is in the tuplestore */
+		CHECK_FOR_INTERRUPTS();
+		if (keys != NULL)
+		{
+			char	   *key = apes_finding_key(f->check_id, apes_severity_name(f->severity), f->object_name);
+
+			if (bsearch(&key, keys, nkeys, sizeof(char *), apes_key_cmp) == NULL)
+			{
+				MemoryContextSwitchTo(old);
+				MemoryContextReset(rowcxt);
+				continue;
+			}
+		}
 		apes_finding_details(f);
 		values[i++] = CStringGetTextDatum(f->check_id);
 		values[i++] = CStringGetTextDatum(f->area);
@@ -227,6 +243,92 @@ apes_findings(PG_FUNCTION_ARGS)
 		MemoryContextReset(rowcxt);
 	}
 	MemoryContextDelete(rowcxt);
+}
+
+/* Set up a 10-column result like apes.findings()'s, or an error naming the function. */
+static void
+apes_findings_result(FunctionCallInfo fcinfo, const char *fname)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+
+	apes_init_materialized_srf(fcinfo);
+	if (rsinfo->setDesc->natts != 10)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("%s must return 10 columns, not %d", fname, rsinfo->setDesc->natts)));
+}
+
+PG_FUNCTION_INFO_V1(apes_findings);
+
+/* apes.findings(area text DEFAULT NULL): one row per finding. */
+Datum
+apes_findings(PG_FUNCTION_ARGS)
+{
+	const ApesArea *area = apes_lookup_area(PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	ApesCatalog *cat;
+	List	   *findings;
+
+	apes_findings_result(fcinfo, "apes.findings()");
+	findings = apes_collect(area, &cat);
+	apes_put_findings((ReturnSetInfo *) fcinfo->resultinfo, findings, NULL, 0);
+	apes_catalog_free(cat);
+	return (Datum) 0;
+}
+
+/* The text elements of a one-dimensional text[] argument (NULL elements as ''); *n gets their number. */
+static char **
+apes_text_array_arg(FunctionCallInfo fcinfo, int argno, int *n)
+{
+	Datum	   *elems;
+	bool	   *elemnulls;
+	char	  **out;
+
+	if (PG_ARGISNULL(argno))
+	{
+		*n = 0;
+		return NULL;
+	}
+	deconstruct_array(PG_GETARG_ARRAYTYPE_P(argno), TEXTOID, -1, false, TYPALIGN_INT, &elems, &elemnulls, n);
+	out = palloc(sizeof(char *) * Max(*n, 1));
+	for (int i = 0; i < *n; i++)
+		out[i] = elemnulls[i] ? "" : TextDatumGetCString(elems[i]);
+	return out;
+}
+
+PG_FUNCTION_INFO_V1(apes_findings_for);
+
+/*
+ * apes.findings_for(check_ids text[], severities text[], object_names text[]): the rows of apes.findings() for the
+ * findings with these keys only (element i of each array makes one key), so that a snapshot which sees a few new
+ * findings computes the details (evidence, DDL) of those few.  Arrays of different lengths are an error (22023).
+ */
+Datum
+apes_findings_for(PG_FUNCTION_ARGS)
+{
+	int			nchecks;
+	int			nsev;
+	int			nobj;
+	char	  **checks = apes_text_array_arg(fcinfo, 0, &nchecks);
+	char	  **sevs = apes_text_array_arg(fcinfo, 1, &nsev);
+	char	  **objs = apes_text_array_arg(fcinfo, 2, &nobj);
+	char	  **keys;
+	ApesCatalog *cat;
+	List	   *findings;
+
+	if (nchecks != nsev || nchecks != nobj)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("check_ids, severities and object_names must have the same number of elements"),
+				 errdetail("They have %d, %d and %d.", nchecks, nsev, nobj)));
+	apes_findings_result(fcinfo, "apes.findings_for()");
+	if (nchecks == 0)
+		return (Datum) 0;
+	keys = palloc(sizeof(char *) * nchecks);
+	for (int i = 0; i < nchecks; i++)
+		keys[i] = apes_finding_key(checks[i], sevs[i], objs[i]);
+	qsort(keys, nchecks, sizeof(char *), apes_key_cmp);
+	findings = apes_collect(NULL, &cat);
+	apes_put_findings((ReturnSetInfo *) fcinfo->resultinfo, findings, keys, nchecks);
 	apes_catalog_free(cat);
 	return (Datum) 0;
 }
