@@ -1237,48 +1237,46 @@ CREATE INDEX finding_history_open_idx ON apes.finding_history (check_id, object_
 COMMENT ON TABLE apes.finding_history IS
     'episodes of findings: seen by the snapshots from first_seen until resolved_at (NULL: still seen)';
 
--- The keys of the findings of now, without their details (summary, evidence, DDL): what apes.record_findings()
--- compares with the open episodes.  Internal to apes.snapshot().
-CREATE FUNCTION apes.finding_keys()
-RETURNS TABLE (check_id text, area text, severity text, object_name text, wasted_bytes bigint)
-AS 'MODULE_PATHNAME', 'apes_finding_keys'
-LANGUAGE C STABLE PARALLEL UNSAFE;
-COMMENT ON FUNCTION apes.finding_keys() IS
-    'check, area, severity, object and size of every finding, without details (used by apes.record_findings())';
-
--- The rows of apes.findings() for the findings with these keys only (element i of each array makes one key; a
--- NULL object is ''): the details (evidence, DDL) are computed for those alone.  Internal to apes.snapshot().
-CREATE FUNCTION apes.findings_for(check_ids text[], severities text[], object_names text[])
+-- Every finding of now, as apes.findings() returns it, with details (summary, evidence, DDL) only for those whose key
+-- (check, severity, object; a NULL object is '') is not among the known ones (element i of each array makes one
+-- key): one collection gives a snapshot the keys of every finding and the evidence of the new ones, from the same
+-- moment.  Internal to apes.snapshot().
+CREATE FUNCTION apes.findings_new(known_check_ids text[], known_severities text[], known_object_names text[])
 RETURNS TABLE (check_id text, area text, severity text, object_name text, summary text, wasted_bytes bigint,
                confidence text, evidence jsonb, fix_sql text, undo_sql text)
-AS 'MODULE_PATHNAME', 'apes_findings_for'
-LANGUAGE C STABLE PARALLEL UNSAFE;
-COMMENT ON FUNCTION apes.findings_for(text[], text[], text[]) IS
-    'the findings with these keys, with their details (used by apes.record_findings())';
+AS 'MODULE_PATHNAME', 'apes_findings_new'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION apes.findings_new(text[], text[], text[]) IS
+    'every finding, with details only for those not among the known keys (used by apes.record_findings())';
 
 -- Record the findings of now, at a snapshot taken at taken: open an episode for each finding no open episode
 -- covers (same check, object and severity), close the open episodes of findings no longer there.  Returns how many
 -- findings there are now.  Called by apes.snapshot().
--- The comparison reads only the findings' keys (apes.finding_keys()); the details an episode keeps (evidence) are
--- computed only for the findings that are new (apes.findings_for()), so a snapshot deparses only new findings' indexes.
--- Episodes are matched on (check, object, severity) by equality, with a NULL object as '': a hashable key, so matching
--- costs one pass over each side (IS NOT DISTINCT FROM cannot be hashed and made it quadratic: 8 s for 10,000 open
--- findings).  A finding new in the keys that the second read no longer shows (it went away in between) opens no
--- episode; the next snapshot sees it again if it is back.
+-- One collection (apes.findings_new()) gives every current finding, with the details an episode keeps (evidence) for
+-- the new ones only, so a snapshot deparses the indexes of new findings alone, and closing and opening judge the
+-- same moment.  Episodes are matched on (check, object, severity) by equality, with a NULL object as '': a hashable
+-- key, so matching costs one pass over each side (IS NOT DISTINCT FROM cannot be hashed and made it quadratic: 8 s
+-- for 10,000 open findings).
 CREATE FUNCTION apes.record_findings(taken timestamptz)
 RETURNS integer
 LANGUAGE sql VOLATILE STRICT
 SET search_path = pg_catalog, pg_temp
 AS $$
-    WITH cur AS MATERIALIZED (
-             SELECT DISTINCT k.check_id, k.severity, coalesce(k.object_name, '') AS object_key
-               FROM apes.finding_keys() k),
-         fresh AS MATERIALIZED (
-             SELECT c.check_id, c.severity, c.object_key
-               FROM cur c
-              WHERE NOT EXISTS (SELECT 1 FROM apes.finding_history h
-                                 WHERE h.resolved_at IS NULL AND h.check_id = c.check_id
-                                   AND coalesce(h.object_name, '') = c.object_key AND h.severity = c.severity)),
+    WITH open AS MATERIALIZED (
+             SELECT DISTINCT h.check_id, h.severity, coalesce(h.object_name, '') AS object_key
+               FROM apes.finding_history h
+              WHERE h.resolved_at IS NULL),
+         known AS (   -- the open keys as three arrays in one order: element i of each is one key
+             SELECT array_agg(o.check_id ORDER BY o.check_id, o.severity, o.object_key) AS check_ids,
+                    array_agg(o.severity ORDER BY o.check_id, o.severity, o.object_key) AS severities,
+                    array_agg(o.object_key ORDER BY o.check_id, o.severity, o.object_key) AS object_keys
+               FROM open o),
+         cur AS MATERIALIZED (
+             SELECT DISTINCT ON (f.check_id, coalesce(f.object_name, ''), f.severity)
+                    f.check_id, f.area, f.severity, f.object_name, coalesce(f.object_name, '') AS object_key,
+                    f.wasted_bytes, f.confidence, f.evidence
+               FROM known k, apes.findings_new(k.check_ids, k.severities, k.object_keys) f
+              ORDER BY f.check_id, coalesce(f.object_name, ''), f.severity, f.wasted_bytes DESC NULLS LAST),
          closed AS (
              UPDATE apes.finding_history h SET resolved_at = taken
               WHERE h.resolved_at IS NULL
@@ -1288,17 +1286,12 @@ AS $$
              RETURNING 1),
          opened AS (   -- (data-modifying WITH parts always run, read or not; both see the table as it was)
              INSERT INTO apes.finding_history
-             SELECT DISTINCT ON (f.check_id, coalesce(f.object_name, ''), f.severity)
-                    f.check_id, f.area, f.severity, f.object_name, taken, NULL, f.wasted_bytes, f.confidence,
-                    f.evidence
-               FROM apes.findings_for(     -- the three arrays in one order: element i of each is one key
-                        ARRAY(SELECT n.check_id FROM fresh n ORDER BY n.check_id, n.severity, n.object_key),
-                        ARRAY(SELECT n.severity FROM fresh n ORDER BY n.check_id, n.severity, n.object_key),
-                        ARRAY(SELECT n.object_key FROM fresh n ORDER BY n.check_id, n.severity, n.object_key)) f
-              WHERE EXISTS (SELECT 1 FROM fresh)
-                AND (f.check_id, coalesce(f.object_name, ''), f.severity) IN
-                    (SELECT n.check_id, n.object_key, n.severity FROM fresh n)
-              ORDER BY f.check_id, coalesce(f.object_name, ''), f.severity, f.wasted_bytes DESC NULLS LAST
+             SELECT c.check_id, c.area, c.severity, c.object_name, taken, NULL, c.wasted_bytes, c.confidence,
+                    c.evidence
+               FROM cur c
+              WHERE NOT EXISTS (SELECT 1 FROM open o
+                                 WHERE o.check_id = c.check_id AND o.object_key = c.object_key
+                                   AND o.severity = c.severity)
              RETURNING 1)
     SELECT count(*)::integer FROM cur;
 $$;
@@ -1383,8 +1376,7 @@ REVOKE ALL ON FUNCTION apes.query_stats(timestamptz, timestamptz) FROM PUBLIC;
 REVOKE ALL ON FUNCTION apes.normal_upper_tail(double precision) FROM PUBLIC;
 REVOKE ALL ON FUNCTION apes.query_regressions(tstzrange, tstzrange, integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION apes.query_findings() FROM PUBLIC;
-REVOKE ALL ON FUNCTION apes.finding_keys() FROM PUBLIC;
-REVOKE ALL ON FUNCTION apes.findings_for(text[], text[], text[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION apes.findings_new(text[], text[], text[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION apes.record_findings(timestamptz) FROM PUBLIC;
 REVOKE ALL ON FUNCTION apes.finding_changes(timestamptz) FROM PUBLIC;
 

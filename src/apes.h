@@ -65,6 +65,7 @@ typedef void (*ApesCollector) (struct ApesCatalog *cat, List **out);
 extern ApesFinding *apes_new_finding(const char *check_id, const char *area, ApesSeverity severity,
 									 const char *object_name);
 extern void apes_finding_details(ApesFinding *f);
+extern bool apes_release_caches;
 extern const char *apes_severity_name(ApesSeverity s);
 extern const char *apes_confidence_name(ApesConfidence c);
 extern char *apes_size_pretty(int64 bytes);

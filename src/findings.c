@@ -98,6 +98,9 @@ apes_new_finding(const char *check_id, const char *area, ApesSeverity severity, 
 	return f;
 }
 
+/* Set while a bulk rendering runs: deparsing then lets its cache entries go (index_health.c). */
+bool		apes_release_caches = false;
+
 /* Fill in what a finding left for later (see ApesFinding.details), once. */
 void
 apes_finding_details(ApesFinding *f)
@@ -173,12 +176,13 @@ apes_collect(const ApesArea *area, ApesCatalog **catp)
 			apes_areas[i].collect(cat, &out);
 	}
 	apes_stats_end(stats);
+	apes_release_caches = false;
 	list_sort(out, apes_finding_cmp);
 	*catp = cat;
 	return out;
 }
 
-/* The key of a finding for apes.findings_for(): check id, severity and object, separated by a unit separator. */
+/* The key of a finding for apes.findings_new(): check id, severity and object, separated by a unit separator. */
 static char *
 apes_finding_key(const char *check_id, const char *severity, const char *object_name)
 {
@@ -194,54 +198,64 @@ apes_key_cmp(const void *a, const void *b)
 
 /*
  * Put findings into the result, each with its details, which live (with the row's datums) only until the row is in
- * the tuplestore; when keys is given (sorted), only the findings whose key is among them.
+ * the tuplestore, and are cleared from the finding then.  When known (sorted keys) is given, a finding whose key is
+ * among them comes without details: summary '', no evidence, no DDL.  Bulk renderings also let the deparser's cache
+ * entries go (apes_release_caches): one call over 100,000 findings would otherwise keep them for the session.
  */
 static void
-apes_put_findings(ReturnSetInfo *rsinfo, List *findings, char **keys, int nkeys)
+apes_put_findings(ReturnSetInfo *rsinfo, List *findings, char **known, int nknown)
 {
 	MemoryContext rowcxt = AllocSetContextCreate(CurrentMemoryContext, "apes finding row", ALLOCSET_DEFAULT_SIZES);
 	ListCell   *lc;
 
+	apes_release_caches = true;
 	foreach(lc, findings)
 	{
 		ApesFinding *f = lfirst(lc);
 		Datum		values[10];
 		bool		nulls[10] = {0};
 		int			i = 0;
+		bool		details = true;
 		MemoryContext old = MemoryContextSwitchTo(rowcxt);
 
 		CHECK_FOR_INTERRUPTS();
-		if (keys != NULL)
+		if (known != NULL)
 		{
 			char	   *key = apes_finding_key(f->check_id, apes_severity_name(f->severity), f->object_name);
 
-			if (bsearch(&key, keys, nkeys, sizeof(char *), apes_key_cmp) == NULL)
-			{
-				MemoryContextSwitchTo(old);
-				MemoryContextReset(rowcxt);
-				continue;
-			}
+			details = bsearch(&key, known, nknown, sizeof(char *), apes_key_cmp) == NULL;
 		}
-		apes_finding_details(f);
+		if (details)
+			apes_finding_details(f);
 		values[i++] = CStringGetTextDatum(f->check_id);
 		values[i++] = CStringGetTextDatum(f->area);
 		values[i++] = CStringGetTextDatum(apes_severity_name(f->severity));
 		values[i++] = CStringGetTextDatum(f->object_name);
-		values[i++] = CStringGetTextDatum(f->summary ? f->summary : "");
+		values[i++] = CStringGetTextDatum(details && f->summary ? f->summary : "");
 		nulls[i] = f->wasted_bytes < 0;
 		values[i++] = Int64GetDatum(f->wasted_bytes);
 		values[i++] = CStringGetTextDatum(apes_confidence_name(f->confidence));
-		nulls[i] = f->evidence == NULL;
-		values[i++] = PointerGetDatum(f->evidence);
-		nulls[i] = f->fix_sql == NULL;
-		values[i++] = f->fix_sql ? CStringGetTextDatum(f->fix_sql) : (Datum) 0;
-		nulls[i] = f->undo_sql == NULL;
-		values[i++] = f->undo_sql ? CStringGetTextDatum(f->undo_sql) : (Datum) 0;
+		nulls[i] = !details || f->evidence == NULL;
+		values[i] = nulls[i] ? (Datum) 0 : PointerGetDatum(f->evidence);
+		i++;
+		nulls[i] = !details || f->fix_sql == NULL;
+		values[i] = nulls[i] ? (Datum) 0 : CStringGetTextDatum(f->fix_sql);
+		i++;
+		nulls[i] = !details || f->undo_sql == NULL;
+		values[i] = nulls[i] ? (Datum) 0 : CStringGetTextDatum(f->undo_sql);
+		i++;
 		Assert(i == 10);
 		MemoryContextSwitchTo(old);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 		MemoryContextReset(rowcxt);
+		if (details && f->details_arg != NULL)
+		{
+			/* what details() put in the row's memory is gone: nothing may point at it */
+			f->summary = f->fix_sql = f->undo_sql = NULL;
+			f->evidence = NULL;
+		}
 	}
+	apes_release_caches = false;
 	MemoryContextDelete(rowcxt);
 }
 
@@ -295,15 +309,17 @@ apes_text_array_arg(FunctionCallInfo fcinfo, int argno, int *n)
 	return out;
 }
 
-PG_FUNCTION_INFO_V1(apes_findings_for);
+PG_FUNCTION_INFO_V1(apes_findings_new);
 
 /*
- * apes.findings_for(check_ids text[], severities text[], object_names text[]): the rows of apes.findings() for the
- * findings with these keys only (element i of each array makes one key), so that a snapshot which sees a few new
- * findings computes the details (evidence, DDL) of those few.  Arrays of different lengths are an error (22023).
+ * apes.findings_new(known_check_ids text[], known_severities text[], known_object_names text[]): every finding, as
+ * apes.findings() returns it, but with details (summary, evidence, DDL) only for the findings whose key is not among
+ * the known ones (element i of each array makes one key; NULL arrays: none known).  One collection serves a
+ * snapshot: the keys of all findings, and the evidence of the new ones, from the same moment.  Arrays of different
+ * lengths are an error (22023).
  */
 Datum
-apes_findings_for(PG_FUNCTION_ARGS)
+apes_findings_new(PG_FUNCTION_ARGS)
 {
 	int			nchecks;
 	int			nsev;
@@ -311,64 +327,22 @@ apes_findings_for(PG_FUNCTION_ARGS)
 	char	  **checks = apes_text_array_arg(fcinfo, 0, &nchecks);
 	char	  **sevs = apes_text_array_arg(fcinfo, 1, &nsev);
 	char	  **objs = apes_text_array_arg(fcinfo, 2, &nobj);
-	char	  **keys;
+	char	  **known;
 	ApesCatalog *cat;
 	List	   *findings;
 
 	if (nchecks != nsev || nchecks != nobj)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("check_ids, severities and object_names must have the same number of elements"),
+				 errmsg("known_check_ids, known_severities and known_object_names must have the same number of elements"),
 				 errdetail("They have %d, %d and %d.", nchecks, nsev, nobj)));
-	apes_findings_result(fcinfo, "apes.findings_for()");
-	if (nchecks == 0)
-		return (Datum) 0;
-	keys = palloc(sizeof(char *) * nchecks);
+	apes_findings_result(fcinfo, "apes.findings_new()");
+	known = palloc(sizeof(char *) * Max(nchecks, 1));
 	for (int i = 0; i < nchecks; i++)
-		keys[i] = apes_finding_key(checks[i], sevs[i], objs[i]);
-	qsort(keys, nchecks, sizeof(char *), apes_key_cmp);
+		known[i] = apes_finding_key(checks[i], sevs[i], objs[i]);
+	qsort(known, nchecks, sizeof(char *), apes_key_cmp);
 	findings = apes_collect(NULL, &cat);
-	apes_put_findings((ReturnSetInfo *) fcinfo->resultinfo, findings, keys, nchecks);
-	apes_catalog_free(cat);
-	return (Datum) 0;
-}
-
-PG_FUNCTION_INFO_V1(apes_finding_keys);
-
-/*
- * apes.finding_keys(): check_id, area, severity, object_name and wasted_bytes of every finding, none of their details
- * (no DDL, no evidence): what apes.record_findings() needs to tell which findings are new since the last snapshot.
- */
-Datum
-apes_finding_keys(PG_FUNCTION_ARGS)
-{
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	ApesCatalog *cat;
-	List	   *findings;
-	ListCell   *lc;
-
-	apes_init_materialized_srf(fcinfo);
-	if (rsinfo->setDesc->natts != 5)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("apes.finding_keys() must return 5 columns, not %d", rsinfo->setDesc->natts)));
-	findings = apes_collect(NULL, &cat);
-	foreach(lc, findings)
-	{
-		ApesFinding *f = lfirst(lc);
-		Datum		values[5];
-		bool		nulls[5] = {0};
-
-		values[0] = CStringGetTextDatum(f->check_id);
-		values[1] = CStringGetTextDatum(f->area);
-		values[2] = CStringGetTextDatum(apes_severity_name(f->severity));
-		values[3] = CStringGetTextDatum(f->object_name);
-		nulls[4] = f->wasted_bytes < 0;
-		values[4] = Int64GetDatum(f->wasted_bytes);
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-		for (int i = 0; i < 4; i++)
-			pfree(DatumGetPointer(values[i]));
-	}
+	apes_put_findings((ReturnSetInfo *) fcinfo->resultinfo, findings, known, nchecks);
 	apes_catalog_free(cat);
 	return (Datum) 0;
 }
@@ -529,8 +503,8 @@ apes_json_finding(ApesJson *j, ApesFinding *f)
 }
 
 /*
- * The number of findings of each check, in the order of the areas' check lists, in one pass: findings arrive
- * grouped by area, so the check of the previous finding is tried first.
+ * The number of findings of each check, in the order of the areas' check lists, in one pass: the check of the
+ * previous finding is tried first (findings come sorted by severity and area, so runs of one check are common).
  */
 static int *
 apes_count_checks(List *findings, int *nchecks)

@@ -41,6 +41,9 @@
 #define APES_BLOAT_NCOLS 17
 #define APES_PILOT_PAGES 300
 #define APES_READ_WHOLE_PAGES 1000
+/* tables larger than this (256 GB of 8 kB pages) are sampled as one stratum: counting their visibility map would
+ * read more than a thousand map pages before the first sampled one, without an interrupt check */
+#define APES_STRATIFY_MAX_PAGES (UINT64CONST(1) << 25)
 
 /* What one page holds, in tuples and bytes. */
 typedef struct PageObservation
@@ -206,8 +209,9 @@ apes_bloat_scan(BloatScan *bs, Relation rel, int64 sample_pages, bool exact, Tim
 		(sample_pages > 0 && sample_pages >= bs->nblocks);
 
 	/* stratum 0: all-visible pages (no dead tuples possible); stratum 1: the others */
-	apes_sample_init(&bs->sample, whole ? 1 : 2, (uint64) apes_sample_seed, bs->nblocks, deadline);
-	if (!whole)
+	apes_sample_init(&bs->sample, whole || bs->nblocks > APES_STRATIFY_MAX_PAGES ? 1 : 2,
+					 (uint64) apes_sample_seed, bs->nblocks, deadline);
+	if (bs->sample.nstrata > 1)
 	{
 		BlockNumber all_visible = 0;
 		BlockNumber all_frozen = 0;
@@ -247,8 +251,10 @@ apes_metric_total(BloatScan *bs, int metric)
 
 		if (st->nsampled > 0)
 		{
-			total += (double) st->npages * bs->sums[h][metric] / st->nsampled;
-			seen_pages += st->npages;
+			double		npages = Max(st->npages, st->nsampled);	/* as apes_strata_estimate() counts it */
+
+			total += npages * bs->sums[h][metric] / st->nsampled;
+			seen_pages += npages;
 		}
 	}
 	return seen_pages > 0 ? total * bs->nblocks / seen_pages : 0.0;

@@ -84,6 +84,8 @@ typedef struct IndexFindingArgs
 {
 	ApesIndex  *idx;
 	ApesIndex  *other;			/* index_duplicate: the keeper; index_redundant: the covering index */
+	int64		idx_scans;		/* scans of idx and of other, read while the statistics snapshot is open */
+	int64		other_scans;
 	int64		scans;			/* index_unused: */
 	int64		tuples;
 	TimestampTz since;
@@ -148,7 +150,8 @@ apes_index_scans(ApesRel *rel)
 }
 
 /*
- * Let the session's caches go of what deparsing one index loaded: the table's relcache entry (the deparser opens the
+ * Let the session's caches go of what deparsing one index loaded, in a bulk rendering (findings(), a snapshot; not
+ * the reports that show 50 findings per group, where the entries are few and may be the session's own): the table's relcache entry (the deparser opens the
  * table for its column names), the pg_class and pg_index rows of both, and the pg_attribute rows of the index's
  * columns.  Without this a report that prints the DDL
  * of 100,000 indexes leaves some 3 kB per table in CacheMemoryContext for the rest of the session (300 MB), as
@@ -204,7 +207,8 @@ apes_indexdef(ApesRel *rel)
 		UnlockRelationOid(rel->oid, AccessShareLock);
 	}
 	UnlockRelationOid(tableoid, AccessShareLock);
-	apes_forget_cached(rel->index);
+	if (apes_release_caches)
+		apes_forget_cached(rel->index);
 	if (def != NULL)
 		rel->indexdef = MemoryContextStrdup(rel->index->cxt, def);	/* kept as long as the catalog */
 	return rel->indexdef;
@@ -269,6 +273,9 @@ apes_defer_details(ApesFinding *f, void (*details) (ApesFinding *f), ApesIndex *
 
 	a->idx = idx;
 	a->other = other;
+	/* the details come after the report's statistics snapshot has ended: what they show is read now */
+	a->idx_scans = apes_index_scans(idx->rel);
+	a->other_scans = other != NULL ? apes_index_scans(other->rel) : 0;
 	f->details = details;
 	f->details_arg = a;
 	return a;
@@ -662,8 +669,8 @@ apes_duplicate_details(ApesFinding *f)
 	apes_json_text(&ev, "keeper_constraint", keeper->constraint_name);
 	apes_json_text(&ev, "constraint", idx->constraint_name);
 	apes_json_int(&ev, "index_bytes", bytes);
-	apes_json_int(&ev, "index_scans", apes_index_scans(idx->rel));
-	apes_json_int(&ev, "keeper_scans", apes_index_scans(keeper->rel));
+	apes_json_int(&ev, "index_scans", a->idx_scans);
+	apes_json_int(&ev, "keeper_scans", a->other_scans);
 	apes_json_text(&ev, "definition", apes_indexdef(idx->rel));
 	apes_json_text(&ev, "confidence_reason", "same access method, key and INCLUDE columns, operator classes, collations, sort options, expressions and predicate");
 	f->evidence = apes_json_end(&ev);
@@ -766,7 +773,7 @@ apes_redundant_details(ApesFinding *f)
 	apes_json_text(&ev, "covering_constraint", cover->constraint_name);
 	apes_json_int(&ev, "index_bytes", bytes);
 	apes_json_int(&ev, "covering_index_bytes", cbytes);
-	apes_json_int(&ev, "index_scans", apes_index_scans(idx->rel));
+	apes_json_int(&ev, "index_scans", a->idx_scans);
 	apes_json_bool(&ev, "predicate_implied", apes_index_pred(idx) != NIL && !apes_same_pred(idx, cover));
 	apes_json_text(&ev, "definition", apes_indexdef(idx->rel));
 	apes_json_text(&ev, "confidence_reason", f->confidence == APES_HIGH ?

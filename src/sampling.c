@@ -280,14 +280,16 @@ apes_strata_estimate(ApesStratum *strata, int nstrata)
 	double		df_num = 0.0;
 	double		df_den = 0.0;
 
+	/* a stratum never holds fewer pages than were read in it (the visibility map can change during a scan) */
 	for (int h = 0; h < nstrata; h++)
-		total += strata[h].npages;
+		total += Max(strata[h].npages, strata[h].nsampled);
 	if (total <= 0)
 		return e;
 	for (int h = 0; h < nstrata; h++)
 	{
 		ApesStratum *st = &strata[h];
-		double		w = st->npages / total;
+		double		npages = Max(st->npages, st->nsampled);
+		double		w = npages / total;
 		double		fpc;
 		double		a;
 
@@ -296,7 +298,7 @@ apes_strata_estimate(ApesStratum *strata, int nstrata)
 		seen += w;
 		e.mean += w * st->sum / st->nsampled;
 		e.nsampled += st->nsampled;
-		fpc = Max(0.0, 1.0 - (double) st->nsampled / st->npages);
+		fpc = Max(0.0, 1.0 - (double) st->nsampled / npages);
 		a = w * w * fpc * apes_stratum_variance(st) / st->nsampled;
 		var += a;
 		if (st->nsampled > 1 && a > 0)
@@ -310,6 +312,7 @@ apes_strata_estimate(ApesStratum *strata, int nstrata)
 	/* strata the sample missed get the others' mean; the interval widens by all that their weight could move it */
 	unseen = Max(0.0, 1.0 - seen);
 	e.mean /= seen;
+	var /= seen * seen;			/* the variance of the mean over the strata seen, renormalised as that mean is */
 	half = var > 0 ? apes_t975(df_den > 0 ? df_num * df_num / df_den : 1.0) * sqrt(var) : 0.0;
 	e.low = e.mean - half - unseen * e.mean;
 	e.high = e.mean + half + unseen * (1.0 - e.mean);

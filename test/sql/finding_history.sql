@@ -15,17 +15,18 @@ SELECT check_id, area, severity, object_name, first_seen = :'t1' AS first_seen_s
 SELECT findings = (SELECT count(*) FROM apes.findings()) AS count_kept FROM apes.snapshot WHERE snapshot_id = :s1;
 SELECT count(*) AS rows_after_s1 FROM apes.finding_history \gset
 
--- the next snapshot, nothing changed: no row written, the episode stays open; it compared only the findings' keys
--- (apes.finding_keys()) and computed no finding's details (evidence, index definitions): they cost the most
+-- the next snapshot, nothing changed: no row written, the episode stays open; it read the findings once,
+-- in one collection (apes.findings_new()) and computed no finding's details (evidence, index definitions), which
+-- cost the most
 BEGIN;
 SET LOCAL track_functions = 'all';
 -- (calls counted inside one transaction: the pending counters are flushed only between transactions)
-SELECT coalesce(sum(calls) FILTER (WHERE funcname IN ('findings', 'findings_for')), 0) AS f0,
-       coalesce(sum(calls) FILTER (WHERE funcname = 'finding_keys'), 0) AS k0
+SELECT coalesce(sum(calls) FILTER (WHERE funcname = 'findings'), 0) AS f0,
+       coalesce(sum(calls) FILTER (WHERE funcname = 'findings_new'), 0) AS k0
   FROM pg_stat_xact_user_functions WHERE schemaname = 'apes' \gset
 SELECT apes.snapshot() AS s2 \gset
-SELECT coalesce(sum(calls) FILTER (WHERE funcname IN ('findings', 'findings_for')), 0) - :f0 AS detail_calls,
-       coalesce(sum(calls) FILTER (WHERE funcname = 'finding_keys'), 0) - :k0 AS finding_keys_calls
+SELECT coalesce(sum(calls) FILTER (WHERE funcname = 'findings'), 0) - :f0 AS findings_calls,
+       coalesce(sum(calls) FILTER (WHERE funcname = 'findings_new'), 0) - :k0 AS findings_new_calls
   FROM pg_stat_xact_user_functions WHERE schemaname = 'apes';
 COMMIT;
 SELECT taken_at AS t2 FROM apes.snapshot WHERE snapshot_id = :s2 \gset
@@ -39,16 +40,16 @@ ALTER TABLE fh.t ADD FOREIGN KEY (p) REFERENCES fh.parent;
 SELECT change, check_id, severity, previous_severity, object_name, summary IS NOT NULL AS has_summary,
        first_seen IS NULL AS not_seen_yet, baseline_at = :'t2' AS against_s2
   FROM apes.finding_changes(:'t2') WHERE object_name LIKE 'fh.%' ORDER BY change, check_id;
--- a snapshot closes the duplicate's episode and opens the foreign key's (a new finding: its details are computed,
--- in one call of apes.findings_for())
+-- a snapshot closes the duplicate's episode and opens the foreign key's, from one collection (apes.findings_new():
+-- the new finding's evidence comes with it)
 BEGIN;
 SET LOCAL track_functions = 'all';
-SELECT coalesce(sum(calls) FILTER (WHERE funcname IN ('findings', 'findings_for')), 0) AS f0,
-       coalesce(sum(calls) FILTER (WHERE funcname = 'finding_keys'), 0) AS k0
+SELECT coalesce(sum(calls) FILTER (WHERE funcname = 'findings'), 0) AS f0,
+       coalesce(sum(calls) FILTER (WHERE funcname = 'findings_new'), 0) AS k0
   FROM pg_stat_xact_user_functions WHERE schemaname = 'apes' \gset
 SELECT apes.snapshot() AS s3 \gset
-SELECT coalesce(sum(calls) FILTER (WHERE funcname IN ('findings', 'findings_for')), 0) - :f0 AS detail_calls,
-       coalesce(sum(calls) FILTER (WHERE funcname = 'finding_keys'), 0) - :k0 AS finding_keys_calls
+SELECT coalesce(sum(calls) FILTER (WHERE funcname = 'findings'), 0) - :f0 AS findings_calls,
+       coalesce(sum(calls) FILTER (WHERE funcname = 'findings_new'), 0) - :k0 AS findings_new_calls
   FROM pg_stat_xact_user_functions WHERE schemaname = 'apes';
 COMMIT;
 SELECT taken_at AS t3 FROM apes.snapshot WHERE snapshot_id = :s3 \gset

@@ -74,19 +74,18 @@ SELECT count(*) AS findings_with_quoted_FM_excluded FROM apes.findings();
 SET pg_apes_health.exclude_schemas = 'a,,b';
 RESET pg_apes_health.exclude_schemas;
 
--- apes.findings_for(): the rows of apes.findings() with these keys, nothing else (what a snapshot reads for new
--- findings); element i of each array is one key; arrays of different lengths are an error
-WITH one AS (SELECT * FROM apes.findings() ORDER BY check_id, object_name LIMIT 1)
-SELECT (SELECT count(*) FROM apes.findings_for(ARRAY[o.check_id], ARRAY[o.severity], ARRAY[o.object_name]) f
-         WHERE (f.check_id, f.severity, f.object_name, f.area) = (o.check_id, o.severity, o.object_name, o.area))
-         AS same_key_once,
-       (SELECT count(*) FROM apes.findings_for(ARRAY[o.check_id], ARRAY[o.severity], ARRAY[o.object_name || 'x']))
-         AS other_object,
-       (SELECT count(*) FROM apes.findings_for(ARRAY[o.check_id], ARRAY['info'], ARRAY[o.object_name])
-         WHERE o.severity <> 'info') AS other_severity
-  FROM one o;
-SELECT count(*) FROM apes.findings_for('{}', '{}', '{}');
-SELECT * FROM apes.findings_for(ARRAY['index_duplicate'], '{}', '{}');
+-- apes.findings_new(): every finding, with details only for those whose key is not known (what a snapshot reads);
+-- element i of each array is one key; arrays of different lengths are an error
+WITH one AS (SELECT * FROM apes.findings() WHERE evidence IS NOT NULL ORDER BY check_id, object_name LIMIT 1)
+SELECT (SELECT count(*) FROM apes.findings_new(NULL, NULL, NULL)) = (SELECT count(*) FROM apes.findings()) AS all_rows,
+       (SELECT count(*) FROM apes.findings_new(ARRAY[o.check_id], ARRAY[o.severity], ARRAY[o.object_name]) f
+         WHERE (f.check_id, f.severity, f.object_name) = (o.check_id, o.severity, o.object_name)
+           AND f.evidence IS NULL AND f.summary = '' AND f.fix_sql IS NULL) AS known_without_details,
+       (SELECT count(*) FROM apes.findings_new(ARRAY[o.check_id], ARRAY['info'], ARRAY[o.object_name]) f
+         WHERE (f.check_id, f.severity, f.object_name) = (o.check_id, o.severity, o.object_name)
+           AND f.evidence IS NOT NULL AND f.summary <> '') AS other_severity_with_details
+  FROM one o WHERE o.severity <> 'info';
+SELECT count(*) FROM apes.findings_new(ARRAY['index_duplicate'], '{}', '{}');
 \echo :LAST_ERROR_SQLSTATE
 
 DROP SCHEMA fm CASCADE;
