@@ -30,7 +30,8 @@ typedef enum ApesMeasureResult
 	APES_MEASURED,
 	APES_MEASURE_LOCKED,		/* a lock could not be had without waiting */
 	APES_MEASURE_SKIPPED,		/* gone, or not measurable now (unlogged during recovery, another kind) */
-	APES_MEASURE_OUT_OF_TIME	/* the deadline came before enough pages were read */
+	APES_MEASURE_OUT_OF_TIME,	/* the deadline came before enough pages were read */
+	APES_MEASURED_BUT_TOAST		/* the table measured, its TOAST table not: the deadline came first */
 } ApesMeasureResult;
 
 /* A sample the deadline stopped is still used when it read at least this many pages. */

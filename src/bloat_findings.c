@@ -45,6 +45,7 @@ typedef struct BloatCandidate
 	bool		measured;
 	bool		skipped;		/* gone or not measurable: no finding at all */
 	char	   *corrupt;		/* the error a damaged page raised while measuring, else NULL */
+	bool		toast_late;		/* measured, but the budget ran out before its TOAST table */
 	ApesBloatMeasure m;
 	ApesBloatMeasure mtoast;
 } BloatCandidate;
@@ -387,6 +388,11 @@ apes_measure_candidate(BloatCandidate *c, MemoryContext scratch, TimestampTz dea
 		FreeErrorData(edata);
 	}
 	PG_END_TRY();
+	if (r == APES_MEASURED_BUT_TOAST)
+	{
+		c->toast_late = true;
+		r = APES_MEASURED;
+	}
 	c->measured = r == APES_MEASURED && c->corrupt == NULL;
 	c->skipped = r == APES_MEASURE_SKIPPED && c->corrupt == NULL;
 	MemoryContextReset(scratch);
@@ -484,7 +490,9 @@ apes_collect_bloat_findings(ApesCatalog *cat, List **out)
 		switch (apes_measure_candidate(c, scratch, deadline))
 		{
 			case APES_MEASURED:
+			case APES_MEASURED_BUT_TOAST:
 				measured++;
+				unmeasured += c->toast_late;	/* its TOAST table is judged from the estimate */
 				break;
 			case APES_MEASURE_OUT_OF_TIME:
 				unmeasured++;

@@ -529,7 +529,8 @@ apes_measure_table_quick(Oid relid, int64 sample_pages, TimestampTz deadline, Ap
 
 	toast->nblocks = -1;
 	r = apes_measure_one_quick(relid, sample_pages, deadline, heap, &toastoid);
-	if (r == APES_MEASURED && OidIsValid(toastoid))
-		(void) apes_measure_one_quick(toastoid, sample_pages, deadline, toast, NULL);
+	if (r == APES_MEASURED && OidIsValid(toastoid) &&
+		apes_measure_one_quick(toastoid, sample_pages, deadline, toast, NULL) == APES_MEASURE_OUT_OF_TIME)
+		return APES_MEASURED_BUT_TOAST;
 	return r;
 }
