@@ -232,6 +232,44 @@ apes_parse_reloptions(ApesRel *r, Datum reloptions, bool isnull)
 	}
 }
 
+/* strcmp() for qsort() over an array of C strings. */
+static int
+apes_cstring_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/*
+ * An index's reloptions as one canonical string, its "name=value" elements sorted and joined by commas, in the
+ * arena: two indexes with the same options in another order compare equal.  NULL when it has none.
+ */
+static char *
+apes_index_options(Datum reloptions, bool isnull, ApesArena *arena)
+{
+	Datum	   *elems;
+	bool	   *elemnulls;
+	int			n;
+	char	  **opts;
+	StringInfoData buf;
+	char	   *out;
+
+	if (isnull)
+		return NULL;
+	deconstruct_array(DatumGetArrayTypeP(reloptions), TEXTOID, -1, false, TYPALIGN_INT, &elems, &elemnulls, &n);
+	if (n == 0)
+		return NULL;
+	opts = palloc(sizeof(char *) * n);
+	for (int i = 0; i < n; i++)
+		opts[i] = elemnulls[i] ? "" : TextDatumGetCString(elems[i]);
+	qsort(opts, n, sizeof(char *), apes_cstring_cmp);
+	initStringInfo(&buf);
+	for (int i = 0; i < n; i++)
+		appendStringInfo(&buf, "%s%s", i > 0 ? "," : "", opts[i]);
+	out = apes_arena_strdup(arena, buf.data);
+	pfree(buf.data);
+	return out;
+}
+
 /* Read pg_class (AccessShareLock): tables, partitioned tables, matviews and indexes of user schemas. */
 static apes_relhash_hash *
 apes_load_relations(apes_nsphash_hash *nsps, ApesArena *arena)
@@ -299,6 +337,8 @@ apes_load_relations(apes_nsphash_hash *nsps, ApesArena *arena)
 		r->disk_bytes = -1;
 		reloptions = heap_getattr(tup, Anum_pg_class_reloptions, RelationGetDescr(rel), &isnull);
 		apes_parse_reloptions(r, reloptions, isnull);
+		if (r->relkind == RELKIND_INDEX || r->relkind == RELKIND_PARTITIONED_INDEX)
+			r->options = apes_index_options(reloptions, isnull, arena);
 		e = apes_relhash_insert(rels, form->oid, &found);
 		e->rel = r;
 	}

@@ -56,6 +56,7 @@ typedef struct ApesRel
 	int16		relnatts;
 	int16		fillfactor;		/* from reloptions for tables and btree indexes, else the access method's default */
 	bool		dedup;			/* btree: deduplicate_items */
+	char	   *options;		/* indexes: reloptions, sorted and comma-joined (apes_index_options), or NULL */
 	ApesColumn *columns;		/* relnatts columns by attnum - 1, NULL until apes_catalog_load_columns() */
 	bool		columns_loaded;
 	bool		bloat_candidate;	/* scratch for one report: big enough to be a bloat candidate */

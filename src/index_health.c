@@ -416,10 +416,16 @@ apes_same_pred(ApesIndex *a, ApesIndex *b)
 	return equal(apes_index_pred(a), apes_index_pred(b));
 }
 
-/* True when a and b are the same index: access method, keys, INCLUDE, opclasses, collations, options, predicate. */
+/*
+ * True when a and b are the same index: access method, keys, INCLUDE, opclasses, collations, sort options, storage
+ * parameters (BRIN's pages_per_range or btree's deduplicate_items make another index; written the same, in any
+ * order), predicate.
+ */
 static bool
 apes_identical(ApesIndex *a, ApesIndex *b)
 {
+	if (strcmp(a->rel->options ? a->rel->options : "", b->rel->options ? b->rel->options : "") != 0)
+		return false;
 	if (a->rel->relam != b->rel->relam || a->natts != b->natts || a->nkeyatts != b->nkeyatts ||
 		a->unique != b->unique || a->nulls_not_distinct != b->nulls_not_distinct || a->immediate != b->immediate ||
 		memcmp(a->keys, b->keys, sizeof(int16) * a->natts) != 0)

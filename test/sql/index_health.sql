@@ -271,6 +271,19 @@ SET search_path = isp, public;
 SELECT check_id, object_name, undo_sql, evidence->>'definition' AS definition
   FROM apes.findings('index') WHERE object_name LIKE 'isp.%';
 RESET search_path;
+
+-- storage parameters make another index: BRIN pages_per_range 4 and 128, btree deduplication on and off are not
+-- duplicates; the same parameters written in another order are
+CREATE SCHEMA iopt;
+CREATE TABLE iopt.t (a int, b int);
+CREATE INDEX t_brin4 ON iopt.t USING brin (a) WITH (pages_per_range = 4);
+CREATE INDEX t_brin128 ON iopt.t USING brin (a) WITH (pages_per_range = 128);
+CREATE INDEX t_b_dedup ON iopt.t (b);
+CREATE INDEX t_b_nodedup ON iopt.t (b) WITH (deduplicate_items = off);
+CREATE INDEX t_b_nodedup_ff ON iopt.t (b) WITH (deduplicate_items = off, fillfactor = 80);
+CREATE INDEX t_b_ff_nodedup ON iopt.t (b) WITH (fillfactor = 80, deduplicate_items = off);
+SELECT check_id, object_name, evidence->>'duplicate_of' AS duplicate_of
+  FROM apes.findings('index') WHERE object_name LIKE 'iopt.%' AND check_id = 'index_duplicate' ORDER BY object_name;
 SET client_min_messages = warning;
-DROP SCHEMA ifk, isp CASCADE;
+DROP SCHEMA ifk, isp, iopt CASCADE;
 RESET client_min_messages;
