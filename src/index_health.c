@@ -535,9 +535,11 @@ apes_still_invalid(ApesIndex *idx)
 }
 
 /*
- * The name REINDEX CONCURRENTLY gives its copies: <index>_ccnew or <index>_ccold, maybe with a number, where <index>
- * is an index of the same table.  Returns true only when such an original exists, so a user's index that merely
- * ends in _ccnew is not taken for a leftover.
+ * The name REINDEX CONCURRENTLY gives its copies: ChooseRelationName(<index>, NULL, "ccnew" or "ccold"), that is
+ * <index>_ccnew, maybe with a number, with <index> cut short so that the whole fits in NAMEDATALEN, where <index> is
+ * an index of the same table.  Each candidate original's copy name is made by the server's own makeObjectName() and
+ * compared, so a long name cut to fit still matches, and a user's index that merely ends in _ccnew does not.  suffix
+ * is "ccnew" or "ccold".
  */
 static bool
 apes_is_cc_copy(ApesIndex *idx, const char *suffix)
@@ -546,17 +548,19 @@ apes_is_cc_copy(ApesIndex *idx, const char *suffix)
 	size_t		len = strlen(name);
 	size_t		end = len;
 	size_t		slen = strlen(suffix);
+	char	   *label;
 	ListCell   *lc;
 
 	while (end > 0 && name[end - 1] >= '0' && name[end - 1] <= '9')
 		end--;
-	if (end < slen + 1 || strncmp(name + end - slen, suffix, slen) != 0)
+	if (end < slen + 2 || name[end - slen - 1] != '_' || strncmp(name + end - slen, suffix, slen) != 0)
 		return false;
+	label = psprintf("%s%s", suffix, name + end);	/* "ccnew" and the number ChooseRelationName added, if any */
 	foreach(lc, idx->table->indexes)
 	{
 		const char *other = ((ApesIndex *) lfirst(lc))->rel->relname;
 
-		if (lfirst(lc) != idx && strlen(other) == end - slen && strncmp(other, name, end - slen) == 0)
+		if (lfirst(lc) != idx && strcmp(makeObjectName(other, NULL, label), name) == 0)
 			return true;
 	}
 	return false;
@@ -586,13 +590,13 @@ apes_check_invalid(IndexCheckState *st)
 		f = apes_new_finding("index_invalid", AREA, APES_WARNING, name);
 		f->wasted_bytes = bytes;
 
-		if (apes_is_cc_copy(idx, "_ccnew"))
+		if (apes_is_cc_copy(idx, "ccnew"))
 		{
 			kind = "reindex_concurrently_leftover_new";
 			f->summary = psprintf("invalid index %s is the unfinished new copy left by a failed REINDEX CONCURRENTLY; drop it (the original index is intact)", name);
 			f->fix_sql = apes_index_drop_sql(rel);
 		}
-		else if (apes_is_cc_copy(idx, "_ccold"))
+		else if (apes_is_cc_copy(idx, "ccold"))
 		{
 			kind = "reindex_concurrently_leftover_old";
 			f->summary = psprintf("invalid index %s is the old copy left by an interrupted REINDEX CONCURRENTLY; drop it (the rebuilt index replaced it)", name);
