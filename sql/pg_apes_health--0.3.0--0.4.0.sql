@@ -7,6 +7,11 @@
  * granted apes.snapshot() and apes.record_findings() needs EXECUTE on apes.findings_new() too.  The C library of
  * 0.4.0 changes no signature; its other changes (sampling, reports that compute only what they show) need no SQL.
  *
+ * apes.findings(), apes.health_report() and apes.health_json() failed inside any query with a parallel plan
+ * ("cannot start subtransactions during a parallel operation": measuring bloat runs each relation in a
+ * subtransaction); they, and the page readers apes.table_bloat() and apes.index_bloat(), which lock relations, are
+ * now PARALLEL UNSAFE, so a query that calls them is never planned parallel.
+ *
  * Safety: the function replaced here is a member of this extension, so replacing it cannot adopt a planted object
  * (the server refuses CREATE OR REPLACE of a non-member in an extension script); the new function is created
  * plainly, so a planted one makes the update fail.  Replacing keeps the privileges.
@@ -75,3 +80,10 @@ AS $$
 $$;
 COMMENT ON FUNCTION apes.record_findings(timestamptz) IS
     'record the current findings as episodes of apes.finding_history (called by apes.snapshot())';
+
+-- Functions that start subtransactions or take locks are never run in parallel mode (issue 13, defect 3).
+ALTER FUNCTION apes.findings(text) PARALLEL UNSAFE;
+ALTER FUNCTION apes.health_report() PARALLEL UNSAFE;
+ALTER FUNCTION apes.health_json() PARALLEL UNSAFE;
+ALTER FUNCTION apes.table_bloat(regclass, integer, boolean) PARALLEL UNSAFE;
+ALTER FUNCTION apes.index_bloat(regclass, integer, boolean) PARALLEL UNSAFE;

@@ -44,7 +44,7 @@ RETURNS TABLE (
     undo_sql     text
 )
 AS 'MODULE_PATHNAME', 'apes_findings'
-LANGUAGE C STABLE PARALLEL RESTRICTED;
+LANGUAGE C STABLE PARALLEL UNSAFE;
 
 COMMENT ON FUNCTION apes.findings(text) IS
     'health findings of every area, or of one area (index); one shape for all checks';
@@ -53,7 +53,7 @@ COMMENT ON FUNCTION apes.findings(text) IS
 CREATE FUNCTION apes.health_report()
 RETURNS text
 AS 'MODULE_PATHNAME', 'apes_health_report'
-LANGUAGE C STABLE PARALLEL RESTRICTED;
+LANGUAGE C STABLE PARALLEL UNSAFE;
 
 COMMENT ON FUNCTION apes.health_report() IS 'health report as text, for people';
 
@@ -61,7 +61,7 @@ COMMENT ON FUNCTION apes.health_report() IS 'health report as text, for people';
 CREATE FUNCTION apes.health_json()
 RETURNS jsonb
 AS 'MODULE_PATHNAME', 'apes_health_json'
-LANGUAGE C STABLE PARALLEL RESTRICTED;
+LANGUAGE C STABLE PARALLEL UNSAFE;
 
 COMMENT ON FUNCTION apes.health_json() IS 'health report as jsonb, for tools and monitoring endpoints';
 
@@ -96,7 +96,7 @@ RETURNS TABLE (
     wasted_pct_high      double precision
 )
 AS 'MODULE_PATHNAME', 'apes_table_bloat'
-LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
 COMMENT ON FUNCTION apes.table_bloat(regclass, integer, boolean) IS
     'dead, recently dead and free space of a table and its TOAST table, from a sample of pages (95% interval) or every page';
@@ -123,7 +123,7 @@ RETURNS TABLE (
     measure          text
 )
 AS 'MODULE_PATHNAME', 'apes_index_bloat'
-LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
 COMMENT ON FUNCTION apes.index_bloat(regclass, integer, boolean) IS
     'what a REINDEX would give back (btree) or free and deleted space (GIN, GiST, hash, SP-GiST), sampled or exact';

@@ -122,6 +122,41 @@ SET pg_apes_health.bloat_min_pct = 101;
 SET pg_apes_health.bloat_time_budget = -1;
 \set VERBOSITY default
 
+-- in a query whose plan would otherwise be parallel: measuring runs each relation in a subtransaction, which a
+-- parallel operation forbids, so the reports and page readers are PARALLEL UNSAFE and such a query is planned serial
+SELECT p.proname, p.proparallel FROM pg_proc p
+ WHERE p.pronamespace = 'apes'::regnamespace
+   AND p.proname IN ('findings', 'health_report', 'health_json', 'table_bloat', 'index_bloat')
+ ORDER BY 1;
+SET parallel_setup_cost = 0;
+SET parallel_tuple_cost = 0;
+SET min_parallel_table_scan_size = 0;
+SET max_parallel_workers_per_gather = 2;
+CREATE FUNCTION bf.plan_has_gather(q text) RETURNS boolean LANGUAGE plpgsql AS $$
+DECLARE
+  l text;
+BEGIN
+  FOR l IN EXECUTE 'EXPLAIN (COSTS OFF) ' || q LOOP
+    IF l LIKE '%Gather%' THEN
+      RETURN true;
+    END IF;
+  END LOOP;
+  RETURN false;
+END $$;
+-- the near-miss: the scan alone gets a Gather; with a report in the same query it does not
+SELECT bf.plan_has_gather('SELECT count(*) FROM bf.freed') AS scan_alone_parallel,
+       bf.plan_has_gather('SELECT (SELECT count(*) FROM bf.freed), (SELECT count(*) FROM apes.findings(''bloat''))')
+         AS with_report_parallel;
+SELECT (SELECT count(*) FROM bf.freed) > 0 AS scanned,
+       (SELECT count(*) FROM apes.findings('bloat') WHERE check_id = 'table_bloat') > 0 AS findings,
+       length(apes.health_json()::text) > 0 AS json, length(apes.health_report()) > 0 AS report,
+       (SELECT count(*) FROM apes.table_bloat('bf.freed')) > 0 AS table_bloat,
+       (SELECT count(*) FROM apes.index_bloat('bf.freed_v_idx')) > 0 AS index_bloat;
+RESET parallel_setup_cost;
+RESET parallel_tuple_cost;
+RESET min_parallel_table_scan_size;
+RESET max_parallel_workers_per_gather;
+
 -- clean up
 REVOKE ALL ON SCHEMA apes FROM regress_bf_plain;
 REVOKE ALL ON FUNCTION apes.findings(text) FROM regress_bf_plain;
