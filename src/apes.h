@@ -47,12 +47,13 @@ typedef struct ApesFinding
 	char	   *fix_sql;		/* NULL where no DDL applies */
 	char	   *undo_sql;		/* NULL where no DDL applies */
 	/*
-	 * What only a shown finding needs (summary, evidence, DDL, confidence) may be left to details(f), which a
-	 * rendering calls once, through apes_finding_details(), for the findings it shows: a report that shows 50 of
+	 * What only a shown finding needs (summary, evidence, DDL, confidence) may be left to details(f, bulk), which a
+	 * rendering calls once, through apes_finding_details(), for the findings it shows (bulk: it renders every
+	 * finding, so what the details load into the session's caches should not stay there): a report that shows 50 of
 	 * 100,000 findings deparses 50 indexes.  Ordering and counting use only the fields above it fills at once:
 	 * check_id, area, severity, object_name and wasted_bytes.
 	 */
-	void		(*details) (struct ApesFinding *f);
+	void		(*details) (struct ApesFinding *f, bool bulk);
 	void	   *details_arg;
 } ApesFinding;
 
@@ -64,8 +65,7 @@ typedef void (*ApesCollector) (struct ApesCatalog *cat, List **out);
 /* findings.c */
 extern ApesFinding *apes_new_finding(const char *check_id, const char *area, ApesSeverity severity,
 									 const char *object_name);
-extern void apes_finding_details(ApesFinding *f);
-extern bool apes_release_caches;
+extern void apes_finding_details(ApesFinding *f, bool bulk);
 extern const char *apes_severity_name(ApesSeverity s);
 extern const char *apes_confidence_name(ApesConfidence c);
 extern char *apes_size_pretty(int64 bytes);

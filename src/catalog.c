@@ -232,13 +232,6 @@ apes_parse_reloptions(ApesRel *r, Datum reloptions, bool isnull)
 	}
 }
 
-/* strcmp() for qsort() over an array of C strings. */
-static int
-apes_cstring_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *) a, *(char *const *) b);
-}
-
 /*
  * An index's reloptions as one canonical string, its "name=value" elements sorted and joined by commas, in the
  * arena: two indexes with the same options in another order compare equal.  NULL when it has none.
@@ -261,7 +254,7 @@ apes_index_options(Datum reloptions, bool isnull, ApesArena *arena)
 	opts = palloc(sizeof(char *) * n);
 	for (int i = 0; i < n; i++)
 		opts[i] = elemnulls[i] ? "" : TextDatumGetCString(elems[i]);
-	qsort(opts, n, sizeof(char *), apes_cstring_cmp);
+	qsort(opts, n, sizeof(char *), pg_qsort_strcmp);
 	initStringInfo(&buf);
 	for (int i = 0; i < n; i++)
 		appendStringInfo(&buf, "%s%s", i > 0 ? "," : "", opts[i]);

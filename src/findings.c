@@ -98,19 +98,16 @@ apes_new_finding(const char *check_id, const char *area, ApesSeverity severity, 
 	return f;
 }
 
-/* Set while a bulk rendering runs: deparsing then lets its cache entries go (index_health.c). */
-bool		apes_release_caches = false;
-
-/* Fill in what a finding left for later (see ApesFinding.details), once. */
+/* Fill in what a finding left for later (see ApesFinding.details), once; bulk for renderings of every finding. */
 void
-apes_finding_details(ApesFinding *f)
+apes_finding_details(ApesFinding *f, bool bulk)
 {
-	void		(*details) (ApesFinding *f) = f->details;
+	void		(*details) (ApesFinding *f, bool bulk) = f->details;
 
 	if (details == NULL)
 		return;
 	f->details = NULL;
-	details(f);
+	details(f, bulk);
 }
 
 /* "index, ..." : the valid area names, for error hints. */
@@ -176,7 +173,6 @@ apes_collect(const ApesArea *area, ApesCatalog **catp)
 			apes_areas[i].collect(cat, &out);
 	}
 	apes_stats_end(stats);
-	apes_release_caches = false;
 	list_sort(out, apes_finding_cmp);
 	*catp = cat;
 	return out;
@@ -189,18 +185,11 @@ apes_finding_key(const char *check_id, const char *severity, const char *object_
 	return psprintf("%s\x1f%s\x1f%s", check_id, severity, object_name);
 }
 
-/* strcmp() for qsort() and bsearch() over an array of key strings. */
-static int
-apes_key_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *) a, *(char *const *) b);
-}
-
 /*
  * Put findings into the result, each with its details, which live (with the row's datums) only until the row is in
  * the tuplestore, and are cleared from the finding then.  When known (sorted keys) is given, a finding whose key is
- * among them comes without details: summary '', no evidence, no DDL.  Bulk renderings also let the deparser's cache
- * entries go (apes_release_caches): one call over 100,000 findings would otherwise keep them for the session.
+ * among them comes without details: summary '', no evidence, no DDL.  The details are asked for in bulk: one call
+ * over 100,000 findings must not leave what they loaded in the session's caches.
  */
 static void
 apes_put_findings(ReturnSetInfo *rsinfo, List *findings, char **known, int nknown)
@@ -208,7 +197,6 @@ apes_put_findings(ReturnSetInfo *rsinfo, List *findings, char **known, int nknow
 	MemoryContext rowcxt = AllocSetContextCreate(CurrentMemoryContext, "apes finding row", ALLOCSET_DEFAULT_SIZES);
 	ListCell   *lc;
 
-	apes_release_caches = true;
 	foreach(lc, findings)
 	{
 		ApesFinding *f = lfirst(lc);
@@ -223,10 +211,10 @@ apes_put_findings(ReturnSetInfo *rsinfo, List *findings, char **known, int nknow
 		{
 			char	   *key = apes_finding_key(f->check_id, apes_severity_name(f->severity), f->object_name);
 
-			details = bsearch(&key, known, nknown, sizeof(char *), apes_key_cmp) == NULL;
+			details = bsearch(&key, known, nknown, sizeof(char *), pg_qsort_strcmp) == NULL;
 		}
 		if (details)
-			apes_finding_details(f);
+			apes_finding_details(f, true);
 		values[i++] = CStringGetTextDatum(f->check_id);
 		values[i++] = CStringGetTextDatum(f->area);
 		values[i++] = CStringGetTextDatum(apes_severity_name(f->severity));
@@ -255,7 +243,6 @@ apes_put_findings(ReturnSetInfo *rsinfo, List *findings, char **known, int nknow
 			f->evidence = NULL;
 		}
 	}
-	apes_release_caches = false;
 	MemoryContextDelete(rowcxt);
 }
 
@@ -340,7 +327,7 @@ apes_findings_new(PG_FUNCTION_ARGS)
 	known = palloc(sizeof(char *) * Max(nchecks, 1));
 	for (int i = 0; i < nchecks; i++)
 		known[i] = apes_finding_key(checks[i], sevs[i], objs[i]);
-	qsort(known, nchecks, sizeof(char *), apes_key_cmp);
+	qsort(known, nchecks, sizeof(char *), pg_qsort_strcmp);
 	findings = apes_collect(NULL, &cat);
 	apes_put_findings((ReturnSetInfo *) fcinfo->resultinfo, findings, known, nchecks);
 	apes_catalog_free(cat);
@@ -461,7 +448,7 @@ apes_health_report(PG_FUNCTION_ARGS)
 			continue;
 		}
 		shown++;
-		apes_finding_details(f);
+		apes_finding_details(f, false);
 		appendStringInfo(&buf, "* [%s] %s", f->check_id, f->object_name);
 		if (f->wasted_bytes >= 0)
 			appendStringInfo(&buf, " (%s)", apes_size_pretty(f->wasted_bytes));
@@ -503,11 +490,11 @@ apes_json_finding(ApesJson *j, ApesFinding *f)
 }
 
 /*
- * The number of findings of each check, in the order of the areas' check lists, in one pass: the check of the
- * previous finding is tried first (findings come sorted by severity and area, so runs of one check are common).
+ * How many findings the check at position k of the areas' check lists (all areas in order) has, in one pass over the
+ * findings; the previous finding's check is tried first, as findings of one check mostly come in runs.
  */
 static int *
-apes_count_checks(List *findings, int *nchecks)
+apes_count_checks(List *findings)
 {
 	const char **ids;
 	int		   *counts;
@@ -528,13 +515,11 @@ apes_count_checks(List *findings, int *nchecks)
 	{
 		const char *id = ((ApesFinding *) lfirst(lc))->check_id;
 
-		if (strcmp(ids[last], id) != 0)
-			for (last = 0; last < n - 1 && strcmp(ids[last], id) != 0; last++)
-				;
+		for (int tried = 0; tried < n && strcmp(ids[last], id) != 0; tried++)
+			last = (last + 1) % n;
 		if (strcmp(ids[last], id) == 0)
 			counts[last]++;
 	}
-	*nchecks = n;
 	return counts;
 }
 
@@ -554,7 +539,7 @@ apes_health_json(PG_FUNCTION_ARGS)
 	int			shown = 0;
 	int			omitted = 0;
 	int		   *counts;
-	int			nchecks;
+	int			k;
 
 	apes_json_begin(&j);
 	apes_json_text(&j, "version", APES_VERSION);
@@ -569,11 +554,11 @@ apes_health_json(PG_FUNCTION_ARGS)
 	apes_json_end_object(&j);
 	apes_json_int(&j, "wasted_bytes", t.wasted_bytes);
 	apes_json_begin_object(&j, "checks");
-	counts = apes_count_checks(findings, &nchecks);
-	nchecks = 0;
+	counts = apes_count_checks(findings);
+	k = 0;
 	for (int a = 0; a < APES_NAREAS; a++)
 		for (const char *const *c = apes_areas[a].checks; *c != NULL; c++)
-			apes_json_int(&j, *c, counts[nchecks++]);
+			apes_json_int(&j, *c, counts[k++]);
 	apes_json_end_object(&j);
 	apes_json_text(&j, "stats_since", timestamptz_to_str(cat->stats_since));
 
@@ -591,7 +576,7 @@ apes_health_json(PG_FUNCTION_ARGS)
 			continue;
 		}
 		shown++;
-		apes_finding_details(f);
+		apes_finding_details(f, false);
 		apes_json_finding(&j, f);
 	}
 	apes_json_end_array(&j);

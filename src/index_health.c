@@ -150,11 +150,11 @@ apes_index_scans(ApesRel *rel)
 }
 
 /*
- * Let the session's caches go of what deparsing one index loaded, in a bulk rendering (findings(), a snapshot; not
- * the reports that show 50 findings per group, where the entries are few and may be the session's own): the table's relcache entry (the deparser opens the
+ * Let the session's caches go of what deparsing one index loaded: the table's relcache entry (the deparser opens the
  * table for its column names), the pg_class and pg_index rows of both, and the pg_attribute rows of the index's
- * columns.  Without this a report that prints the DDL
- * of 100,000 indexes leaves some 3 kB per table in CacheMemoryContext for the rest of the session (300 MB), as
+ * columns.  Done in bulk renderings (findings(), a snapshot), not in the reports that show 50 findings per group,
+ * where the entries are few and may be the session's own.  Without it a rendering of the DDL of 100,000 indexes
+ * leaves some 3 kB per table in CacheMemoryContext for the rest of the session (300 MB), as
  * SELECT pg_get_indexdef(...) over as many indexes does.  This is what a local invalidation does: entries in use are
  * only marked, and anything evicted is read again from the catalogs when next needed; nothing changes meaning.
  */
@@ -180,10 +180,10 @@ apes_forget_cached(ApesIndex *idx)
  * the index's catalog rows, so both the table and the index are locked first, each only if that can be done at once
  * (never queueing behind DDL), the index's existence is checked under those locks, and both are released right
  * after, so no lock accumulates over a report.  It is printed under an empty search_path, so the DDL means the same
- * whatever the caller's search_path is.
+ * whatever the caller's search_path is.  In bulk, the cache entries deparsing loaded are let go (apes_forget_cached).
  */
 static char *
-apes_indexdef(ApesRel *rel)
+apes_indexdef(ApesRel *rel, bool bulk)
 {
 	Oid			tableoid = rel->index->table->oid;
 	char	   *def = NULL;
@@ -207,7 +207,7 @@ apes_indexdef(ApesRel *rel)
 		UnlockRelationOid(rel->oid, AccessShareLock);
 	}
 	UnlockRelationOid(tableoid, AccessShareLock);
-	if (apes_release_caches)
+	if (bulk)
 		apes_forget_cached(rel->index);
 	if (def != NULL)
 		rel->indexdef = MemoryContextStrdup(rel->index->cxt, def);	/* kept as long as the catalog */
@@ -220,9 +220,9 @@ apes_indexdef(ApesRel *rel)
  * CREATE [UNIQUE] INDEX <name> ON [ONLY] ..., and the edit is made right there, never inside a quoted name.
  */
 static char *
-apes_index_create_sql(ApesRel *rel)
+apes_index_create_sql(ApesRel *rel, bool bulk)
 {
-	char	   *def = apes_indexdef(rel);
+	char	   *def = apes_indexdef(rel, bulk);
 	const char *head = rel->index->unique ? "CREATE UNIQUE INDEX " : "CREATE INDEX ";
 	const char *qname = quote_identifier(rel->relname);
 	const char *after;
@@ -255,9 +255,9 @@ apes_index_drop_sql(ApesRel *rel)
  * right now) there is no undo, so there is no fix either: the summary says to run the report again.
  */
 static void
-apes_set_drop_ddl(ApesFinding *f, ApesRel *rel)
+apes_set_drop_ddl(ApesFinding *f, ApesRel *rel, bool bulk)
 {
-	f->undo_sql = apes_index_create_sql(rel);
+	f->undo_sql = apes_index_create_sql(rel, bulk);
 	if (f->undo_sql != NULL)
 		f->fix_sql = apes_index_drop_sql(rel);
 	else
@@ -265,9 +265,9 @@ apes_set_drop_ddl(ApesFinding *f, ApesRel *rel)
 							  f->summary);
 }
 
-/* Leave a finding's details to details(f), with the indexes they are about. */
+/* Leave a finding's details to details(f, bulk), with the indexes they are about. */
 static IndexFindingArgs *
-apes_defer_details(ApesFinding *f, void (*details) (ApesFinding *f), ApesIndex *idx, ApesIndex *other)
+apes_defer_details(ApesFinding *f, void (*details) (ApesFinding *f, bool bulk), ApesIndex *idx, ApesIndex *other)
 {
 	IndexFindingArgs *a = palloc0(sizeof(IndexFindingArgs));
 
@@ -641,7 +641,7 @@ apes_check_invalid(IndexCheckState *st)
 		apes_json_bool(&ev, "unique", idx->unique);
 		apes_json_bool(&ev, "ready", idx->ready);
 		apes_json_bool(&ev, "live", idx->live);
-		apes_json_text(&ev, "definition", apes_indexdef(rel));
+		apes_json_text(&ev, "definition", apes_indexdef(rel, false));
 		apes_json_text(&ev, "confidence_reason", "no CREATE INDEX or REINDEX is running on the table (pg_stat_progress_create_index)");
 		f->evidence = apes_json_end(&ev);
 		*st->out = lappend(*st->out, f);
@@ -652,7 +652,7 @@ apes_check_invalid(IndexCheckState *st)
 
 /* The summary, DDL and evidence of an index_duplicate finding (its ApesFinding.details). */
 static void
-apes_duplicate_details(ApesFinding *f)
+apes_duplicate_details(ApesFinding *f, bool bulk)
 {
 	IndexFindingArgs *a = f->details_arg;
 	ApesIndex  *idx = a->idx;
@@ -665,7 +665,7 @@ apes_duplicate_details(ApesFinding *f)
 	if (apes_index_droppable(idx))
 	{
 		f->summary = psprintf("index %s (%s) is a duplicate of %s; drop it", name, apes_pretty(bytes), kname);
-		apes_set_drop_ddl(f, idx->rel);
+		apes_set_drop_ddl(f, idx->rel, bulk);
 	}
 	else
 		f->summary = psprintf("index %s (%s) is a duplicate of %s but something depends on it (%s); remove that dependency first",
@@ -681,7 +681,7 @@ apes_duplicate_details(ApesFinding *f)
 	apes_json_int(&ev, "index_bytes", bytes);
 	apes_json_int(&ev, "index_scans", a->idx_scans);
 	apes_json_int(&ev, "keeper_scans", a->other_scans);
-	apes_json_text(&ev, "definition", apes_indexdef(idx->rel));
+	apes_json_text(&ev, "definition", apes_indexdef(idx->rel, bulk));
 	apes_json_text(&ev, "confidence_reason", "same access method, key and INCLUDE columns, operator classes, collations, sort options, expressions and predicate");
 	f->evidence = apes_json_end(&ev);
 }
@@ -757,7 +757,7 @@ apes_find_cover(IndexCheckState *st, ApesIndex *idx)
 
 /* The summary, DDL, confidence and evidence of an index_redundant finding (its ApesFinding.details). */
 static void
-apes_redundant_details(ApesFinding *f)
+apes_redundant_details(ApesFinding *f, bool bulk)
 {
 	IndexFindingArgs *a = f->details_arg;
 	ApesIndex  *idx = a->idx;
@@ -771,7 +771,7 @@ apes_redundant_details(ApesFinding *f)
 	f->summary = psprintf("index %s (%s) is redundant: %s serves the same queries%s; drop it",
 						  name, apes_pretty(bytes), cname,
 						  idx->unique ? " and enforces the same uniqueness" : "");
-	apes_set_drop_ddl(f, idx->rel);
+	apes_set_drop_ddl(f, idx->rel, bulk);
 
 	/* a much wider covering index can make the queries of the narrow one slower */
 	if (bytes > 0 && cbytes > 4 * bytes)
@@ -785,7 +785,7 @@ apes_redundant_details(ApesFinding *f)
 	apes_json_int(&ev, "covering_index_bytes", cbytes);
 	apes_json_int(&ev, "index_scans", a->idx_scans);
 	apes_json_bool(&ev, "predicate_implied", apes_index_pred(idx) != NIL && !apes_same_pred(idx, cover));
-	apes_json_text(&ev, "definition", apes_indexdef(idx->rel));
+	apes_json_text(&ev, "definition", apes_indexdef(idx->rel, bulk));
 	apes_json_text(&ev, "confidence_reason", f->confidence == APES_HIGH ?
 				   "key columns are a leading prefix of the covering index with the same operator classes, collations and sort options" :
 				   "the covering index is more than 4 times larger, so queries that use this index may get slower without it");
@@ -988,7 +988,7 @@ apes_history_scanned(UnusedHistory *h, Oid indexoid)
 
 /* The summary, DDL and evidence of an index_unused finding (its ApesFinding.details). */
 static void
-apes_unused_details(ApesFinding *f)
+apes_unused_details(ApesFinding *f, bool bulk)
 {
 	IndexFindingArgs *a = f->details_arg;
 	ApesIndex  *idx = a->idx;
@@ -1005,7 +1005,7 @@ apes_unused_details(ApesFinding *f)
 	{
 		f->summary = psprintf("index %s (%s) has not been scanned in %.1f days of statistics; drop it unless a standby (which keeps its own counters) or a rare job uses it",
 							  name, apes_pretty(f->wasted_bytes), a->age_days);
-		apes_set_drop_ddl(f, idx->rel);
+		apes_set_drop_ddl(f, idx->rel, bulk);
 	}
 
 	apes_json_begin(&ev);
