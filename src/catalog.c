@@ -9,6 +9,7 @@
 #include "postgres.h"
 
 #include <sys/stat.h>
+#include <fcntl.h>
 
 #include "access/genam.h"
 #include "access/heapam.h"
@@ -464,6 +465,31 @@ apes_load_indexes(apes_relhash_hash *rels, ApesArena *arena)
 	return out;
 }
 
+/*
+ * A copy of a one-dimensional int2[] or oid[] column of a pg_constraint row (conkey, confkey, conpfeqop), and its
+ * length in *n; an empty array when the column is null or not such an array.
+ */
+static void *
+apes_constraint_array(HeapTuple tup, TupleDesc desc, int attnum, Oid elemtype, int *n)
+{
+	size_t		elemsize = elemtype == INT2OID ? sizeof(int16) : sizeof(Oid);
+	bool		isnull;
+	Datum		d = heap_getattr(tup, attnum, desc, &isnull);
+	ArrayType  *arr;
+	void	   *out;
+
+	*n = 0;
+	if (isnull)
+		return palloc0(elemsize);
+	arr = DatumGetArrayTypeP(d);
+	if (ARR_NDIM(arr) != 1 || ARR_HASNULL(arr) || ARR_ELEMTYPE(arr) != elemtype)
+		return palloc0(elemsize);
+	*n = ARR_DIMS(arr)[0];
+	out = palloc(elemsize * Max(*n, 1));
+	memcpy(out, ARR_DATA_PTR(arr), elemsize * *n);
+	return out;
+}
+
 /* Read pg_constraint (AccessShareLock): which indexes back constraints, and every foreign key of a user table. */
 static List *
 apes_load_constraints(apes_relhash_hash *rels)
@@ -500,8 +526,8 @@ apes_load_constraints(apes_relhash_hash *rels)
 		{
 			ApesRel    *table = apes_rel_find(rels, form->conrelid);
 			ApesForeignKey *fk;
-			bool		isnull;
-			Datum		d;
+			int			n;
+			int			n2;
 
 			if (irel != NULL && irel->index != NULL)
 				irel->index->fk_referencing = form->oid;
@@ -515,15 +541,11 @@ apes_load_constraints(apes_relhash_hash *rels)
 			fk->parent = form->conparentid;
 			fk->deltype = form->confdeltype;
 			fk->updtype = form->confupdtype;
-			d = heap_getattr(tup, Anum_pg_constraint_conkey, desc, &isnull);
-			if (!isnull)
-			{
-				ArrayType  *arr = DatumGetArrayTypeP(d);
-
-				fk->nkeys = ArrayGetNItems(ARR_NDIM(arr), ARR_DIMS(arr));
-				fk->keys = palloc(sizeof(int16) * Max(fk->nkeys, 1));
-				memcpy(fk->keys, ARR_DATA_PTR(arr), sizeof(int16) * fk->nkeys);
-			}
+			fk->keys = apes_constraint_array(tup, desc, Anum_pg_constraint_conkey, INT2OID, &fk->nkeys);
+			fk->refkeys = apes_constraint_array(tup, desc, Anum_pg_constraint_confkey, INT2OID, &n);
+			fk->pfeqop = apes_constraint_array(tup, desc, Anum_pg_constraint_conpfeqop, OIDOID, &n2);
+			if (n != fk->nkeys || n2 != fk->nkeys)
+				fk->nkeys = 0;	/* an odd row: no check judges this key */
 			fks = lappend(fks, fk);
 			table->fks = lappend(table->fks, fk);
 		}
@@ -799,6 +821,43 @@ apes_rel_bytes(ApesRel *rel)
 	}
 	rel->disk_bytes = total;
 	return total;
+}
+
+/*
+ * When the relation's current file was created (statx() birth time of its first segment: CREATE, REINDEX, TRUNCATE
+ * and VACUUM FULL make a new one), or 0 when the file system does not say.  A partitioned relation is as old as its
+ * oldest partition.
+ */
+TimestampTz
+apes_rel_born(ApesRel *rel)
+{
+	TimestampTz born = 0;
+
+	if (rel->relkind == RELKIND_PARTITIONED_TABLE || rel->relkind == RELKIND_PARTITIONED_INDEX)
+	{
+		ListCell   *lc;
+
+		foreach(lc, rel->children)
+		{
+			TimestampTz c = apes_rel_born((ApesRel *) lfirst(lc));
+
+			if (c != 0 && (born == 0 || c < born))
+				born = c;
+		}
+	}
+#ifdef STATX_BTIME
+	else if (OidIsValid(rel->relfilenode))
+	{
+		Oid			spc = OidIsValid(rel->reltablespace) ? rel->reltablespace : MyDatabaseTableSpace;
+		char	   *path = apes_relpath(spc, MyDatabaseId, rel->relfilenode);
+		struct statx stx;
+
+		if (statx(AT_FDCWD, path, 0, STATX_BTIME, &stx) == 0 && (stx.stx_mask & STATX_BTIME) != 0)
+			born = time_t_to_timestamptz((pg_time_t) stx.stx_btime.tv_sec) + stx.stx_btime.tv_nsec / 1000;
+		pfree(path);
+	}
+#endif
+	return born;
 }
 
 /*

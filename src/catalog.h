@@ -105,6 +105,7 @@ typedef struct ApesIndex
 	Oid			fk_referencing; /* a foreign key whose referenced side uses this index, or InvalidOid */
 	bool		proposed;		/* scratch for one report: a drop of this index is already proposed */
 	bool		relied_on;		/* scratch: a proposed drop relies on this index staying */
+	bool		named_cover;	/* scratch: an index_redundant finding names it as the cover */
 	bool		scans_known;	/* scratch: scans below is filled */
 	int64		scans;			/* scratch: index scans in the statistics window */
 } ApesIndex;
@@ -119,6 +120,8 @@ typedef struct ApesForeignKey
 	Oid			parent;			/* conparentid: the constraint it was cloned from, for partitions */
 	int			nkeys;
 	int16	   *keys;			/* referencing columns */
+	int16	   *refkeys;		/* referenced columns (confkey), nkeys */
+	Oid		   *pfeqop;			/* conpfeqop: the PK = FK operator of each column, which the action lookups use */
 	char		deltype;
 	char		updtype;
 } ApesForeignKey;
@@ -147,6 +150,7 @@ extern void apes_catalog_free(ApesCatalog *cat);
 extern ApesRel *apes_rel(ApesCatalog *cat, Oid oid);
 extern char *apes_qualified_name(ApesRel *rel);
 extern int64 apes_rel_bytes(ApesRel *rel);
+extern TimestampTz apes_rel_born(ApesRel *rel);
 extern bool apes_index_detail(ApesIndex *idx);
 extern List *apes_index_exprs(ApesIndex *idx);
 extern List *apes_index_pred(ApesIndex *idx);

@@ -19,12 +19,14 @@
  */
 #include "postgres.h"
 
+#include "access/amapi.h"
 #include "access/stratnum.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_am.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_constraint.h"
 #include "catalog/pg_index.h"
+#include "catalog/pg_opfamily.h"
 #include "catalog/pg_type.h"
 #include "commands/defrem.h"
 #include "commands/progress.h"
@@ -32,6 +34,7 @@
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
 #include "optimizer/optimizer.h"
 #include "pgstat.h"
 #include "storage/lmgr.h"
@@ -91,6 +94,7 @@ typedef struct IndexFindingArgs
 	TimestampTz since;
 	const char *basis;
 	double		age_days;
+	bool		age_unknown;	/* index_unused: nothing said when the index was made */
 	ApesForeignKey *fk;			/* the foreign key the unused index supports, or NULL */
 } IndexFindingArgs;
 
@@ -438,18 +442,103 @@ apes_identical(ApesIndex *a, ApesIndex *b)
 	return apes_same_pred(a, b);
 }
 
-/* True when every row a indexes is indexed by b: b has no predicate, the same one, or one a's predicate implies. */
+/* The key position of b that is the plain column of expression e (through binary-compatible casts), or -1. */
+static int
+apes_key_position(ApesIndex *b, Node *e)
+{
+	while (e != NULL && IsA(e, RelabelType))
+		e = (Node *) ((RelabelType *) e)->arg;
+	if (e == NULL || !IsA(e, Var) || ((Var *) e)->varno != 1 || ((Var *) e)->varattno <= 0)
+		return -1;
+	for (int i = 0; i < b->nkeyatts; i++)
+		if (b->keys[i] == ((Var *) e)->varattno)
+			return i;
+	return -1;
+}
+
+/* True when operator op, comparing key position pos of b under collation coll, is one b's operator family searches. */
+static bool
+apes_key_operator(ApesIndex *b, int pos, Oid op, Oid coll)
+{
+	if (!OidIsValid(op) || !op_in_opfamily(op, get_opclass_family(b->opclass[pos])))
+		return false;
+	return !OidIsValid(b->collation[pos]) || b->collation[pos] == coll;
+}
+
+/*
+ * True when b can use condition c as an index condition: "key op constant" (either way round) or "key op ANY
+ * (array)" with an operator of the key's operator family and the key's collation, "key IS [NOT] NULL", or a boolean
+ * key tested for true or false; a key here is a plain key column of b.  What a partial index's predicate filters
+ * keeps its selectivity in b only through such conditions.
+ */
+static bool
+apes_index_can_search(ApesIndex *b, Node *c)
+{
+	IndexAmRoutine *am = GetIndexAmRoutineByAmId(b->rel->relam, true);
+	int			pos;
+
+	if (am == NULL || contain_volatile_functions(c))
+		return false;
+	if (IsA(c, OpExpr) && list_length(((OpExpr *) c)->args) == 2)
+	{
+		OpExpr	   *op = (OpExpr *) c;
+		Node	   *l = linitial(op->args);
+		Node	   *r = lsecond(op->args);
+
+		if ((pos = apes_key_position(b, l)) >= 0 && !contain_var_clause(r))
+			return apes_key_operator(b, pos, op->opno, op->inputcollid);
+		if ((pos = apes_key_position(b, r)) >= 0 && !contain_var_clause(l))
+			return apes_key_operator(b, pos, get_commutator(op->opno), op->inputcollid);
+		return false;
+	}
+	if (IsA(c, ScalarArrayOpExpr))
+	{
+		ScalarArrayOpExpr *sa = (ScalarArrayOpExpr *) c;
+
+		return am->amsearcharray && sa->useOr && list_length(sa->args) == 2 &&
+			(pos = apes_key_position(b, linitial(sa->args))) >= 0 && !contain_var_clause(lsecond(sa->args)) &&
+			apes_key_operator(b, pos, sa->opno, sa->inputcollid);
+	}
+	if (IsA(c, NullTest))
+		return am->amsearchnulls && !((NullTest *) c)->argisrow &&
+			apes_key_position(b, (Node *) ((NullTest *) c)->arg) >= 0;
+	if (is_notclause(c))
+		c = (Node *) get_notclausearg((Expr *) c);
+	if (IsA(c, BooleanTest))
+		c = (Node *) ((BooleanTest *) c)->arg;
+	return exprType(c) == BOOLOID && (pos = apes_key_position(b, c)) >= 0 &&
+		get_opclass_family(b->opclass[pos]) == BOOL_BTREE_FAM_OID;
+}
+
+/*
+ * True when b serves every query a serves as selectively: b indexes every row a indexes (b has no predicate, the
+ * same one, or one a's predicate implies), and each condition of a's predicate that b's does not imply is one b can
+ * search by its keys (apes_index_can_search).  "a (k) WHERE flag" is not served by "b (k)": b would read every row
+ * with that k to find the few flagged ones.
+ */
 static bool
 apes_rows_covered(ApesIndex *a, ApesIndex *b)
 {
 	List	   *pa = apes_index_pred(a);
 	List	   *pb = apes_index_pred(b);
+	ListCell   *lc;
 
-	if (pb == NIL)
-		return true;
 	if (pa == NIL)
+		return pb == NIL;
+	if (equal(pa, pb))
+		return true;
+	if (pb != NIL && !predicate_implied_by(pb, pa, false))
 		return false;
-	return equal(pa, pb) || predicate_implied_by(pb, pa, false);
+	foreach(lc, pa)
+	{
+		Node	   *c = lfirst(lc);
+
+		if (pb != NIL && predicate_implied_by(list_make1(c), pb, false))
+			continue;
+		if (!apes_index_can_search(b, c))
+			return false;
+	}
+	return true;
 }
 
 /* True when b contains column attnum among all its columns (keys or INCLUDE). */
@@ -729,6 +818,13 @@ apes_check_duplicates(IndexCheckState *st)
 
 /* ---------- index_redundant ---------- */
 
+/* How good a name cover is for idx: the same predicate first, then how much it must be kept (apes_keep_rank). */
+static int
+apes_cover_rank(ApesIndex *idx, ApesIndex *cover)
+{
+	return (apes_same_pred(idx, cover) ? 1000 : 0) + apes_keep_rank(cover);
+}
+
 /* The index that best covers idx (see apes_covers), or NULL; equivalent pairs report only the lesser of the two. */
 static ApesIndex *
 apes_find_cover(IndexCheckState *st, ApesIndex *idx)
@@ -747,9 +843,12 @@ apes_find_cover(IndexCheckState *st, ApesIndex *idx)
 		/* equivalent indexes cover each other: only the one worth less is redundant */
 		if (apes_covers(idx, other) && apes_keep_first(idx, other))
 			continue;
-		/* prefer what must be kept, then the widest index: the one a chain of redundant indexes ends in */
-		if (best == NULL || apes_keep_rank(other) > apes_keep_rank(best) ||
-			(apes_keep_rank(other) == apes_keep_rank(best) && other->natts > best->natts))
+		/*
+		 * prefer the same predicate (the index that serves the same queries the same way), then what must be kept,
+		 * then the widest index: the one a chain of redundant indexes ends in
+		 */
+		if (best == NULL || apes_cover_rank(idx, other) > apes_cover_rank(idx, best) ||
+			(apes_cover_rank(idx, other) == apes_cover_rank(idx, best) && other->natts > best->natts))
 			best = other;
 	}
 	return best;
@@ -803,8 +902,9 @@ apes_check_redundant(IndexCheckState *st)
 		ApesFinding *f;
 
 		CHECK_FOR_INTERRUPTS();
+		/* an index an earlier finding names as its cover stays (its own cover would not have the same filter) */
 		if (!apes_index_usable(idx) || !apes_index_droppable(idx) || list_length(idx->table->indexes) < 2 ||
-			idx->proposed)
+			idx->proposed || idx->named_cover)
 			continue;
 		cover = apes_find_cover(st, idx);
 		if (cover == NULL)
@@ -814,6 +914,7 @@ apes_check_redundant(IndexCheckState *st)
 		f->wasted_bytes = apes_rel_bytes(idx->rel);
 		apes_defer_details(f, apes_redundant_details, idx, cover);
 		idx->proposed = true;
+		cover->named_cover = true;
 		apes_mark_relied_on(st->cat, cover);
 		*st->out = lappend(*st->out, f);
 	}
@@ -855,7 +956,10 @@ apes_index_leads_with_fk(ApesIndex *idx, ApesForeignKey *fk)
 	return true;
 }
 
-/* The foreign key of the table that this index supports (its leading columns are the FK's), or NULL. */
+static bool apes_fk_index_searchable(ApesForeignKey *fk, ApesIndex *idx, int n);
+static int	apes_fk_ndistinct(ApesForeignKey *fk);
+
+/* The foreign key of the table that this index supports (its leading columns are the FK's, searchable), or NULL. */
 static ApesForeignKey *
 apes_supported_fk(ApesIndex *idx)
 {
@@ -865,7 +969,7 @@ apes_supported_fk(ApesIndex *idx)
 	{
 		ApesForeignKey *fk = lfirst(lc);
 
-		if (apes_index_leads_with_fk(idx, fk))
+		if (apes_index_leads_with_fk(idx, fk) && apes_fk_index_searchable(fk, idx, apes_fk_ndistinct(fk)))
 			return fk;
 	}
 	return NULL;
@@ -914,7 +1018,8 @@ typedef struct UnusedHistory
 	bool		tried;			/* looked for history already */
 	bool		available;		/* there are snapshots the caller may read */
 	TimestampTz oldest;			/* the oldest snapshot */
-	SPIPlanPtr	plan;			/* "was this index ever seen scanned?" */
+	int64		oldest_id;
+	SPIPlanPtr	plan;			/* "was this index in the oldest snapshot, and ever seen scanned?" */
 } UnusedHistory;
 
 /* Open the history for index_unused: false when there is none or the caller may not read it. */
@@ -924,7 +1029,7 @@ apes_history_open(UnusedHistory *h)
 	MemoryContext caller = CurrentMemoryContext;
 	Oid			snap;
 	Oid			rh;
-	Oid			argtypes[1] = {OIDOID};
+	Oid			argtypes[2] = {OIDOID, INT8OID};
 	bool		isnull;
 
 	if (h->tried)
@@ -940,28 +1045,27 @@ apes_history_open(UnusedHistory *h)
 		return false;
 	/* SPI_connect() switched to SPI's own memory, which SPI_finish() frees: findings must outlive it */
 	MemoryContextSwitchTo(caller);
-	if (SPI_execute("SELECT pg_catalog.min(taken_at) FROM apes.snapshot", true, 1) != SPI_OK_SELECT ||
-		SPI_processed != 1)
+	if (SPI_execute("SELECT taken_at, snapshot_id FROM apes.snapshot ORDER BY taken_at, snapshot_id LIMIT 1", true,
+					1) != SPI_OK_SELECT || SPI_processed != 1)
 	{
 		SPI_finish();
 		return false;
 	}
 	h->oldest = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	if (isnull)
-	{
-		SPI_finish();
-		return false;
-	}
+	h->oldest_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	SPI_freetuptable(SPI_tuptable);
 	/*
 	 * Counters only grow within a statistics series (same server start, same reset), so an index scanned in a series
 	 * shows it at that series' last snapshot: one primary-key look-up per series.
 	 */
 	/* every operator and function qualified: the query runs under the caller's search_path */
 	h->plan = SPI_prepare("SELECT EXISTS (SELECT 1 FROM apes.relation_history h"
+						  " WHERE h.snapshot_id OPERATOR(pg_catalog.=) $2 AND h.relid OPERATOR(pg_catalog.=) $1),"
+						  " EXISTS (SELECT 1 FROM apes.relation_history h"
 						  " WHERE h.relid OPERATOR(pg_catalog.=) $1 AND h.idx_scan OPERATOR(pg_catalog.>) 0"
 						  " AND h.snapshot_id OPERATOR(pg_catalog.=) ANY (SELECT pg_catalog.max(s.snapshot_id)"
 						  " FROM apes.snapshot s GROUP BY s.server_start, s.db_stats_reset))",
-						  1, argtypes);
+						  2, argtypes);
 	MemoryContextSwitchTo(caller);
 	h->available = h->plan != NULL;
 	if (!h->available)
@@ -969,21 +1073,25 @@ apes_history_open(UnusedHistory *h)
 	return h->available;
 }
 
-/* True when some snapshot of the history saw the index scanned. */
+/*
+ * True when the history covers the index from its oldest snapshot on and no snapshot saw it scanned: an index the
+ * oldest snapshot did not record is younger than the history, which then says nothing of it.
+ */
 static bool
-apes_history_scanned(UnusedHistory *h, Oid indexoid)
+apes_history_unscanned(UnusedHistory *h, Oid indexoid)
 {
 	MemoryContext caller = CurrentMemoryContext;
-	Datum		arg = ObjectIdGetDatum(indexoid);
+	Datum		args[2] = {ObjectIdGetDatum(indexoid), Int64GetDatum(h->oldest_id)};
 	bool		isnull;
-	bool		scanned = true; /* cannot tell: do not claim a longer window */
+	bool		unscanned = false;	/* cannot tell: do not claim a longer window */
 
-	if (SPI_execute_plan(h->plan, &arg, NULL, true, 1) == SPI_OK_SELECT && SPI_processed == 1)
-		scanned = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	if (SPI_execute_plan(h->plan, args, NULL, true, 1) == SPI_OK_SELECT && SPI_processed == 1)
+		unscanned = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) &&
+			!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
 	SPI_freetuptable(SPI_tuptable);		/* one result per index would otherwise stay until the call ends */
 	/* every SPI call leaves SPI's memory current; the findings built after it must not live there */
 	MemoryContextSwitchTo(caller);
-	return scanned;
+	return unscanned;
 }
 
 /* The summary, DDL and evidence of an index_unused finding (its ApesFinding.details). */
@@ -1018,9 +1126,11 @@ apes_unused_details(ApesFinding *f, bool bulk)
 	apes_json_float(&ev, "stats_age_days", a->age_days);
 	apes_json_text(&ev, "supports_foreign_key", a->fk != NULL ? a->fk->name : NULL);
 	apes_json_bool(&ev, "partitioned", idx->rel->relkind == RELKIND_PARTITIONED_INDEX);
+	apes_json_bool(&ev, "index_age_known", !a->age_unknown);
 	apes_json_text(&ev, "confidence_reason",
-				   psprintf("statistics cover %.1f days (basis: %s); %.1f days or more is trusted fully (pg_apes_health.stats_trusted_age); counters are per server, standbys keep their own",
-							a->age_days, a->basis, apes_stats_trusted_age_s / 86400.0));
+				   psprintf("statistics cover %.1f days (basis: %s); %.1f days or more is trusted fully (pg_apes_health.stats_trusted_age); counters are per server, standbys keep their own%s",
+							a->age_days, a->basis, apes_stats_trusted_age_s / 86400.0,
+							a->age_unknown ? "; the file system does not say when the index was made, so it may be younger than the statistics: confidence lowered" : ""));
 	f->evidence = apes_json_end(&ev);
 }
 
@@ -1034,8 +1144,6 @@ static void
 apes_check_unused(IndexCheckState *st)
 {
 	int64		min_bytes = (int64) apes_unused_index_min_size_kb * 1024;
-	double		stats_days;
-	ApesConfidence stats_conf = apes_window_confidence(st->cat, st->cat->stats_since, &stats_days);
 	UnusedHistory hist = {0};
 
 	for (int i = 0; i < st->cat->nindexes; i++)
@@ -1050,6 +1158,7 @@ apes_check_unused(IndexCheckState *st)
 		TimestampTz since;
 		const char *basis;
 		double		age_days;
+		bool		age_unknown;
 		ApesConfidence conf;
 
 		CHECK_FOR_INTERRUPTS();
@@ -1063,18 +1172,35 @@ apes_check_unused(IndexCheckState *st)
 		if (bytes < min_bytes)
 			continue;
 
-		/* the longer of the statistics window and the history in which no snapshot saw a scan */
+		/*
+		 * The longer of the statistics window and a history that recorded the index from its start and never saw
+		 * it scanned; else the statistics window, cut to the index's own age (the birth of its file): an index made
+		 * an hour ago was not "unscanned for 30 days".  With no age known, confidence is one step lower.
+		 */
 		since = st->cat->stats_since;
 		basis = st->cat->stats_since_basis;
-		age_days = stats_days;
-		conf = stats_conf;
+		age_unknown = false;
 		if (idx->rel->relkind == RELKIND_INDEX && apes_history_open(&hist) && hist.oldest < since &&
-			!apes_history_scanned(&hist, idx->oid))
+			apes_history_unscanned(&hist, idx->oid))
 		{
 			since = hist.oldest;
 			basis = "history";
-			conf = apes_window_confidence(st->cat, since, &age_days);
 		}
+		else
+		{
+			TimestampTz born = apes_rel_born(idx->rel);
+
+			if (born == 0)
+				age_unknown = true;
+			else if (born > since)
+			{
+				since = born;
+				basis = "index_created";
+			}
+		}
+		conf = apes_window_confidence(st->cat, since, &age_days);
+		if (age_unknown && conf < APES_LOW)
+			conf++;
 
 		fk = apes_supported_fk(idx);
 		f = apes_new_finding("index_unused", AREA, fk != NULL ? APES_INFO : APES_WARNING,
@@ -1087,6 +1213,7 @@ apes_check_unused(IndexCheckState *st)
 		a->since = since;
 		a->basis = basis;
 		a->age_days = age_days;
+		a->age_unknown = age_unknown;
 		a->fk = fk;
 		*st->out = lappend(*st->out, f);
 	}
@@ -1126,9 +1253,113 @@ apes_fk_not_null_clauses(ApesForeignKey *fk)
 }
 
 /*
+ * The collation the referential actions' lookup compares FK column k under: the referencing column's, unless the
+ * referenced column's collation differs and is nondeterministic (the lookup then names it, as ri_triggers.c does).
+ */
+static Oid
+apes_fk_lookup_collation(ApesForeignKey *fk, int k)
+{
+	Oid			typid;
+	int32		typmod;
+	Oid			fkcoll;
+	Oid			pkcoll;
+
+	get_atttypetypmodcoll(fk->table->oid, fk->keys[k], &typid, &typmod, &fkcoll);
+	if (fk->reftable == NULL)
+		return fkcoll;
+	get_atttypetypmodcoll(fk->reftable->oid, fk->refkeys[k], &typid, &typmod, &pkcoll);
+	if (OidIsValid(pkcoll) && pkcoll != fkcoll && !get_collation_isdeterministic(pkcoll))
+		return pkcoll;
+	return fkcoll;
+}
+
+/*
+ * True when the lookup "$1 = fkcol" of FK column k (conpfeqop, the referenced side on the left) can be an index
+ * condition on key position pos of idx: the operator, turned round, is in the position's operator family, and the
+ * position's collation is the lookup's.  An int4 column referencing a numeric key is compared as numeric (the
+ * column is cast), which an int4 index cannot search; a COLLATE "C" index cannot search a default-collation lookup.
+ */
+static bool
+apes_fk_key_searchable(ApesForeignKey *fk, int k, ApesIndex *idx, int pos)
+{
+	Oid			op = get_commutator(fk->pfeqop[k]);
+
+	if (!OidIsValid(op) || !op_in_opfamily(op, get_opclass_family(idx->opclass[pos])))
+		return false;
+	return !OidIsValid(idx->collation[pos]) || idx->collation[pos] == apes_fk_lookup_collation(fk, k);
+}
+
+/* True when every FK column among idx's first n key columns is one the FK's lookup can search there. */
+static bool
+apes_fk_index_searchable(ApesForeignKey *fk, ApesIndex *idx, int n)
+{
+	for (int pos = 0; pos < n; pos++)
+		for (int k = 0; k < fk->nkeys; k++)
+			if (fk->keys[k] == idx->keys[pos] && !apes_fk_key_searchable(fk, k, idx, pos))
+				return false;
+	return true;
+}
+
+/* The number of distinct columns of the FK. */
+static int
+apes_fk_ndistinct(ApesForeignKey *fk)
+{
+	int			ndistinct = 0;
+
+	for (int k = 0; k < fk->nkeys; k++)
+		if (!apes_attnum_in(fk->keys[k], fk->keys, k))
+			ndistinct++;
+	return ndistinct;
+}
+
+/* True when the index has no predicate, or one the FK columns being NOT NULL imply (*notnull is built once). */
+static bool
+apes_fk_rows_indexed(ApesForeignKey *fk, ApesIndex *idx, List **notnull)
+{
+	if (apes_index_pred(idx) == NIL)
+		return true;
+	if (*notnull == NIL)
+		*notnull = apes_fk_not_null_clauses(fk);
+	return *notnull != NIL && predicate_implied_by(apes_index_pred(idx), *notnull, false);
+}
+
+/*
+ * A usable btree index of the FK's table that the lookup can search by some of the FK's columns but not all: its
+ * leading key columns (the most of them) are FK columns it can search, and it indexes every row the FK can
+ * reference.  *ncols is how many lead.  NULL when there is none.
+ */
+static ApesIndex *
+apes_fk_partial_index(ApesForeignKey *fk, int *ncols)
+{
+	ListCell   *lc;
+	List	   *notnull = NIL;
+	ApesIndex  *best = NULL;
+
+	*ncols = 0;
+	foreach(lc, fk->table->indexes)
+	{
+		ApesIndex  *idx = lfirst(lc);
+		int			n = 0;
+
+		if (!apes_index_usable(idx) || idx->rel->relam != BTREE_AM_OID)
+			continue;
+		while (n < idx->nkeyatts && apes_attnum_in(idx->keys[n], fk->keys, fk->nkeys) &&
+			   apes_fk_index_searchable(fk, idx, n + 1))
+			n++;
+		if (n > *ncols && apes_fk_rows_indexed(fk, idx, &notnull))
+		{
+			best = idx;
+			*ncols = n;
+		}
+	}
+	return best;
+}
+
+/*
  * True when an index of this table serves the lookups of the foreign key's referential actions: a usable btree
- * index that leads with exactly the FK's columns, in any order, or a hash index on exactly its column; and that
- * indexes every row the FK can reference (no predicate, or one the FK columns being NOT NULL imply).
+ * index that leads with exactly the FK's columns, in any order, or a hash index on exactly its column; whose
+ * operator families and collations are the lookup's (apes_fk_key_searchable); and that indexes every row the FK can
+ * reference (no predicate, or one the FK columns being NOT NULL imply).
  */
 static bool
 apes_table_has_fk_index(ApesForeignKey *fk)
@@ -1144,11 +1375,7 @@ apes_table_has_fk_index(ApesForeignKey *fk)
 			continue;
 		if (idx->rel->relam != BTREE_AM_OID && !(idx->rel->relam == HASH_AM_OID && idx->nkeyatts == fk->nkeys))
 			continue;
-		if (apes_index_pred(idx) == NIL)
-			return true;
-		if (notnull == NIL)
-			notnull = apes_fk_not_null_clauses(fk);
-		if (notnull != NIL && predicate_implied_by(apes_index_pred(idx), notnull, false))
+		if (apes_fk_index_searchable(fk, idx, apes_fk_ndistinct(fk)) && apes_fk_rows_indexed(fk, idx, &notnull))
 			return true;
 	}
 	return false;
@@ -1237,6 +1464,40 @@ apes_fk_has_index(IndexCheckState *st, ApesForeignKey *fk)
 	return any;
 }
 
+/*
+ * An index that serves the FK's lookups by some of its columns (apes_fk_partial_index): on its table, or, for a
+ * partitioned table, one on a partition when every partition has one or a full index.  *ncols is how many columns
+ * it searches by.
+ */
+static ApesIndex *
+apes_fk_partly_served(IndexCheckState *st, ApesForeignKey *fk, int *ncols)
+{
+	ApesIndex  *idx = apes_fk_partial_index(fk, ncols);
+	ListCell   *lc;
+
+	if (idx != NULL || fk->table->relkind != RELKIND_PARTITIONED_TABLE)
+		return idx;
+	foreach(lc, apes_fk_children(st, fk))
+	{
+		ApesForeignKey *c = lfirst(lc);
+		int			n;
+		ApesIndex  *ci;
+
+		CHECK_FOR_INTERRUPTS();
+		if (apes_fk_has_index(st, c))
+			continue;
+		ci = apes_fk_partly_served(st, c, &n);
+		if (ci == NULL)
+			return NULL;
+		if (idx == NULL || n < *ncols)
+		{
+			idx = ci;
+			*ncols = n;
+		}
+	}
+	return idx;
+}
+
 /* The name of a referential action, for the evidence. */
 static const char *
 apes_fk_action(char action)
@@ -1269,6 +1530,8 @@ apes_check_fk_missing(IndexCheckState *st)
 		StringInfoData namecols;
 		char	   *tname;
 		const char *served_by;
+		ApesIndex  *partly;
+		int			partly_cols;
 		bool		gone = false;
 		ApesFinding *f;
 		ApesJson	ev;
@@ -1297,12 +1560,20 @@ apes_check_fk_missing(IndexCheckState *st)
 			continue;
 		tname = apes_qualified_name(table);
 		served_by = apes_fk_already_proposed(st, fk);
+		partly = apes_fk_partly_served(st, fk, &partly_cols);
 
-		f = apes_new_finding("fk_missing_index", AREA, APES_WARNING, tname);
-		f->summary = psprintf("foreign key %s on %s (%s) has no index leading with its columns; every delete or key update in %s scans %s: create the index%s",
-							  quote_identifier(fk->name), tname, cols.data,
-							  fk->reftable ? apes_qualified_name(fk->reftable) : "the referenced table", tname,
-							  partitioned ? " (on a partitioned table this blocks writes while it builds; to avoid that, build each partition's index CONCURRENTLY, then attach it to an index created ON ONLY the parent)" : "");
+		f = apes_new_finding("fk_missing_index", AREA, partly != NULL ? APES_INFO : APES_WARNING, tname);
+		if (partly != NULL)
+			f->summary = psprintf("foreign key %s on %s (%s) has no index leading with all its columns; index %s serves its lookups by %d of them, so a delete or key update in %s reads the rows of %s that share those: create the index if they are many%s",
+								  quote_identifier(fk->name), tname, cols.data, apes_qualified_name(partly->rel),
+								  partly_cols, fk->reftable ? apes_qualified_name(fk->reftable) : "the referenced table",
+								  tname,
+								  partitioned ? " (on a partitioned table this blocks writes while it builds; to avoid that, build each partition's index CONCURRENTLY, then attach it to an index created ON ONLY the parent)" : "");
+		else
+			f->summary = psprintf("foreign key %s on %s (%s) has no index its lookups can use; every delete or key update in %s scans %s: create the index%s",
+								  quote_identifier(fk->name), tname, cols.data,
+								  fk->reftable ? apes_qualified_name(fk->reftable) : "the referenced table", tname,
+								  partitioned ? " (on a partitioned table this blocks writes while it builds; to avoid that, build each partition's index CONCURRENTLY, then attach it to an index created ON ONLY the parent)" : "");
 		if (served_by != NULL)
 			f->summary = psprintf("%s (the index proposed for foreign key %s serves this one too)",
 								  f->summary, quote_identifier(served_by));
@@ -1334,7 +1605,12 @@ apes_check_fk_missing(IndexCheckState *st)
 		apes_json_text(&ev, "on_update", apes_fk_action(fk->updtype));
 		apes_json_bool(&ev, "partitioned", partitioned);
 		apes_json_text(&ev, "served_by_index_proposed_for", served_by);
-		apes_json_text(&ev, "confidence_reason", "no valid btree index on the referencing table (or, for a partitioned table, on every partition) leads with the foreign key's columns");
+		apes_json_text(&ev, "partly_served_by", partly != NULL ? apes_qualified_name(partly->rel) : NULL);
+		if (partly != NULL)
+			apes_json_int(&ev, "partly_served_columns", partly_cols);
+		else
+			apes_json_null(&ev, "partly_served_columns");
+		apes_json_text(&ev, "confidence_reason", "no valid btree index on the referencing table (or, for a partitioned table, on every partition) leads with the foreign key's columns with the operator family and collation the lookup compares them by");
 		f->evidence = apes_json_end(&ev);
 		*st->out = lappend(*st->out, f);
 	}

@@ -80,17 +80,23 @@ SELECT queryid, calls, basis, flags
 SELECT queryid, calls, basis, flags
   FROM apes.query_stats('2020-01-01 00:30+00', '2020-01-01 04:00+00') WHERE dbid = 1 ORDER BY queryid;
 
--- index_unused with history: an index no snapshot ever saw scanned is judged over the whole history (since 2020
--- here, so high confidence); one the last 2020 snapshot of its series saw scanned keeps the statistics window
--- (seconds: low confidence)
+-- index_unused with history: an index the oldest snapshot recorded and no snapshot saw scanned is judged over the
+-- whole history (since 2020 here, so high confidence); one the last 2020 snapshot of its series saw scanned keeps
+-- the statistics window; one no snapshot recorded (made after the history began) is judged only since it was made
+-- (its file's birth: seconds, so low confidence), never "unscanned since 2020"
 SET pg_apes_health.unused_index_min_size = 0;
-CREATE TABLE hist_u (a int, b int);
-INSERT INTO hist_u SELECT g, g FROM generate_series(1, 1000) g;
+CREATE TABLE hist_u (a int, b int, c int);
+INSERT INTO hist_u SELECT g, g, g FROM generate_series(1, 1000) g;
 CREATE INDEX hist_u_a ON hist_u (a);
 CREATE INDEX hist_u_b ON hist_u (b);
+CREATE INDEX hist_u_c ON hist_u (c);
+INSERT INTO apes.relation_history (snapshot_id, relid, kind, table_relid, idx_scan)
+SELECT id, 'hist_u_a'::regclass, 'i', 'hist_u'::regclass, 0 FROM syn ORDER BY taken_at LIMIT 1;
 INSERT INTO apes.relation_history (snapshot_id, relid, kind, table_relid, idx_scan)
 SELECT id, 'hist_u_b'::regclass, 'i', 'hist_u'::regclass, 5 FROM syn WHERE taken_at = '2020-01-01 02:00+00';
-SELECT object_name, confidence, evidence->>'stats_since_basis' = 'history' AS from_history,
+SELECT object_name, confidence,
+       CASE WHEN evidence->>'stats_since_basis' IN ('stats_reset', 'server_start') THEN 'statistics window'
+            ELSE evidence->>'stats_since_basis' END AS basis,
        (evidence->>'stats_age_days')::float8 > 365 AS over_a_year
   FROM apes.findings('index') WHERE check_id = 'index_unused' AND object_name LIKE 'public.hist_u%' ORDER BY 1;
 RESET pg_apes_health.unused_index_min_size;

@@ -105,7 +105,7 @@ CREATE TABLE ih.fk_rev (x int, y int, FOREIGN KEY (x, y) REFERENCES ih.parent); 
 CREATE INDEX fk_rev_y_x ON ih.fk_rev (y, x);
 CREATE TABLE ih.fk_lead (x int, y int, z int, FOREIGN KEY (x, y) REFERENCES ih.parent);  -- near-miss: (y, x, z)
 CREATE INDEX fk_lead_idx ON ih.fk_lead (y, x, z);
-CREATE TABLE ih.fk_second (x int, y int, z int, FOREIGN KEY (x, y) REFERENCES ih.parent);  -- missing: (x, z, y)
+CREATE TABLE ih.fk_second (x int, y int, z int, FOREIGN KEY (x, y) REFERENCES ih.parent);  -- info: (x, z, y) serves by x
 CREATE INDEX fk_second_idx ON ih.fk_second (x, z, y);
 CREATE TABLE ih.fk_partial_ok (p int REFERENCES ih.single_parent);      -- near-miss: NOT NULL implies the predicate
 CREATE INDEX fk_partial_ok_idx ON ih.fk_partial_ok (p) WHERE p IS NOT NULL;
@@ -165,13 +165,13 @@ SELECT check_id, severity, object_name, confidence, sized,
        coalesce(evidence->>'duplicate_of', evidence->>'covered_by', evidence->>'kind', evidence->>'constraint') AS why
   FROM ih.found
  WHERE check_id <> 'index_unused'
- ORDER BY check_id, object_name;
+ ORDER BY check_id, object_name, evidence->>'constraint';
 
 -- the DDL, to fix and to undo
 SELECT object_name, fix_sql, undo_sql
   FROM ih.found
  WHERE check_id <> 'index_unused'
- ORDER BY check_id, object_name;
+ ORDER BY check_id, object_name, evidence->>'constraint';
 
 -- the evidence of one finding of each check
 SELECT check_id, jsonb_pretty(evidence - 'index_bytes' - 'covering_index_bytes' - 'table_bytes' - 'referenced_table_bytes' - 'index_scans' - 'keeper_scans')
@@ -215,7 +215,7 @@ SELECT count(*) AS small_unused FROM apes.findings('index') WHERE object_name LI
 SET pg_apes_health.unused_index_min_size = 0;
 SELECT check_id, severity, object_name, confidence, wasted_bytes > 0 AS sized,
        evidence->>'supports_foreign_key' AS fk, evidence->>'index_scans' AS scans,
-       evidence->>'stats_since_basis' IN ('stats_reset', 'server_start') AS basis_known,
+       evidence->>'stats_since_basis' AS basis, evidence->>'index_age_known' AS age_known,
        fix_sql, undo_sql
   FROM apes.findings('index')
  WHERE object_name LIKE 'iu.%' ORDER BY object_name;
@@ -293,6 +293,65 @@ CREATE INDEX long_yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy_ccold2 ON 
 UPDATE pg_index SET indisvalid = false WHERE indexrelid IN ('iopt.long_yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy_ccnew'::regclass, 'iopt.long_yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy_ccold2'::regclass);
 SELECT check_id, length(object_name) AS name_length, evidence->>'kind' AS kind, fix_sql LIKE 'DROP INDEX%' AS dropped
   FROM apes.findings('index') WHERE object_name LIKE 'iopt.long%' AND check_id = 'index_invalid' ORDER BY object_name;
+
+-- a partial index is redundant only where the covering index keeps its selectivity (issue 13, defect 14): the same
+-- predicate, or a weaker one whose missing conditions are searches on the cover's own key columns
+CREATE SCHEMA ipart;
+CREATE TABLE ipart.notes (id int PRIMARY KEY, k int, confidential bool, d timestamptz, s text, flag bool);
+CREATE INDEX notes_k ON ipart.notes (k);
+CREATE INDEX notes_k_conf ON ipart.notes (k) WHERE confidential;          -- kept: filters on a column notes_k lacks
+CREATE INDEX notes_k_dnull ON ipart.notes (k) WHERE d IS NULL;            -- kept: d is not a key of notes_k
+CREATE INDEX notes_k_pos ON ipart.notes (k) WHERE k > 0;                  -- redundant: notes_k searches k > 0
+CREATE INDEX notes_k_in ON ipart.notes (k) WHERE k IN (1, 2, 3);          -- redundant: k = ANY is a search too
+CREATE INDEX notes_k_fn ON ipart.notes (k) WHERE abs(k) > 5;              -- kept: abs(k) is not a key
+CREATE INDEX notes_ks ON ipart.notes (k) WHERE s = 'x';                   -- redundant, named cover the same predicate
+CREATE INDEX notes_ks_wide ON ipart.notes (k, s) WHERE s = 'x';
+CREATE INDEX notes_k_s ON ipart.notes (k, s);
+CREATE INDEX notes_kc ON ipart.notes (k) WHERE s > 'm' COLLATE "C";       -- kept: the cover's s is of another collation
+CREATE INDEX notes_kf ON ipart.notes (k) WHERE flag;                      -- redundant: a boolean key searches it
+CREATE INDEX notes_k_flag ON ipart.notes (k, flag);
+SELECT object_name, evidence->>'covered_by' AS covered_by
+  FROM apes.findings('index') WHERE check_id = 'index_redundant' AND object_name LIKE 'ipart.%' ORDER BY 1;
+
+-- fk_missing_index decides support from the lookup's operator and collation (defect 5), and an index on part of a
+-- composite key serves it (defect 15): reported as info, naming the index
+CREATE TABLE ipart.p_text (k text PRIMARY KEY);
+CREATE TABLE ipart.c_coll (k text REFERENCES ipart.p_text);              -- missing: a "C" index, a default lookup
+CREATE INDEX c_coll_k ON ipart.c_coll (k COLLATE "C");
+CREATE TABLE ipart.c_coll_ok (k text COLLATE "C" REFERENCES ipart.p_text); -- near-miss: the column is "C" too
+CREATE INDEX c_coll_ok_k ON ipart.c_coll_ok (k);
+CREATE TABLE ipart.p_num (n numeric PRIMARY KEY);
+CREATE TABLE ipart.c_cast (n int REFERENCES ipart.p_num);                -- missing: the lookup compares numerics
+CREATE INDEX c_cast_n ON ipart.c_cast (n);
+CREATE TABLE ipart.p_big (n bigint PRIMARY KEY);
+CREATE TABLE ipart.c_cross (n int REFERENCES ipart.p_big);               -- near-miss: int8 = int4 is in integer_ops
+CREATE INDEX c_cross_n ON ipart.c_cross (n);
+CREATE TABLE ipart.p_pair (a int, b int, PRIMARY KEY (a, b));
+CREATE TABLE ipart.c_part (a int, b int, FOREIGN KEY (a, b) REFERENCES ipart.p_pair);  -- info: (b) serves part
+CREATE INDEX c_part_b ON ipart.c_part (b);
+SELECT object_name, severity, evidence->>'partly_served_by' AS partly, evidence->>'partly_served_columns' AS n
+  FROM apes.findings('index') WHERE check_id = 'fk_missing_index' AND object_name LIKE 'ipart.%' ORDER BY 1;
+-- the plans agree: the lookups (as ri_triggers.c writes them, the referenced value on the left) search no index on
+-- the "C" and the int4-against-numeric tables, and search it on the others
+CREATE FUNCTION ipart.lookup_uses_index(sql text) RETURNS boolean LANGUAGE plpgsql AS $$
+DECLARE
+    line text;
+BEGIN
+    FOR line IN EXECUTE 'EXPLAIN (COSTS OFF) ' || sql LOOP
+        IF line LIKE '%Index Cond%' THEN
+            RETURN true;
+        END IF;
+    END LOOP;
+    RETURN false;
+END $$;
+SET enable_seqscan = off;
+SELECT relname, ipart.lookup_uses_index(sql) AS uses_index
+  FROM (VALUES ('c_coll', 'SELECT 1 FROM ONLY ipart.c_coll x WHERE ''a''::text OPERATOR(pg_catalog.=) x.k'),
+               ('c_coll_ok', 'SELECT 1 FROM ONLY ipart.c_coll_ok x WHERE ''a''::text OPERATOR(pg_catalog.=) x.k'),
+               ('c_cast', 'SELECT 1 FROM ONLY ipart.c_cast x WHERE 1::numeric OPERATOR(pg_catalog.=) x.n'),
+               ('c_cross', 'SELECT 1 FROM ONLY ipart.c_cross x WHERE 1::bigint OPERATOR(pg_catalog.=) x.n')) q(relname, sql)
+ ORDER BY 1;
+RESET enable_seqscan;
 SET client_min_messages = warning;
-DROP SCHEMA ifk, isp, iopt CASCADE;
+DROP SCHEMA ifk, isp, iopt, ipart CASCADE;
 RESET client_min_messages;
