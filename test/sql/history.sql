@@ -44,7 +44,9 @@ SELECT query, calls, basis, flags FROM apes.query_stats(:'t2', :'t3') WHERE quer
 -- synthetic history with hand-computed answers (a series of its own, in 2020)
 -- statement 42: 10 calls of mean 10 ms, stddev 2 (sum of squares 10 * (4 + 100) = 1040), then 10 calls of 10 ms and
 -- 10 of 30 ms: over the hour, 20 calls, 400 ms, mean 20, stddev 10.  Statement 43 appears in the hour; statement 44
--- goes down (evicted and back), so it counts from zero.
+-- goes down (evicted and back), so it counts from zero.  Statement 48 was reset alone (pg_stat_statements_reset()
+-- of one queryid) and ran 50 fast calls since: more calls than before, but less time, so it counts from zero too
+-- (50 calls, 72 ms), never 10 calls of -328 ms.
 INSERT INTO apes.snapshot (taken_at, server_start, db_stats_reset, pgss_status, pgss_reset, pgss_dealloc,
                            statements, relations, duration_ms)
 VALUES ('2020-01-01 00:00+00', '2019-12-31 00:00+00', NULL, 'ok', '2019-12-31 00:00+00', 0, 2, 0, 1),
@@ -59,6 +61,8 @@ SELECT s.id, 1, 10, q.queryid, true, q.calls, q.total, q.sumsq, 0, 0, q.calls, 1
   FROM syn s
   JOIN (VALUES ('2020-01-01 00:00+00'::timestamptz, 42::bigint, 10::bigint, 100::float8, 1040::float8),
                ('2020-01-01 00:00+00', 44, 50, 500, 5000),
+               ('2020-01-01 00:00+00', 48, 40, 400, 4000),
+               ('2020-01-01 01:00+00', 48, 50, 72, 110),
                ('2020-01-01 01:00+00', 42, 30, 500, 11040),
                ('2020-01-01 01:00+00', 43, 7, 70, 700),
                ('2020-01-01 01:00+00', 44, 5, 50, 500),
@@ -103,7 +107,9 @@ RESET pg_apes_health.unused_index_min_size;
 DROP TABLE hist_u;
 
 -- a synthetic regression, Welch's t by hand: 100 calls of mean 10 ms, variance 4, then 100 calls of mean 12 ms,
--- variance 9: t = 2 / sqrt(4/100 + 9/100) = 5.547; statement 46 keeps its speed and statement 47 gets faster
+-- variance 9 (population variances, as pg_stat_statements keeps them; the sample variances are 100/99 of them):
+-- t = 2 / sqrt(4/99 + 9/99) = 5.519 with 169 * 99 / 97 = 172.48 degrees of freedom; statement 46 keeps its speed and 47
+-- gets faster
 INSERT INTO apes.snapshot (taken_at, server_start, db_stats_reset, pgss_status, pgss_reset, pgss_dealloc,
                            statements, relations, duration_ms)
 VALUES ('2020-02-01 00:00+00', '2020-02-01 00:00+00', NULL, 'ok', '2020-02-01 00:00+00', 0, 3, 0, 1),
@@ -123,7 +129,8 @@ SELECT s.snapshot_id, 1, 10, q.queryid, true, q.calls, q.total, q.sumsq, 0, 0, 0
                ('2020-02-01 02:00+00', 47, 201, 1510, 13000)) q(taken_at, queryid, calls, total, sumsq)
     ON q.taken_at = s.taken_at;
 SELECT queryid, baseline_calls, baseline_mean_ms, baseline_stddev_ms, current_calls, current_mean_ms,
-       current_stddev_ms, slowdown, extra_total_ms, round(t_statistic::numeric, 3) AS t, p_value < 1e-7 AS tiny_p,
+       current_stddev_ms, slowdown, extra_total_ms, round(t_statistic::numeric, 3) AS t,
+       round(degrees_of_freedom::numeric, 2) AS df, p_value < 1e-7 AS tiny_p,
        significant
   FROM apes.query_regressions('[2020-02-01 00:00+00, 2020-02-01 01:00+00]',
                               '[2020-02-01 01:00+00, 2020-02-01 02:00+00]')
@@ -133,6 +140,43 @@ SELECT count(*) AS judged
   FROM apes.query_regressions('[2020-02-01 00:00+00, 2020-02-01 01:00+00]',
                               '[2020-02-01 01:00+00, 2020-02-01 02:00+00]', 101)
  WHERE dbid = 1;
+
+-- Student's t upper tail against published tables (two-sided 5% and 1%, one-sided 0.05% critical values) and the
+-- closed forms for 1 degree of freedom (Cauchy: 1/2 - atan(t)/pi) and 2 (1/2 - t / (2 sqrt(t^2 + 2)))
+SELECT t, df, round(apes.t_upper_tail(t, df)::numeric, 4) AS upper_tail
+  FROM (VALUES (12.706, 1), (4.303, 2), (2.228, 10), (2.042, 30), (1.960, 1e9), (63.657, 1), (9.925, 2),
+               (3.169, 10), (2.750, 30), (2.576, 1e9), (3.291, 1e9), (0, 7), (-2.228, 10)) v(t, df);
+SELECT bool_and(abs(apes.t_upper_tail(t, 1) - (0.5 - atan(t) / pi())) < 1e-12) AS cauchy,
+       bool_and(abs(apes.t_upper_tail(t, 2) - (0.5 - t / (2 * sqrt(t * t + 2)))) < 1e-12) AS two_df
+  FROM generate_series(-20, 20, 0.25) t;
+SELECT apes.t_upper_tail(1, 0);
+SELECT apes.t_upper_tail('NaN', 3) AS nan, apes.t_upper_tail('Infinity', 3) AS inf, apes.t_upper_tail('-Infinity', 3) AS minus_inf;
+SELECT apes.t_upper_tail(1, 'NaN');
+
+-- few calls (issue 13, defect 7): statement 49 ran 1, 2, 3 ms, then 4, 5, 6 ms.  Sample variances 1 and 1, Welch's
+-- t = 3 / sqrt(1/3 + 1/3) = 3.674 with 4 degrees of freedom: p = 0.0107 (the t distribution's tail: the normal one
+-- with population variances gave t = 4.5, p = 3.4e-6, "significant").  Not significant, and flagged few_calls.
+-- Statement 50 ran every call in exactly 1 ms, then in 2 ms: no variance, so no test (it was "infinitely
+-- significant"): flagged zero_variance, not significant.
+INSERT INTO apes.snapshot (taken_at, server_start, db_stats_reset, pgss_status, pgss_reset, pgss_dealloc,
+                           statements, relations, duration_ms)
+VALUES ('2020-03-01 00:00+00', '2020-03-01 00:00+00', NULL, 'ok', '2020-03-01 00:00+00', 0, 0, 0, 1),
+       ('2020-03-01 01:00+00', '2020-03-01 00:00+00', NULL, 'ok', '2020-03-01 00:00+00', 0, 2, 0, 1),
+       ('2020-03-01 02:00+00', '2020-03-01 00:00+00', NULL, 'ok', '2020-03-01 00:00+00', 0, 2, 0, 1);
+INSERT INTO apes.statement_history
+SELECT s.snapshot_id, 1, 10, q.queryid, true, q.calls, q.total, q.sumsq, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
+  FROM apes.snapshot s
+  JOIN (VALUES ('2020-03-01 01:00+00'::timestamptz, 49::bigint, 3::bigint, 6::float8, 14::float8),
+               ('2020-03-01 02:00+00', 49, 6, 21, 91),
+               ('2020-03-01 01:00+00', 50, 10, 10, 10),
+               ('2020-03-01 02:00+00', 50, 20, 30, 50)) q(taken_at, queryid, calls, total, sumsq)
+    ON q.taken_at = s.taken_at;
+SELECT queryid, baseline_calls, baseline_stddev_ms, current_calls, current_stddev_ms,
+       round(t_statistic::numeric, 3) AS t, round(degrees_of_freedom::numeric, 2) AS df,
+       round(p_value::numeric, 4) AS p, significant, flags
+  FROM apes.query_regressions('[2020-03-01 00:00+00, 2020-03-01 01:00+00]',
+                              '[2020-03-01 01:00+00, 2020-03-01 02:00+00]', 2)
+ WHERE dbid = 1 ORDER BY queryid;
 
 -- bad input
 SELECT * FROM apes.query_stats('2020-01-02', '2020-01-01');
