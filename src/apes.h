@@ -98,6 +98,7 @@ extern int	apes_report_limit;
 extern char *apes_exclude_schemas;
 extern int	apes_sample_seed;
 extern int	apes_horizon_max_age_s;
+extern int	apes_horizon_max_xid_age;
 extern int	apes_bloat_time_budget_ms;
 extern int	apes_bloat_min_size_kb;
 extern int	apes_bloat_min_pct;

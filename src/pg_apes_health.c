@@ -27,6 +27,7 @@ int			apes_report_limit = 50;
 char	   *apes_exclude_schemas = NULL;
 int			apes_sample_seed = 0;
 int			apes_horizon_max_age_s = 3600;
+int			apes_horizon_max_xid_age = 10000000;
 int			apes_bloat_time_budget_ms = 100;
 int			apes_bloat_min_size_kb = 10 * 1024;
 int			apes_bloat_min_pct = 30;
@@ -105,6 +106,13 @@ _PG_init(void)
 							&apes_horizon_max_age_s,
 							3600, 0, INT_MAX,
 							PGC_USERSET, GUC_UNIT_S,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_apes_health.horizon_max_xid_age",
+							"How many transactions a holder may hold back the cleanup horizon by before vacuum_horizon_held reports it, however long it has held it.",
+							"Judges holders whose time is unknown or hidden (replication slots, standby feedback, other roles' sessions). Six times as many makes the finding critical. 0 turns this part off.",
+							&apes_horizon_max_xid_age,
+							10000000, 0, INT_MAX,
+							PGC_USERSET, 0,
 							NULL, NULL, NULL);
 	DefineCustomIntVariable("pg_apes_health.bloat_time_budget",
 							"Time apes.findings('bloat') may spend measuring sampled pages of the largest bloat candidates.",

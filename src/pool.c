@@ -118,10 +118,11 @@ apes_read_sessions(void)
 		s->visible = apes_may_see_session(be->st_userid);
 		s->self = be->st_procpid == MyProcPid;
 		strlcpy(s->application, be->st_appname, sizeof(s->application));
-		s->backend_start = be->st_proc_start_timestamp;
-		s->connected_secs = be->st_proc_start_timestamp ? (now - be->st_proc_start_timestamp) / 1e6 : 0;
+		s->connected_secs = -1;
 		if (s->visible)
 		{
+			s->backend_start = be->st_proc_start_timestamp;
+			s->connected_secs = be->st_proc_start_timestamp ? (now - be->st_proc_start_timestamp) / 1e6 : 0;
 			s->state = be->st_state;
 			apes_client_addr(be, s->client_addr, sizeof(s->client_addr));
 			s->xact_secs = be->st_xact_start_timestamp ? (now - be->st_xact_start_timestamp) / 1e6 : -1;
@@ -206,7 +207,8 @@ static void
 apes_pool_add(PoolEntry *p, ApesSession *s)
 {
 	p->sessions++;
-	if (p->sessions == 1 || s->connected_secs < p->youngest_secs)
+	/* connection ages of sessions the caller may not see stay hidden, as pg_stat_activity's backend_start does */
+	if (s->visible && (p->youngest_secs < 0 || s->connected_secs < p->youngest_secs))
 		p->youngest_secs = s->connected_secs;
 	if (!s->visible)
 	{
@@ -292,7 +294,10 @@ apes_build_pools(List *sessions, HTAB **htabp)
 		strlcpy(key.client_addr, s->client_addr, sizeof(key.client_addr));
 		p = hash_search(h, &key, HASH_ENTER, &found);
 		if (!found)
+		{
 			memset(((char *) p) + sizeof(PoolKey), 0, sizeof(PoolEntry) - sizeof(PoolKey));
+			p->youngest_secs = -1;
+		}
 		apes_pool_add(p, s);
 	}
 	hash_seq_init(&seq, h);
@@ -359,6 +364,7 @@ apes_pools(PG_FUNCTION_ARGS)
 		values[i++] = apes_secs_interval(p->oldest_iit_secs);
 		nulls[i] = p->oldest_xmin_age <= 0;
 		values[i++] = Int32GetDatum(p->oldest_xmin_age);
+		nulls[i] = p->youngest_secs < 0;
 		values[i++] = apes_secs_interval(p->youngest_secs);
 		values[i++] = Int32GetDatum(p->hidden);
 		Assert(i == 16);

@@ -23,8 +23,8 @@ typedef struct ApesSession
 	char		application[NAMEDATALEN];
 	char		client_addr[64];	/* empty for Unix sockets, or when not visible */
 	BackendState state;
-	TimestampTz backend_start;
-	double		connected_secs;
+	TimestampTz backend_start;	/* 0 when not visible */
+	double		connected_secs; /* < 0 when not visible */
 	double		xact_secs;		/* < 0: no transaction */
 	double		state_secs;		/* time in the current state */
 	TransactionId xmin;			/* backend xmin, else its xid */
