@@ -1282,11 +1282,7 @@ apes_fk_lookup_collation(ApesForeignKey *fk, int k)
 static bool
 apes_fk_key_searchable(ApesForeignKey *fk, int k, ApesIndex *idx, int pos)
 {
-	Oid			op = get_commutator(fk->pfeqop[k]);
-
-	if (!OidIsValid(op) || !op_in_opfamily(op, get_opclass_family(idx->opclass[pos])))
-		return false;
-	return !OidIsValid(idx->collation[pos]) || idx->collation[pos] == apes_fk_lookup_collation(fk, k);
+	return apes_key_operator(idx, pos, get_commutator(fk->pfeqop[k]), apes_fk_lookup_collation(fk, k));
 }
 
 /* True when every FK column among idx's first n key columns is one the FK's lookup can search there. */
