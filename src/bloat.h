@@ -7,6 +7,7 @@
 
 #include "postgres.h"
 
+#include "access/htup_details.h"
 #include "storage/bufpage.h"
 #include "utils/rel.h"
 
@@ -37,10 +38,24 @@ typedef enum ApesMeasureResult
 /* A sample the deadline stopped is still used when it read at least this many pages. */
 #define APES_MIN_STOPPED_PAGES 30
 
-/* heap_bloat.c: page checks shared by the page readers (errors name the relation and block) */
+/* The transaction and multixact ids a heap tuple of one relation may carry (page_check.c). */
+typedef struct ApesXidBounds
+{
+	TransactionId oldest_xid;	/* relfrozenxid, or the cluster's oldest where the relation has none */
+	TransactionId next_xid;		/* read again when a tuple seems newer */
+	MultiXactId oldest_mxid;	/* relminmxid, or the cluster's oldest */
+	MultiXactId next_mxid;		/* read again when a tuple seems newer */
+} ApesXidBounds;
+
+/* page_check.c: checks of what the page readers read (errors XX001/XX002 name the relation and block) */
 extern void apes_page_corrupted(Relation rel, BlockNumber blk, const char *what);
 extern void apes_check_page_header(Relation rel, BlockNumber blk, Page page);
+extern void apes_check_heap_page(Relation rel, BlockNumber blk, Page page);
+extern void apes_check_index_page(Relation idx, BlockNumber blk, Page page);
 extern void apes_check_item(Relation rel, BlockNumber blk, Page page, OffsetNumber off, Size min_len);
+extern void apes_xid_bounds_init(ApesXidBounds *b, Relation rel);
+extern void apes_check_heap_tuple(Relation rel, BlockNumber blk, OffsetNumber off, HeapTupleHeader tup,
+								  unsigned len, ApesXidBounds *b);
 
 /*
  * heap_bloat.c: a table and its TOAST table, never waiting for a lock, reading until the deadline at most;

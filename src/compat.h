@@ -131,4 +131,11 @@ apes_init_materialized_srf(FunctionCallInfo fcinfo)
 #define apes_heap_page_free_space(page) PageGetHeapFreeSpace(page)
 #endif
 
+/* The cluster's oldest datfrozenxid (XidGenLock held): in TransamVariables from 17, ShmemVariableCache before. */
+#if PG_VERSION_NUM >= 170000
+#define apes_transam_oldest_xid() (TransamVariables->oldestXid)
+#else
+#define apes_transam_oldest_xid() (ShmemVariableCache->oldestXid)
+#endif
+
 #endif							/* APES_COMPAT_H */

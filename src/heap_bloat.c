@@ -66,6 +66,7 @@ typedef struct BloatScan
 	Relation	rel;
 	BufferAccessStrategy strategy;
 	TransactionId oldest_xmin;
+	ApesXidBounds bounds;		/* the ids a tuple may carry (page_check.c) */
 	int			reserve;		/* free bytes per page the fillfactor keeps on purpose */
 	BlockNumber nblocks;
 	Buffer		vmbuffer;		/* the visibility map page last looked at, pinned */
@@ -73,42 +74,6 @@ typedef struct BloatScan
 	double		sums[APES_MAX_STRATA][APES_NMETRICS];
 	int64		pages_read;
 } BloatScan;
-
-/* Raise a data-corruption error (index corruption for an index) naming the relation and block. */
-void
-apes_page_corrupted(Relation rel, BlockNumber blk, const char *what)
-{
-	bool		index = rel->rd_rel->relkind == RELKIND_INDEX;
-
-	ereport(ERROR,
-			(errcode(index ? ERRCODE_INDEX_CORRUPTED : ERRCODE_DATA_CORRUPTED),
-			 errmsg("invalid page in block %u of %s \"%s\"", blk, index ? "index" : "relation",
-					RelationGetRelationName(rel)),
-			 errdetail("%s", what)));
-}
-
-/* Check that a page's header pointers are in order and inside the page (share lock held); an error if not. */
-void
-apes_check_page_header(Relation rel, BlockNumber blk, Page page)
-{
-	PageHeader	ph = (PageHeader) page;
-
-	if (ph->pd_lower < SizeOfPageHeaderData || ph->pd_lower > ph->pd_upper || ph->pd_upper > ph->pd_special ||
-		ph->pd_special > BLCKSZ)
-		apes_page_corrupted(rel, blk, "The page header's pointers are out of order.");
-}
-
-/* Check that a line pointer's item lies inside the page's tuple area and is at least min_len long. */
-void
-apes_check_item(Relation rel, BlockNumber blk, Page page, OffsetNumber off, Size min_len)
-{
-	PageHeader	ph = (PageHeader) page;
-	ItemId		id = PageGetItemId(page, off);
-
-	if (ItemIdGetOffset(id) < ph->pd_upper || ItemIdGetOffset(id) + ItemIdGetLength(id) > ph->pd_special ||
-		ItemIdGetLength(id) < min_len)
-		apes_page_corrupted(rel, blk, psprintf("Line pointer %u points outside the tuple area.", off));
-}
 
 /* Classify the tuples of one heap page (share lock held) into live, dead and recently dead, and its free space. */
 static void
@@ -124,7 +89,7 @@ apes_observe_heap_page(BloatScan *bs, Buffer buf, BlockNumber blk, PageObservati
 		po->wasted_bytes = Max(po->free_bytes - bs->reserve, 0);
 		return;
 	}
-	apes_check_page_header(bs->rel, blk, page);
+	apes_check_heap_page(bs->rel, blk, page);
 
 	maxoff = PageGetMaxOffsetNumber(page);
 	for (OffsetNumber off = FirstOffsetNumber; off <= maxoff; off = OffsetNumberNext(off))
@@ -140,6 +105,7 @@ apes_observe_heap_page(BloatScan *bs, Buffer buf, BlockNumber blk, PageObservati
 
 		tup.t_data = (HeapTupleHeader) PageGetItem(page, id);
 		tup.t_len = len;
+		apes_check_heap_tuple(bs->rel, blk, off, tup.t_data, len, &bs->bounds);
 		tup.t_tableOid = RelationGetRelid(bs->rel);
 		ItemPointerSet(&tup.t_self, blk, off);
 		switch (HeapTupleSatisfiesVacuum(&tup, bs->oldest_xmin, buf))
@@ -203,6 +169,7 @@ apes_bloat_scan(BloatScan *bs, Relation rel, int64 sample_pages, bool exact, Tim
 	bs->vmbuffer = InvalidBuffer;
 	bs->strategy = GetAccessStrategy(BAS_BULKREAD);
 	bs->oldest_xmin = GetOldestNonRemovableTransactionId(rel);
+	apes_xid_bounds_init(&bs->bounds, rel);
 	bs->reserve = RelationGetTargetPageFreeSpace(rel, HEAP_DEFAULT_FILLFACTOR);
 	bs->nblocks = RelationGetNumberOfBlocks(rel);
 	whole = exact || (sample_pages <= 0 && bs->nblocks <= APES_READ_WHOLE_PAGES) ||

@@ -65,12 +65,10 @@ apes_index_am_known(Oid am)
 	return am == BTREE_AM_OID || am == GIN_AM_OID || am == GIST_AM_OID || am == HASH_AM_OID || am == SPGIST_AM_OID;
 }
 
-/* True when a non-btree page is deleted or unused, by its access method's own flags. */
+/* True when a non-btree page (its special space checked) is deleted or unused, by its access method's own flags. */
 static bool
 apes_page_deleted(Oid am, Page page)
 {
-	if (PageGetSpecialSize(page) == 0)
-		return false;
 	switch (am)
 	{
 		case GIN_AM_OID:
@@ -168,20 +166,12 @@ apes_read_index_page(void *arg, BlockNumber blk)
 		st->empty_pages++;
 		wasted = 1.0;
 	}
-	else if (st->idx->rd_rel->relam == BTREE_AM_OID)
-	{
-		apes_check_page_header(st->idx, blk, page);
-		if (PageGetSpecialSize(page) != MAXALIGN(sizeof(BTPageOpaqueData)))
-			ereport(ERROR,
-					(errcode(ERRCODE_INDEX_CORRUPTED),
-					 errmsg("invalid page in block %u of index \"%s\"", blk, RelationGetRelationName(st->idx)),
-					 errdetail("The special space has the wrong size for a btree page.")));
-		wasted = apes_observe_btree_page(st, page, blk);
-	}
 	else
 	{
-		apes_check_page_header(st->idx, blk, page);
-		wasted = apes_observe_other_page(st, page);
+		/* header, special space size and page id, before the access method's opaque data is read */
+		apes_check_index_page(st->idx, blk, page);
+		wasted = st->idx->rd_rel->relam == BTREE_AM_OID ? apes_observe_btree_page(st, page, blk) :
+			apes_observe_other_page(st, page);
 	}
 	UnlockReleaseBuffer(buf);
 	apes_sample_observe(&st->sample, 0, wasted);
