@@ -35,7 +35,7 @@ $(patsubst %.c,%.o,$(shell grep -l APES_VERSION src/*.c src/*.h 2>/dev/null | gr
 # The warning set CI builds with (kept out of the default so packagers are not broken by -Werror).
 STRICT_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers -Werror
 
-.PHONY: test demo bench bench-bloat bench-history bench-pool bench-scale strict
+.PHONY: test demo docs bench bench-bloat bench-history bench-pool bench-scale strict
 # One command: install what is missing, build, start a throwaway cluster, run pg_regress and pgTAP.
 test:
 	test/run_tests.sh
@@ -43,6 +43,10 @@ test:
 # One command: the same set-up, then a demo database with planted problems and its health report.
 demo:
 	test/demo.sh
+
+# docs/checks.md from the registry of checks (apes.checks), in a throwaway cluster with the installed extension.
+docs:
+	test/cluster.sh sh -c 'createdb apes_docs && psql -X -q -d apes_docs -c "CREATE EXTENSION pg_apes_health" && psql -X -At -d apes_docs -f test/checks_doc.sql >docs/checks.md'
 
 # The index-health benchmark (10,000 tables, ~41,000 indexes) in a throwaway cluster.
 bench:

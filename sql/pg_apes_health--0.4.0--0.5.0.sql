@@ -8,7 +8,8 @@
  * significant.  It now uses sample variances, Welch-Satterthwaite degrees of freedom (the new column
  * degrees_of_freedom) and Student's t distribution (the new C function apes.t_upper_tail(), which replaces
  * apes.normal_upper_tail()), and "significant" needs at least 10 calls in each period and some variance.  The
- * functions whose result columns changed are dropped and created again, with the same privileges.
+ * functions whose result columns changed are dropped and created again, with the same privileges.  The view
+ * apes.checks lists the registry of checks (src/checks.h).
  *
  * Safety: dropped and replaced functions are members of this extension, so this cannot adopt a planted object; the
  * new ones are created plainly, so a planted one makes the update fail.
@@ -187,3 +188,19 @@ REVOKE ALL ON FUNCTION apes.t_upper_tail(double precision, double precision) FRO
 REVOKE ALL ON FUNCTION apes.query_regressions(tstzrange, tstzrange, integer) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION apes.t_upper_tail(double precision, double precision) TO pg_monitor;
 GRANT EXECUTE ON FUNCTION apes.query_regressions(tstzrange, tstzrange, integer) TO pg_monitor;
+
+-- The registry of checks (src/checks.h), as a view.
+CREATE FUNCTION apes.checks()
+RETURNS TABLE (check_id text, area text, default_severity text, description text, settings text[],
+               documentation text)
+AS 'MODULE_PATHNAME', 'apes_checks_list'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE VIEW apes.checks AS SELECT * FROM apes.checks();
+
+COMMENT ON VIEW apes.checks IS 'every check pg_apes_health can report: area, usual severity, description, settings, documentation';
+
+REVOKE ALL ON FUNCTION apes.checks() FROM PUBLIC;
+REVOKE ALL ON apes.checks FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION apes.checks() TO pg_monitor;
+GRANT SELECT ON apes.checks TO pg_monitor;

@@ -65,6 +65,18 @@ LANGUAGE C STABLE PARALLEL UNSAFE;
 
 COMMENT ON FUNCTION apes.health_json() IS 'health report as jsonb, for tools and monitoring endpoints';
 
+-- The registry of checks: every check id any area can report, with its area, usual severity, what it finds, the
+-- settings that govern it and where its rules are documented (src/checks.h; docs/checks.md is generated from it).
+CREATE FUNCTION apes.checks()
+RETURNS TABLE (check_id text, area text, default_severity text, description text, settings text[],
+               documentation text)
+AS 'MODULE_PATHNAME', 'apes_checks_list'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE VIEW apes.checks AS SELECT * FROM apes.checks();
+
+COMMENT ON VIEW apes.checks IS 'every check pg_apes_health can report: area, usual severity, description, settings, documentation';
+
 -- The version of the loaded library (the SQL-level version is pg_extension.extversion).
 CREATE FUNCTION apes.version()
 RETURNS text
@@ -1423,6 +1435,8 @@ REVOKE ALL ON FUNCTION apes.findings(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION apes.health_report() FROM PUBLIC;
 REVOKE ALL ON FUNCTION apes.health_json() FROM PUBLIC;
 REVOKE ALL ON FUNCTION apes.version() FROM PUBLIC;
+REVOKE ALL ON FUNCTION apes.checks() FROM PUBLIC;
+REVOKE ALL ON apes.checks FROM PUBLIC;
 REVOKE ALL ON apes.vacuum_horizon FROM PUBLIC;
 REVOKE ALL ON apes.wraparound FROM PUBLIC;
 REVOKE ALL ON FUNCTION apes.table_bloat(regclass, integer, boolean) FROM PUBLIC;
@@ -1434,6 +1448,8 @@ GRANT EXECUTE ON FUNCTION apes.findings(text) TO pg_monitor;
 GRANT EXECUTE ON FUNCTION apes.health_report() TO pg_monitor;
 GRANT EXECUTE ON FUNCTION apes.health_json() TO pg_monitor;
 GRANT EXECUTE ON FUNCTION apes.version() TO pg_monitor;
+GRANT EXECUTE ON FUNCTION apes.checks() TO pg_monitor;
+GRANT SELECT ON apes.checks TO pg_monitor;
 GRANT SELECT ON apes.vacuum_horizon TO pg_monitor;
 GRANT SELECT ON apes.wraparound TO pg_monitor;
 GRANT EXECUTE ON FUNCTION apes.bloat_estimates() TO pg_monitor;

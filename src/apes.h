@@ -11,6 +11,7 @@
 #include "nodes/pg_list.h"
 #include "utils/jsonb.h"
 
+#include "checks.h"
 #include "compat.h"
 
 #ifndef APES_VERSION
@@ -36,8 +37,9 @@ typedef enum ApesConfidence
 /* One finding of any area: the public shape of apes.findings(). */
 typedef struct ApesFinding
 {
-	const char *check_id;		/* stable identifier, part of the public API */
-	const char *area;			/* "index", ... */
+	ApesCheckId check;			/* its line in the registry (checks.h) */
+	const char *check_id;		/* the registry's id: stable, part of the public API */
+	const char *area;			/* "index", ...: the registry's, or the failed area's for area_failed */
 	ApesSeverity severity;
 	char	   *object_name;	/* schema-qualified, quoted as PostgreSQL would */
 	char	   *summary;		/* one line a person can act on */
@@ -63,9 +65,9 @@ struct ApesCatalog;
 typedef void (*ApesCollector) (struct ApesCatalog *cat, List **out);
 
 /* findings.c */
-extern ApesFinding *apes_new_finding(const char *check_id, const char *area, ApesSeverity severity,
-									 const char *object_name);
+extern ApesFinding *apes_new_finding(ApesCheckId check, ApesSeverity severity, const char *object_name);
 extern void apes_finding_details(ApesFinding *f, bool bulk);
+extern bool apes_error_ends_call(int sqlerrcode);
 extern const char *apes_severity_name(ApesSeverity s);
 extern const char *apes_confidence_name(ApesConfidence c);
 extern char *apes_size_pretty(int64 bytes);

@@ -45,6 +45,8 @@ typedef struct BloatCandidate
 	bool		measured;
 	bool		skipped;		/* gone or not measurable: no finding at all */
 	char	   *corrupt;		/* the error a damaged page raised while measuring, else NULL */
+	char	   *failed;			/* any other error measuring raised, else NULL */
+	int			failed_code;	/* its SQLSTATE */
 	bool		toast_late;		/* measured, but the budget ran out before its TOAST table */
 	ApesBloatMeasure m;
 	ApesBloatMeasure mtoast;
@@ -309,7 +311,7 @@ apes_table_finding(List **out, ApesRel *table, bool toast, const ApesBloatMeasur
 		return;
 	if (m == NULL && e->flags != 0)
 		return;					/* an unreliable estimate is no finding */
-	f = apes_new_finding(toast ? "toast_bloat" : "table_bloat", "bloat", apes_bloat_severity(bytes, pct), name);
+	f = apes_new_finding(toast ? APES_CHECK_toast_bloat : APES_CHECK_table_bloat, apes_bloat_severity(bytes, pct), name);
 	f->wasted_bytes = (int64) bytes;
 	what = psprintf("%s %s", toast ? "its TOAST table wastes" : "wastes", apes_bloat_share_text(pct, total, m));
 	if (m != NULL)
@@ -338,7 +340,7 @@ apes_index_finding(List **out, ApesRel *index, const ApesBloatMeasure *m, ApesBl
 
 	if (!apes_bloat_reportable(bytes, pct) || (m == NULL && e->flags != 0))
 		return;
-	f = apes_new_finding("index_bloat", "bloat", apes_bloat_severity(bytes, pct), name);
+	f = apes_new_finding(APES_CHECK_index_bloat, apes_bloat_severity(bytes, pct), name);
 	f->wasted_bytes = (int64) bytes;
 	f->summary = psprintf("a REINDEX would give back %s", apes_bloat_share_text(pct, total, m));
 	f->fix_sql = psprintf("REINDEX INDEX CONCURRENTLY %s;", name);
@@ -350,8 +352,9 @@ apes_index_finding(List **out, ApesRel *index, const ApesBloatMeasure *m, ApesBl
 
 /*
  * Measure one candidate in its own memory context (its page lists are large), inside a subtransaction: a damaged page
- * (XX001, XX002) becomes a page_corrupted finding about that relation instead of failing the whole report; any other
- * error is raised again.  Results are kept in *c.
+ * (XX001, XX002) becomes a page_corrupted finding about that relation, any other error a bloat_measurement_failed
+ * finding, instead of failing the whole report; only a cancel, a timeout or a lack of resources is raised again
+ * (apes_error_ends_call()).  Results are kept in *c.
  */
 static ApesMeasureResult
 apes_measure_candidate(BloatCandidate *c, MemoryContext scratch, TimestampTz deadline)
@@ -382,9 +385,15 @@ apes_measure_candidate(BloatCandidate *c, MemoryContext scratch, TimestampTz dea
 		RollbackAndReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(caller);
 		CurrentResourceOwner = owner;
-		if (edata->sqlerrcode != ERRCODE_DATA_CORRUPTED && edata->sqlerrcode != ERRCODE_INDEX_CORRUPTED)
+		if (apes_error_ends_call(edata->sqlerrcode))
 			ReThrowError(edata);
-		c->corrupt = edata->detail ? psprintf("%s: %s", edata->message, edata->detail) : pstrdup(edata->message);
+		if (edata->sqlerrcode == ERRCODE_DATA_CORRUPTED || edata->sqlerrcode == ERRCODE_INDEX_CORRUPTED)
+			c->corrupt = edata->detail ? psprintf("%s: %s", edata->message, edata->detail) : pstrdup(edata->message);
+		else
+		{
+			c->failed = pstrdup(edata->message);
+			c->failed_code = edata->sqlerrcode;
+		}
 		FreeErrorData(edata);
 	}
 	PG_END_TRY();
@@ -393,10 +402,28 @@ apes_measure_candidate(BloatCandidate *c, MemoryContext scratch, TimestampTz dea
 		c->toast_late = true;
 		r = APES_MEASURED;
 	}
-	c->measured = r == APES_MEASURED && c->corrupt == NULL;
-	c->skipped = r == APES_MEASURE_SKIPPED && c->corrupt == NULL;
+	c->measured = r == APES_MEASURED && c->corrupt == NULL && c->failed == NULL;
+	c->skipped = r == APES_MEASURE_SKIPPED && c->corrupt == NULL && c->failed == NULL;
 	MemoryContextReset(scratch);
-	return c->corrupt ? APES_MEASURE_SKIPPED : r;
+	return c->corrupt || c->failed ? APES_MEASURE_SKIPPED : r;
+}
+
+/* bloat_measurement_failed: measuring a relation raised an unexpected error; the report goes on without it. */
+static void
+apes_failed_finding(List **out, BloatCandidate *c)
+{
+	char	   *name = apes_qualified_name(c->rel);
+	ApesFinding *f = apes_new_finding(APES_CHECK_bloat_measurement_failed, APES_WARNING, name);
+	ApesJson	ev;
+
+	f->summary = psprintf("%s could not be measured: %s (SQLSTATE %s); its bloat is not reported", name, c->failed,
+						  unpack_sql_state(c->failed_code));
+	f->confidence = APES_LOW;
+	apes_json_begin(&ev);
+	apes_json_text(&ev, "error", c->failed);
+	apes_json_text(&ev, "sqlstate", unpack_sql_state(c->failed_code));
+	f->evidence = apes_json_end(&ev);
+	*out = lappend(*out, f);
 }
 
 /* page_corrupted: a damaged page met while measuring; the report goes on without that relation's numbers. */
@@ -404,7 +431,7 @@ static void
 apes_corrupt_finding(List **out, BloatCandidate *c)
 {
 	char	   *name = apes_qualified_name(c->rel);
-	ApesFinding *f = apes_new_finding("page_corrupted", "bloat", APES_CRITICAL, name);
+	ApesFinding *f = apes_new_finding(APES_CHECK_page_corrupted, APES_CRITICAL, name);
 	ApesJson	ev;
 
 	f->summary = psprintf("%s has a damaged page (%s): check it with pg_amcheck, then %s", name, c->corrupt,
@@ -424,7 +451,7 @@ static void
 apes_incomplete_finding(List **out, int ncand, int measured, int locked, int unmeasured, double elapsed_ms,
 						bool may_read)
 {
-	ApesFinding *f = apes_new_finding("bloat_measurement_incomplete", "bloat", APES_INFO, "(database)");
+	ApesFinding *f = apes_new_finding(APES_CHECK_bloat_measurement_incomplete, APES_INFO, "(database)");
 	ApesJson	j;
 
 	if (!may_read)
@@ -516,6 +543,11 @@ apes_collect_bloat_findings(ApesCatalog *cat, List **out)
 		if (c->corrupt != NULL)
 		{
 			apes_corrupt_finding(out, c);
+			continue;
+		}
+		if (c->failed != NULL)
+		{
+			apes_failed_finding(out, c);
 			continue;
 		}
 		if (c->skipped)

@@ -16,51 +16,32 @@
 #include "miscadmin.h"
 #include "commands/dbcommands.h"
 #include "catalog/pg_type.h"
+#include "access/xact.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
+#include "utils/resowner.h"
 #include "utils/timestamp.h"
 
 #include "apes.h"
 #include "catalog.h"
 
 /*
- * An area: its name, its collector, the check ids it can report (zero counts appear in health_json), and whether it
- * reads the catalog pass and the cumulative statistics (a report of areas that do not skips both).
+ * An area: its name, its collector, and whether it reads the catalog pass and the cumulative statistics (a report of
+ * areas that do not skips both).  Its checks are the registry's lines of that area (checks.h).
  */
 typedef struct ApesArea
 {
 	const char *name;
 	ApesCollector collect;
-	const char *const *checks;
 	bool		needs_catalog;
 } ApesArea;
 
-static const char *const index_checks[] = {
-	"index_invalid", "index_duplicate", "index_redundant", "index_unused", "fk_missing_index", NULL
-};
-
-static const char *const bloat_checks[] = {
-	"table_bloat", "toast_bloat", "index_bloat", "bloat_measurement_incomplete", "page_corrupted",
-	"vacuum_horizon_held", "xid_wraparound", "mxid_wraparound", NULL
-};
-
-static const char *const query_checks[] = {
-	"query_regression", "query_slow", "query_temp_spill", "query_low_cache_hit", "query_plan_heavy",
-	"pgss_evictions", "pgss_unavailable", "table_seq_scan_heavy", "cache_hit_low", "stats_stale", NULL
-};
-
-static const char *const pool_checks[] = {
-	"connections_near_limit", "database_connlimit_near", "role_connlimit_near", "idle_in_transaction",
-	"long_transaction", "blocked_sessions", "config_idle_in_transaction_timeout", "connection_churn",
-	"sessions_abandoned", "pooler_clients_waiting", "pooler_unreachable", "pooler_not_monitored", NULL
-};
-
 static const ApesArea apes_areas[] = {
-	{"index", apes_collect_index_findings, index_checks, true},
-	{"bloat", apes_collect_bloat_findings, bloat_checks, true},
-	{"query", apes_collect_query_findings, query_checks, true},
-	{"pool", apes_collect_pool_findings, pool_checks, false},
+	{"index", apes_collect_index_findings, true},
+	{"bloat", apes_collect_bloat_findings, true},
+	{"query", apes_collect_query_findings, true},
+	{"pool", apes_collect_pool_findings, false},
 };
 
 #define APES_NAREAS lengthof(apes_areas)
@@ -83,14 +64,16 @@ apes_confidence_name(ApesConfidence c)
 	return confidence_names[c];
 }
 
-/* A new finding with high confidence and no size, summary, evidence or DDL yet. */
+/* A new finding of a registered check, with high confidence and no size, summary, evidence or DDL yet. */
 ApesFinding *
-apes_new_finding(const char *check_id, const char *area, ApesSeverity severity, const char *object_name)
+apes_new_finding(ApesCheckId check, ApesSeverity severity, const char *object_name)
 {
 	ApesFinding *f = palloc0(sizeof(ApesFinding));
 
-	f->check_id = check_id;
-	f->area = area;
+	Assert(check >= 0 && check < APES_NCHECKS);
+	f->check = check;
+	f->check_id = apes_checks[check].id;
+	f->area = apes_checks[check].area;
 	f->severity = severity;
 	f->object_name = pstrdup(object_name);
 	f->wasted_bytes = -1;
@@ -157,6 +140,71 @@ apes_finding_cmp(const ListCell *a, const ListCell *b)
 	return strcmp(x->check_id, y->check_id);
 }
 
+/* True for the errors a check must never turn into a finding: cancels, timeouts, shutdowns (class 57), and lack of
+ * resources (class 53). */
+bool
+apes_error_ends_call(int sqlerrcode)
+{
+	return ERRCODE_TO_CATEGORY(sqlerrcode) == ERRCODE_OPERATOR_INTERVENTION ||
+		ERRCODE_TO_CATEGORY(sqlerrcode) == ERRCODE_INSUFFICIENT_RESOURCES;
+}
+
+/*
+ * Run one area's collector inside a subtransaction and append its findings to *out: an unexpected error in one area
+ * becomes an area_failed finding about it (with the error), and the other areas are still reported.  A cancel, a
+ * statement timeout, a shutdown or a lack of resources (SQLSTATE classes 57 and 53) still ends the call.  Findings
+ * the area made before failing are dropped: the area's verdict would be partial.
+ */
+static void
+apes_collect_area(const ApesArea *area, ApesCatalog *cat, List **out)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	List	   *volatile mine = NIL;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(caller);
+	PG_TRY();
+	{
+		List	   *found = NIL;
+
+		area->collect(cat, &found);
+		mine = found;
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(caller);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+		ApesFinding *f;
+		ApesJson	ev;
+
+		MemoryContextSwitchTo(caller);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(caller);
+		CurrentResourceOwner = owner;
+		if (apes_error_ends_call(edata->sqlerrcode))
+			ReThrowError(edata);
+		f = apes_new_finding(APES_CHECK_area_failed, APES_CRITICAL, psprintf("(area %s)", area->name));
+		f->area = area->name;
+		f->summary = psprintf("the %s checks failed: %s (SQLSTATE %s); the other areas are reported; please report this with the server log",
+							  area->name, edata->message, unpack_sql_state(edata->sqlerrcode));
+		apes_json_begin(&ev);
+		apes_json_text(&ev, "sqlstate", unpack_sql_state(edata->sqlerrcode));
+		apes_json_text(&ev, "message", edata->message);
+		apes_json_text(&ev, "detail", edata->detail);
+		apes_json_text(&ev, "context", edata->context);
+		f->evidence = apes_json_end(&ev);
+		FreeErrorData(edata);
+		mine = list_make1(f);
+	}
+	PG_END_TRY();
+	*out = list_concat(*out, mine);
+}
+
 /* Every finding of one area (or of all when area is NULL), in report order; the caller frees *catp when done. */
 static List *
 apes_collect(const ApesArea *area, ApesCatalog **catp)
@@ -170,7 +218,7 @@ apes_collect(const ApesArea *area, ApesCatalog **catp)
 	{
 		CHECK_FOR_INTERRUPTS();
 		if (area == NULL || area == &apes_areas[i])
-			apes_areas[i].collect(cat, &out);
+			apes_collect_area(&apes_areas[i], cat, &out);
 	}
 	apes_stats_end(stats);
 	list_sort(out, apes_finding_cmp);
@@ -379,7 +427,10 @@ apes_size_pretty(int64 bytes)
 	return text_to_cstring(DatumGetTextPP(DirectFunctionCall1(pg_size_pretty, Int64GetDatum(bytes))));
 }
 
-/* Append label and text as one line, or several with the continuation lines indented under the text's start. */
+/*
+ * Append label and text (SQL) as one line, or several with the continuation lines indented under the text's start:
+ * a newline inside a quoted identifier never starts a line at the label's column.
+ */
 static void
 apes_append_indented(StringInfo buf, const char *label, const char *text)
 {
@@ -393,6 +444,28 @@ apes_append_indented(StringInfo buf, const char *label, const char *text)
 			appendStringInfoSpaces(buf, indent);
 	}
 	appendStringInfoChar(buf, '\n');
+}
+
+/*
+ * Append text for a person on one line: control characters (a newline in an identifier, say) are shown escaped
+ * (\n, \r, \t, \xNN), so that no name or summary can start a line of its own, such as a "fix:" line.
+ */
+static void
+apes_append_one_line(StringInfo buf, const char *text)
+{
+	for (const unsigned char *p = (const unsigned char *) text; *p; p++)
+	{
+		if (*p == '\n')
+			appendStringInfoString(buf, "\\n");
+		else if (*p == '\r')
+			appendStringInfoString(buf, "\\r");
+		else if (*p == '\t')
+			appendStringInfoString(buf, "\\t");
+		else if (*p < 0x20 || *p == 0x7f)
+			appendStringInfo(buf, "\\x%02x", *p);
+		else
+			appendStringInfoChar(buf, (char) *p);
+	}
 }
 
 /* The one-line verdict both reports start with. */
@@ -425,8 +498,9 @@ apes_health_report(PG_FUNCTION_ARGS)
 	int			omitted = 0;
 
 	initStringInfo(&buf);
-	appendStringInfo(&buf, "pg_apes_health %s: database %s\n%s\n",
-					 APES_VERSION, quote_identifier(get_database_name(MyDatabaseId)), apes_verdict(&t));
+	appendStringInfo(&buf, "pg_apes_health %s: database ", APES_VERSION);
+	apes_append_one_line(&buf, quote_identifier(get_database_name(MyDatabaseId)));
+	appendStringInfo(&buf, "\n%s\n", apes_verdict(&t));
 
 	foreach(lc, findings)
 	{
@@ -449,13 +523,15 @@ apes_health_report(PG_FUNCTION_ARGS)
 		}
 		shown++;
 		apes_finding_details(f, false);
-		appendStringInfo(&buf, "* [%s] %s", f->check_id, f->object_name);
+		appendStringInfo(&buf, "* [%s] ", f->check_id);
+		apes_append_one_line(&buf, f->object_name);
 		if (f->wasted_bytes >= 0)
 			appendStringInfo(&buf, " (%s)", apes_size_pretty(f->wasted_bytes));
 		if (f->confidence != APES_HIGH)
 			appendStringInfo(&buf, " [confidence: %s]", apes_confidence_name(f->confidence));
+		appendStringInfoString(&buf, "\n    ");
+		apes_append_one_line(&buf, f->summary ? f->summary : "");
 		appendStringInfoChar(&buf, '\n');
-		apes_append_indented(&buf, "    ", f->summary ? f->summary : "");
 		if (f->fix_sql != NULL)
 			apes_append_indented(&buf, "    fix:  ", f->fix_sql);
 		if (f->undo_sql != NULL)
@@ -489,37 +565,15 @@ apes_json_finding(ApesJson *j, ApesFinding *f)
 	apes_json_end_object(j);
 }
 
-/*
- * How many findings the check at position k of the areas' check lists (all areas in order) has, in one pass over the
- * findings; the previous finding's check is tried first, as findings of one check mostly come in runs.
- */
+/* How many findings each check of the registry has (indexed by ApesCheckId), in one pass over the findings. */
 static int *
 apes_count_checks(List *findings)
 {
-	const char **ids;
-	int		   *counts;
-	int			n = 0;
-	int			last = 0;
+	int		   *counts = palloc0(sizeof(int) * APES_NCHECKS);
 	ListCell   *lc;
 
-	for (int a = 0; a < APES_NAREAS; a++)
-		for (const char *const *c = apes_areas[a].checks; *c != NULL; c++)
-			n++;
-	ids = palloc(sizeof(char *) * n);
-	counts = palloc0(sizeof(int) * n);
-	n = 0;
-	for (int a = 0; a < APES_NAREAS; a++)
-		for (const char *const *c = apes_areas[a].checks; *c != NULL; c++)
-			ids[n++] = *c;
 	foreach(lc, findings)
-	{
-		const char *id = ((ApesFinding *) lfirst(lc))->check_id;
-
-		for (int tried = 0; tried < n && strcmp(ids[last], id) != 0; tried++)
-			last = (last + 1) % n;
-		if (strcmp(ids[last], id) == 0)
-			counts[last]++;
-	}
+		counts[((ApesFinding *) lfirst(lc))->check]++;
 	return counts;
 }
 
@@ -539,7 +593,6 @@ apes_health_json(PG_FUNCTION_ARGS)
 	int			shown = 0;
 	int			omitted = 0;
 	int		   *counts;
-	int			k;
 
 	apes_json_begin(&j);
 	apes_json_text(&j, "version", APES_VERSION);
@@ -555,10 +608,8 @@ apes_health_json(PG_FUNCTION_ARGS)
 	apes_json_int(&j, "wasted_bytes", t.wasted_bytes);
 	apes_json_begin_object(&j, "checks");
 	counts = apes_count_checks(findings);
-	k = 0;
-	for (int a = 0; a < APES_NAREAS; a++)
-		for (const char *const *c = apes_areas[a].checks; *c != NULL; c++)
-			apes_json_int(&j, *c, counts[k++]);
+	for (int c = 0; c < APES_NCHECKS; c++)
+		apes_json_int(&j, apes_checks[c].id, counts[c]);
 	apes_json_end_object(&j);
 	apes_json_text(&j, "stats_since", timestamptz_to_str(cat->stats_since));
 

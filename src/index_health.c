@@ -52,7 +52,6 @@
 #include "apes.h"
 #include "catalog.h"
 
-#define AREA "index"
 
 /* What the checks of one report share: the catalog and which indexes already carry a drop proposal. */
 typedef struct IndexCheckState
@@ -676,7 +675,7 @@ apes_check_invalid(IndexCheckState *st)
 
 		name = apes_qualified_name(rel);
 		bytes = apes_rel_bytes(rel);
-		f = apes_new_finding("index_invalid", AREA, APES_WARNING, name);
+		f = apes_new_finding(APES_CHECK_index_invalid, APES_WARNING, name);
 		f->wasted_bytes = bytes;
 
 		if (apes_is_cc_copy(idx, "ccnew"))
@@ -800,7 +799,7 @@ apes_check_duplicates(IndexCheckState *st)
 		}
 		if (keeper != NULL)
 		{
-			ApesFinding *f = apes_new_finding("index_duplicate", AREA, APES_WARNING, apes_qualified_name(idx->rel));
+			ApesFinding *f = apes_new_finding(APES_CHECK_index_duplicate, APES_WARNING, apes_qualified_name(idx->rel));
 
 			f->wasted_bytes = apes_rel_bytes(idx->rel);
 			apes_defer_details(f, apes_duplicate_details, idx, keeper);
@@ -910,7 +909,7 @@ apes_check_redundant(IndexCheckState *st)
 		if (cover == NULL)
 			continue;
 
-		f = apes_new_finding("index_redundant", AREA, APES_WARNING, apes_qualified_name(idx->rel));
+		f = apes_new_finding(APES_CHECK_index_redundant, APES_WARNING, apes_qualified_name(idx->rel));
 		f->wasted_bytes = apes_rel_bytes(idx->rel);
 		apes_defer_details(f, apes_redundant_details, idx, cover);
 		idx->proposed = true;
@@ -1203,7 +1202,7 @@ apes_check_unused(IndexCheckState *st)
 			conf++;
 
 		fk = apes_supported_fk(idx);
-		f = apes_new_finding("index_unused", AREA, fk != NULL ? APES_INFO : APES_WARNING,
+		f = apes_new_finding(APES_CHECK_index_unused, fk != NULL ? APES_INFO : APES_WARNING,
 							 apes_qualified_name(idx->rel));
 		f->wasted_bytes = bytes;
 		f->confidence = conf;
@@ -1558,7 +1557,7 @@ apes_check_fk_missing(IndexCheckState *st)
 		served_by = apes_fk_already_proposed(st, fk);
 		partly = apes_fk_partly_served(st, fk, &partly_cols);
 
-		f = apes_new_finding("fk_missing_index", AREA, partly != NULL ? APES_INFO : APES_WARNING, tname);
+		f = apes_new_finding(APES_CHECK_fk_missing_index, partly != NULL ? APES_INFO : APES_WARNING, tname);
 		if (partly != NULL)
 			f->summary = psprintf("foreign key %s on %s (%s) has no index leading with all its columns; index %s serves its lookups by %d of them, so a delete or key update in %s reads the rows of %s that share those: create the index if they are many%s",
 								  quote_identifier(fk->name), tname, cols.data, apes_qualified_name(partly->rel),

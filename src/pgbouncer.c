@@ -21,7 +21,6 @@
 
 #include "apes.h"
 
-#define AREA "pool"
 #define APES_PGB_NCOLS 13
 
 /* Milliseconds left before the deadline (at least 0). */
@@ -319,7 +318,7 @@ apes_pgb_waiting_findings(PGresult *pools, List **out)
 
 		if (waiting <= 0)
 			continue;
-		f = apes_new_finding("pooler_clients_waiting", AREA, maxwait >= 5 ? APES_CRITICAL : APES_WARNING,
+		f = apes_new_finding(APES_CHECK_pooler_clients_waiting, maxwait >= 5 ? APES_CRITICAL : APES_WARNING,
 							 psprintf("pgbouncer pool %s/%s", db ? db : "?", user ? user : "?"));
 		f->summary = psprintf("%lld clients wait in PgBouncer for a server connection (the longest %.1f s): the pool is too small for the load, or its server connections are held by slow or idle-in-transaction sessions",
 							  (long long) waiting, maxwait);
@@ -345,14 +344,14 @@ apes_collect_pgbouncer_findings(List **out)
 
 	if (apes_pgbouncer_dsn == NULL || apes_pgbouncer_dsn[0] == '\0')
 	{
-		f = apes_new_finding("pooler_not_monitored", AREA, APES_INFO, "pg_apes_health.pgbouncer_dsn");
+		f = apes_new_finding(APES_CHECK_pooler_not_monitored, APES_INFO, "pg_apes_health.pgbouncer_dsn");
 		f->summary = pstrdup("PgBouncer is not monitored: if clients reach this server through PgBouncer, set pg_apes_health.pgbouncer_dsn to its admin console so its queue is checked too");
 		*out = lappend(*out, f);
 		return;
 	}
 	if (!apes_pgb_read(&pools, &stats, &err))
 	{
-		f = apes_new_finding("pooler_unreachable", AREA, APES_WARNING, "pg_apes_health.pgbouncer_dsn");
+		f = apes_new_finding(APES_CHECK_pooler_unreachable, APES_WARNING, "pg_apes_health.pgbouncer_dsn");
 		f->summary = psprintf("PgBouncer's admin console could not be read: %s", err);
 		*out = lappend(*out, f);
 		return;

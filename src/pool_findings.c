@@ -24,7 +24,6 @@
 #include "catalog.h"
 #include "pool.h"
 
-#define AREA "pool"
 
 /* A duration in seconds as PostgreSQL prints an interval. */
 static char *
@@ -50,7 +49,7 @@ apes_check_capacity(List *sessions, List **out)
 
 	if (c.pct >= apes_pool_warn_pct)
 	{
-		f = apes_new_finding("connections_near_limit", AREA, apes_slots_severity(c.pct), "(server)");
+		f = apes_new_finding(APES_CHECK_connections_near_limit, apes_slots_severity(c.pct), "(server)");
 		f->summary = psprintf("%d of %d usable connection slots are in use (%.0f%%; max_connections %d, %d reserved for superusers): new connections will soon be refused; put a pooler in front or shrink the application pools",
 							  c.in_use, c.usable, c.pct, c.max_connections, c.reserved);
 		apes_json_begin(&ev);
@@ -86,7 +85,7 @@ apes_check_capacity(List *sessions, List **out)
 			name = by_role ? GetUserNameFromId(oids[j], true) : get_database_name(oids[j]);
 			if (name == NULL)
 				continue;
-			f = apes_new_finding(by_role ? "role_connlimit_near" : "database_connlimit_near", AREA,
+			f = apes_new_finding(by_role ? APES_CHECK_role_connlimit_near : APES_CHECK_database_connlimit_near,
 								 apes_slots_severity(pct), quote_identifier(name));
 			f->summary = psprintf("%s %s has %d of its %d connections (%.0f%%)", by_role ? "role" : "database",
 								  quote_identifier(name), n, limit, pct);
@@ -143,7 +142,7 @@ apes_check_transactions(List *sessions, List **out)
 		if (iit && apes_idle_in_xact_max_s > 0 && s->state_secs >= apes_idle_in_xact_max_s)
 		{
 			idle++;
-			f = apes_new_finding("idle_in_transaction", AREA, APES_WARNING, psprintf("pid %d", s->pid));
+			f = apes_new_finding(APES_CHECK_idle_in_transaction, APES_WARNING, psprintf("pid %d", s->pid));
 			f->summary = psprintf("session pid %d (%s, application %s) has been idle in transaction%s for %s: it holds its locks and snapshot while the application does something else; fix the code path that leaves transactions open",
 								  s->pid, GetUserNameFromId(s->role, true), s->application[0] ? s->application : "none",
 								  s->state == STATE_IDLEINTRANSACTION_ABORTED ? " (aborted)" : "",
@@ -154,7 +153,7 @@ apes_check_transactions(List *sessions, List **out)
 		}
 		else if (!iit && s->state == STATE_RUNNING && apes_long_xact_max_s > 0 && s->xact_secs >= apes_long_xact_max_s)
 		{
-			f = apes_new_finding("long_transaction", AREA, APES_WARNING, psprintf("pid %d", s->pid));
+			f = apes_new_finding(APES_CHECK_long_transaction, APES_WARNING, psprintf("pid %d", s->pid));
 			f->summary = psprintf("session pid %d (%s, application %s) has had a transaction open for %s",
 								  s->pid, GetUserNameFromId(s->role, true), s->application[0] ? s->application : "none",
 								  apes_secs_text(s->xact_secs));
@@ -198,7 +197,7 @@ apes_check_blocked(List *sessions, List **out)
 		if (s->root_blocker == 0)
 		{
 			/* pg_blocking_pids() reports locks of prepared transactions as pid 0 */
-			f = apes_new_finding("blocked_sessions", AREA, s->root_holds >= 10 ? APES_CRITICAL : APES_WARNING,
+			f = apes_new_finding(APES_CHECK_blocked_sessions, s->root_holds >= 10 ? APES_CRITICAL : APES_WARNING,
 								 "prepared transaction");
 			f->summary = psprintf("a prepared transaction holds up %d session%s (the longest waiting %s): it keeps its locks until COMMIT PREPARED or ROLLBACK PREPARED; see pg_prepared_xacts",
 								  s->root_holds, s->root_holds == 1 ? "" : "s", apes_secs_text(longest));
@@ -207,7 +206,7 @@ apes_check_blocked(List *sessions, List **out)
 		}
 		else
 		{
-			f = apes_new_finding("blocked_sessions", AREA, s->root_holds >= 10 ? APES_CRITICAL : APES_WARNING,
+			f = apes_new_finding(APES_CHECK_blocked_sessions, s->root_holds >= 10 ? APES_CRITICAL : APES_WARNING,
 								 psprintf("pid %d", s->root_blocker));
 			f->summary = psprintf("session pid %d holds up %d session%s (the longest waiting %s): see apes.blocking",
 								  s->root_blocker, s->root_holds, s->root_holds == 1 ? "" : "s",
@@ -233,7 +232,7 @@ apes_check_iit_timeout(int idle, List **out)
 
 	if (idle == 0 || timeout == NULL || strcmp(timeout, "0") != 0)
 		return;
-	f = apes_new_finding("config_idle_in_transaction_timeout", AREA, APES_INFO, "idle_in_transaction_session_timeout");
+	f = apes_new_finding(APES_CHECK_config_idle_in_transaction_timeout, APES_INFO, "idle_in_transaction_session_timeout");
 	f->summary = psprintf("idle_in_transaction_session_timeout is off while %d session%s sit idle in transaction: a timeout ends such sessions before they hold locks and the cleanup horizon for long",
 						  idle, idle == 1 ? "" : "s");
 	f->fix_sql = pstrdup("ALTER SYSTEM SET idle_in_transaction_session_timeout = '10min';  -- or per role: ALTER ROLE ... SET\nSELECT pg_reload_conf();");
@@ -273,7 +272,7 @@ apes_check_churn(List **out)
 	MemoryContextSwitchTo(caller);
 	if (seconds >= 60 && per_sec >= apes_churn_max_per_s && mean >= 0 && mean < 10)
 	{
-		ApesFinding *f = apes_new_finding("connection_churn", AREA, APES_WARNING, "(database)");
+		ApesFinding *f = apes_new_finding(APES_CHECK_connection_churn, APES_WARNING, "(database)");
 
 		f->summary = psprintf("%.1f new sessions per second living %.1f s on average: something connects per request instead of pooling (every connection costs a process fork and authentication)",
 							  per_sec, mean);
@@ -281,7 +280,7 @@ apes_check_churn(List **out)
 	}
 	if (seconds >= 60 && abandoned >= 1)
 	{
-		ApesFinding *f = apes_new_finding("sessions_abandoned", AREA, APES_WARNING, "(database)");
+		ApesFinding *f = apes_new_finding(APES_CHECK_sessions_abandoned, APES_WARNING, "(database)");
 
 		f->summary = psprintf("%.1f sessions per minute end without a proper disconnect (pg_stat_database.sessions_abandoned): clients or pools drop connections, or the network cuts them",
 							  abandoned);

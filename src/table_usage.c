@@ -18,7 +18,6 @@
 #include "apes.h"
 #include "catalog.h"
 
-#define AREA "query"
 #define APES_USAGE_MIN_PAGES 1280		/* 10 MB: smaller tables are cheap to scan and to cache */
 #define APES_SEQ_MIN_SCANS 50
 #define APES_SEQ_MIN_ROWS_PER_SCAN 10000
@@ -73,7 +72,7 @@ apes_check_seq_scans(ApesCatalog *cat, ApesRel *r, PgStat_StatTabEntry *tab, Lis
 	if (idx_scans >= tab->numscans)
 		return;
 	name = apes_qualified_name(r);
-	f = apes_new_finding("table_seq_scan_heavy", AREA, APES_WARNING, name);
+	f = apes_new_finding(APES_CHECK_table_seq_scan_heavy, APES_WARNING, name);
 	f->confidence = APES_MEDIUM;
 	f->summary = psprintf("%s (%s) was read by %lld sequential scans of %.0f rows each on average, against %lld index "
 						  "scans: find the queries filtering it (apes.query_stats()) and index their predicates",
@@ -107,7 +106,7 @@ apes_check_cache_hits(ApesCatalog *cat, ApesRel *r, PgStat_StatTabEntry *tab, Li
 	if (ratio >= APES_HIT_MAX_RATIO)
 		return;
 	name = apes_qualified_name(r);
-	f = apes_new_finding("cache_hit_low", AREA, APES_INFO, name);
+	f = apes_new_finding(APES_CHECK_cache_hit_low, APES_INFO, name);
 	f->confidence = APES_MEDIUM;
 	f->summary = psprintf("only %.0f%% of the page reads of %s hit shared buffers (%s read from the OS cache or disk): "
 						  "its working set does not fit, or sequential scans churn it",
@@ -137,7 +136,7 @@ apes_check_stale_stats(ApesCatalog *cat, ApesRel *r, PgStat_StatTabEntry *tab, L
 	if (changed < APES_STALE_MIN_ROWS || (!never && changed < 0.2 * rows + 50))
 		return;
 	name = apes_qualified_name(r);
-	f = apes_new_finding("stats_stale", AREA, changed >= rows ? APES_WARNING : APES_INFO, name);
+	f = apes_new_finding(APES_CHECK_stats_stale, changed >= rows ? APES_WARNING : APES_INFO, name);
 	f->summary = never ?
 		psprintf("%s has never been analyzed and %lld rows have changed: the planner guesses its size and contents",
 				 name, (long long) changed) :

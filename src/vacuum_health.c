@@ -31,7 +31,6 @@
 #include "catalog.h"
 #include "pool.h"
 
-#define AREA "bloat"
 #define APES_WRAP_CRITICAL 1500000000
 
 /* A duration in seconds as the server prints intervals ("02:13:05", "3 days 04:00:00"). */
@@ -179,7 +178,7 @@ apes_check_horizon_sessions(ApesCatalog *cat, List **out)
 			continue;
 
 		role = GetUserNameFromId(be->st_userid, true);
-		f = apes_new_finding("vacuum_horizon_held", AREA, apes_horizon_severity(secs, age),
+		f = apes_new_finding(APES_CHECK_vacuum_horizon_held, apes_horizon_severity(secs, age),
 							 psprintf("pid %d", be->st_procpid));
 		if (visible)
 			f->summary = psprintf("session pid %d (role %s%s) has held back the cleanup horizon for %s%s (%d transactions since): VACUUM cannot remove any row deleted since then, in any table; end its transaction, or the session",
@@ -219,7 +218,7 @@ apes_horizon_other_finding(List **out, const char *kind, const char *object, Tra
 						   long secs, const char *basis, char *summary, char *fix, const char *detail_key,
 						   const char *detail)
 {
-	ApesFinding *f = apes_new_finding("vacuum_horizon_held", AREA, apes_horizon_severity(secs, age), object);
+	ApesFinding *f = apes_new_finding(APES_CHECK_vacuum_horizon_held, apes_horizon_severity(secs, age), object);
 	ApesJson	ev;
 
 	f->summary = summary;
@@ -324,7 +323,7 @@ apes_check_horizon_others(ApesCatalog *cat, List **out)
 
 /* One wraparound finding for a database, when its age passes the warning threshold. */
 static void
-apes_wraparound_finding(List **out, const char *check_id, const char *what, const char *datname, int32 age,
+apes_wraparound_finding(List **out, ApesCheckId check, const char *what, const char *datname, int32 age,
 						int32 freeze_max_age)
 {
 	int64		warn = Max((int64) 2 * freeze_max_age, 400000000);
@@ -333,7 +332,7 @@ apes_wraparound_finding(List **out, const char *check_id, const char *what, cons
 
 	if (age < warn)
 		return;
-	f = apes_new_finding(check_id, AREA, age >= APES_WRAP_CRITICAL ? APES_CRITICAL : APES_WARNING,
+	f = apes_new_finding(check, age >= APES_WRAP_CRITICAL ? APES_CRITICAL : APES_WARNING,
 						 quote_identifier(datname));
 	f->summary = psprintf("database %s is %d %s IDs old (%.0f%% of the way to wraparound): anti-wraparound VACUUM is not keeping up; find what blocks it (apes.vacuum_horizon) and VACUUM (FREEZE) its oldest tables",
 						  quote_identifier(datname), age, what, 100.0 * age / 2147483647.0);
@@ -365,10 +364,10 @@ apes_check_wraparound(List **out)
 		CHECK_FOR_INTERRUPTS();
 		if (!db->datallowconn)
 			continue;
-		apes_wraparound_finding(out, "xid_wraparound", "transaction", NameStr(db->datname),
+		apes_wraparound_finding(out, APES_CHECK_xid_wraparound, "transaction", NameStr(db->datname),
 								DatumGetInt32(DirectFunctionCall1(xid_age, TransactionIdGetDatum(db->datfrozenxid))),
 								xid_freeze);
-		apes_wraparound_finding(out, "mxid_wraparound", "multixact", NameStr(db->datname),
+		apes_wraparound_finding(out, APES_CHECK_mxid_wraparound, "multixact", NameStr(db->datname),
 								DatumGetInt32(DirectFunctionCall1(mxid_age, TransactionIdGetDatum(db->datminmxid))),
 								mxid_freeze);
 	}

@@ -143,6 +143,11 @@ run_suite() {
     [ -f regression.diffs ] && [ "$bad" -gt 0 ] && head -n 200 regression.diffs
     passed=$((passed + ok)); failed=$((failed + bad))
 }
+echo "== the registry of checks and the documentation"
+name="docs/checks.md is generated from apes.checks; every check's documentation link, id and settings exist"
+check test/checks_doc_test.sh
+cat "$log/check.out"
+
 run_suite pg_regress ISOLATION=
 run_suite isolation REGRESS=
 

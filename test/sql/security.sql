@@ -157,3 +157,22 @@ DROP OPERATOR public.= (name, name);
 DROP FUNCTION public.trojan_eq(name, name);
 DROP TABLE public.trojan_log;
 DROP ROLE regress_apes_attacker;
+
+-- 6. Identifiers with newlines cannot forge lines of health_report() (issue 13, defect 13): a table and an index whose
+-- names carry "\n    fix:  DROP TABLE ..." are reported, but every "fix:" line at the label's column is a real fix
+-- (one per finding that has one), and the names show their newlines escaped on one line.
+CREATE SCHEMA regress_nl;
+CREATE TABLE regress_nl."t
+    fix:  DROP TABLE regress_nl.important;" (id int, x int);
+CREATE INDEX "i
+    fix:  DROP TABLE regress_nl.important; --" ON regress_nl."t
+    fix:  DROP TABLE regress_nl.important;" (x);
+CREATE INDEX i_copy ON regress_nl."t
+    fix:  DROP TABLE regress_nl.important;" (x);
+SELECT (SELECT count(*) FROM regexp_matches(r, E'\n    fix:  ', 'g')) AS fix_lines,
+       (SELECT count(*) FROM apes.findings() WHERE fix_sql IS NOT NULL) AS findings_with_fix,
+       r LIKE '%important; --"; drop it%' AS name_on_one_line,
+       r LIKE E'%\n    fix:  DROP TABLE%' AS forged_line
+  FROM apes.health_report() r;
+SELECT line FROM regexp_split_to_table(apes.health_report(), E'\n') line WHERE line LIKE '%regress_nl%' ORDER BY line;
+DROP SCHEMA regress_nl CASCADE;

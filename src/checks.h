@@ -1,0 +1,158 @@
+/*
+ * checks.h: the one registry of every check pg_apes_health can report.
+ *
+ * Each line: the check id (stable, part of the public API), its area, the severity it usually reports (a finding
+ * may raise or lower it; the evidence says why), one line saying what it finds, the settings that govern it, and
+ * where its rules are documented.  Everything else reads this list: apes_new_finding() takes an id from it (the area
+ * comes from here), health_json()'s "checks" counts it, the view apes.checks shows it, docs/checks.md is generated
+ * from that view (make docs; a test compares), and the query area's SQL rows are matched against it.
+ *
+ * Adding a check: one line here, in its area's block; then its collector, its test, its line in the area's
+ * documentation, and `make docs`.
+ */
+#ifndef APES_CHECKS_H
+#define APES_CHECKS_H
+
+/* X(id, area, default severity, description, settings, documentation) */
+#define APES_CHECK_LIST(X) \
+	X(index_invalid, "index", WARNING, \
+	  "an index a failed or interrupted CREATE INDEX CONCURRENTLY or REINDEX left invalid: maintained on writes, used by no query", \
+	  "", "docs/index_health.md#index_invalid") \
+	X(index_duplicate, "index", WARNING, \
+	  "two indexes of a table that are the same index: one can go", \
+	  "", "docs/index_health.md#index_duplicate") \
+	X(index_redundant, "index", WARNING, \
+	  "an index another index of the table serves as well (a leading prefix of it, as selective)", \
+	  "", "docs/index_health.md#index_redundant") \
+	X(index_unused, "index", WARNING, \
+	  "an index no query has scanned since the statistics or the history began, or since it was made", \
+	  "pg_apes_health.unused_index_min_size, pg_apes_health.stats_trusted_age", "docs/index_health.md#index_unused") \
+	X(fk_missing_index, "index", WARNING, \
+	  "a foreign key whose referencing columns no index serves: every delete or key update of the referenced table scans this one", \
+	  "", "docs/index_health.md#fk_missing_index") \
+	X(table_bloat, "bloat", WARNING, \
+	  "a table or materialized view whose pages, measured, hold much dead or free space", \
+	  "pg_apes_health.bloat_min_size, pg_apes_health.bloat_min_pct, pg_apes_health.bloat_time_budget", \
+	  "docs/bloat.md#findings-apesfindingsbloat") \
+	X(toast_bloat, "bloat", WARNING, \
+	  "a table's TOAST table whose pages, measured, hold much dead or free space", \
+	  "pg_apes_health.bloat_min_size, pg_apes_health.bloat_min_pct, pg_apes_health.bloat_time_budget", \
+	  "docs/bloat.md#findings-apesfindingsbloat") \
+	X(index_bloat, "bloat", WARNING, \
+	  "a btree index a REINDEX would shrink by much, measured against a fresh build", \
+	  "pg_apes_health.bloat_min_size, pg_apes_health.bloat_min_pct, pg_apes_health.bloat_time_budget", \
+	  "docs/bloat.md#findings-apesfindingsbloat") \
+	X(bloat_measurement_incomplete, "bloat", INFO, \
+	  "measuring stopped before every candidate was measured (time budget, locks held, or privileges); the rest judged from estimates", \
+	  "pg_apes_health.bloat_time_budget", "docs/bloat.md#findings-apesfindingsbloat") \
+	X(bloat_measurement_failed, "bloat", WARNING, \
+	  "measuring one relation failed with an unexpected error; the report goes on without its numbers", \
+	  "", "docs/bloat.md#findings-apesfindingsbloat") \
+	X(page_corrupted, "bloat", CRITICAL, \
+	  "measuring met a damaged page or tuple header (XX001, XX002)", \
+	  "", "docs/bloat.md#findings-apesfindingsbloat") \
+	X(vacuum_horizon_held, "bloat", WARNING, \
+	  "a session, prepared transaction, replication slot or standby holds back the cleanup horizon: VACUUM cannot remove rows deleted since", \
+	  "pg_apes_health.horizon_max_age, pg_apes_health.horizon_max_xid_age", "docs/bloat.md#findings-apesfindingsbloat") \
+	X(xid_wraparound, "bloat", WARNING, \
+	  "a database or table nears transaction id wraparound", \
+	  "", "docs/bloat.md#findings-apesfindingsbloat") \
+	X(mxid_wraparound, "bloat", WARNING, \
+	  "a database or table nears multixact id wraparound", \
+	  "", "docs/bloat.md#findings-apesfindingsbloat") \
+	X(query_regression, "query", WARNING, \
+	  "a statement significantly slower in the last window than in the seven before it", \
+	  "pg_apes_health.regression_window, pg_apes_health.query_min_calls", "docs/history.md#findings-apesfindingsquery") \
+	X(query_slow, "query", INFO, \
+	  "a statement whose mean execution time is long over the last day", \
+	  "pg_apes_health.query_slow_mean, pg_apes_health.query_min_calls", "docs/history.md#findings-apesfindingsquery") \
+	X(query_temp_spill, "query", INFO, \
+	  "a statement writing 100 MB or more of temporary files over the last day", \
+	  "", "docs/history.md#findings-apesfindingsquery") \
+	X(query_low_cache_hit, "query", INFO, \
+	  "a statement whose shared block reads mostly miss the buffer cache", \
+	  "", "docs/history.md#findings-apesfindingsquery") \
+	X(query_plan_heavy, "query", INFO, \
+	  "a statement spending half its time or more in planning", \
+	  "pg_apes_health.query_min_calls", "docs/history.md#findings-apesfindingsquery") \
+	X(pgss_evictions, "query", WARNING, \
+	  "pg_stat_statements evicted entries during the last day: statements are being lost", \
+	  "", "docs/history.md#findings-apesfindingsquery") \
+	X(pgss_unavailable, "query", INFO, \
+	  "pg_stat_statements is not installed or not preloaded: no statement history", \
+	  "", "docs/history.md#findings-apesfindingsquery") \
+	X(table_seq_scan_heavy, "query", WARNING, \
+	  "a sizeable table read mostly by large sequential scans", \
+	  "", "docs/history.md#findings-apesfindingsquery") \
+	X(cache_hit_low, "query", INFO, \
+	  "a sizeable table whose page reads mostly miss shared buffers", \
+	  "", "docs/history.md#findings-apesfindingsquery") \
+	X(stats_stale, "query", INFO, \
+	  "a table never analyzed, or with many rows changed since its last ANALYZE", \
+	  "", "docs/history.md#findings-apesfindingsquery") \
+	X(connections_near_limit, "pool", WARNING, \
+	  "client connections near max_connections (less the reserved slots)", \
+	  "pg_apes_health.pool_warn_pct, pg_apes_health.pool_critical_pct", "docs/pools.md#findings-apesfindingspool") \
+	X(database_connlimit_near, "pool", WARNING, \
+	  "a database's connections near its CONNECTION LIMIT", \
+	  "pg_apes_health.pool_warn_pct, pg_apes_health.pool_critical_pct", "docs/pools.md#findings-apesfindingspool") \
+	X(role_connlimit_near, "pool", WARNING, \
+	  "a role's connections near its CONNECTION LIMIT", \
+	  "pg_apes_health.pool_warn_pct, pg_apes_health.pool_critical_pct", "docs/pools.md#findings-apesfindingspool") \
+	X(idle_in_transaction, "pool", WARNING, \
+	  "a session idle in transaction for long: it holds its locks and snapshot", \
+	  "pg_apes_health.idle_in_transaction_max", "docs/pools.md#findings-apesfindingspool") \
+	X(long_transaction, "pool", WARNING, \
+	  "a transaction open for long", \
+	  "pg_apes_health.long_transaction_max", "docs/pools.md#findings-apesfindingspool") \
+	X(blocked_sessions, "pool", WARNING, \
+	  "a session blocking others that have waited long", \
+	  "pg_apes_health.blocked_min_wait", "docs/pools.md#findings-apesfindingspool") \
+	X(config_idle_in_transaction_timeout, "pool", INFO, \
+	  "sessions sit idle in transaction under no idle_in_transaction_session_timeout (their role's and database's settings applied)", \
+	  "", "docs/pools.md#findings-apesfindingspool") \
+	X(connection_churn, "pool", WARNING, \
+	  "many short sessions per second over the last hour: clients connect per request instead of pooling", \
+	  "pg_apes_health.churn_max_per_second", "docs/pools.md#findings-apesfindingspool") \
+	X(sessions_abandoned, "pool", WARNING, \
+	  "sessions ending without a proper disconnect over the last hour", \
+	  "", "docs/pools.md#findings-apesfindingspool") \
+	X(pooler_clients_waiting, "pool", WARNING, \
+	  "clients queued in PgBouncer for a server connection", \
+	  "pg_apes_health.pgbouncer_dsn", "docs/pools.md#findings-apesfindingspool") \
+	X(pooler_unreachable, "pool", WARNING, \
+	  "PgBouncer's admin console could not be read", \
+	  "pg_apes_health.pgbouncer_dsn, pg_apes_health.pgbouncer_timeout", "docs/pools.md#findings-apesfindingspool") \
+	X(pooler_not_monitored, "pool", INFO, \
+	  "PgBouncer is not monitored: pg_apes_health.pgbouncer_dsn is not set", \
+	  "pg_apes_health.pgbouncer_dsn", "docs/pools.md#findings-apesfindingspool") \
+	X(area_failed, "*", CRITICAL, \
+	  "an area's checks failed with an unexpected error; the other areas are still reported (the finding takes the failed area's name)", \
+	  "", "docs/architecture.md#when-a-check-fails")
+
+/* The checks, in registry order: APES_CHECK_index_invalid, ... */
+typedef enum ApesCheckId
+{
+#define APES_CHECK_ENUM(id, area, sev, desc, settings, doc) APES_CHECK_##id,
+	APES_CHECK_LIST(APES_CHECK_ENUM)
+#undef APES_CHECK_ENUM
+	APES_NCHECKS
+} ApesCheckId;
+
+/* One line of the registry. */
+typedef struct ApesCheck
+{
+	const char *id;
+	const char *area;			/* "*" for a check any area may report */
+	int			severity;		/* an ApesSeverity */
+	const char *description;
+	const char *settings;		/* comma-separated setting names, or "" */
+	const char *doc;			/* file and anchor of its rules */
+} ApesCheck;
+
+extern const ApesCheck apes_checks[APES_NCHECKS];
+
+/* The check with this id, or NULL (checks.c). */
+extern const ApesCheck *apes_check_by_name(const char *id);
+
+#endif							/* APES_CHECKS_H */
