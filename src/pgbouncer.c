@@ -5,155 +5,23 @@
  *   apes.pgbouncer_pools()   SHOW POOLS joined with SHOW STATS, one row per pool
  *   pooler_clients_waiting   finding: clients queued for a server connection
  *
- * The connection and both commands run non-blocking under one deadline (pg_apes_health.pgbouncer_timeout) while
- * waiting on the process latch, so a dead or slow pooler never hangs a query and a cancel request is honoured; the
- * connection is closed on every path, errors included.
+ * The host name lookup, the connection and both commands run under one deadline (pg_apes_health.pgbouncer_timeout)
+ * while waiting on the process latch (remote.c), so a dead or slow pooler or resolver never hangs a query and a
+ * cancel request is honoured; the connection is closed on every path, errors included.  What libpq says of a failure
+ * reaches superusers only (it may quote the connection string).
  */
 #include "postgres.h"
 
 #include "funcapi.h"
 #include "libpq-fe.h"
 #include "miscadmin.h"
-#include "storage/latch.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
-#include "utils/wait_event.h"
 
 #include "apes.h"
+#include "remote.h"
 
 #define APES_PGB_NCOLS 13
-
-/* Milliseconds left before the deadline (at least 0). */
-static long
-apes_ms_left(TimestampTz deadline)
-{
-	long		ms = (long) ((deadline - GetCurrentTimestamp()) / 1000);
-
-	return Max(ms, 0);
-}
-
-/* Wait for the socket (or the latch: then check for interrupts) until the deadline; false on timeout. */
-static bool
-apes_wait_socket(PGconn *conn, bool for_read, TimestampTz deadline)
-{
-	for (;;)
-	{
-		long		ms = apes_ms_left(deadline);
-		int			rc;
-
-		if (ms <= 0)
-			return false;
-		rc = WaitLatchOrSocket(MyLatch,
-							   WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH |
-							   (for_read ? WL_SOCKET_READABLE : WL_SOCKET_WRITEABLE),
-							   PQsocket(conn), ms, PG_WAIT_EXTENSION);
-		if (rc & WL_LATCH_SET)
-		{
-			ResetLatch(MyLatch);
-			CHECK_FOR_INTERRUPTS();
-			continue;
-		}
-		return (rc & (WL_SOCKET_READABLE | WL_SOCKET_WRITEABLE)) != 0;
-	}
-}
-
-/* Connect within the deadline; NULL with *err set on failure (the connection already closed). */
-static PGconn *
-apes_pgb_connect(const char *dsn, TimestampTz deadline, char **err)
-{
-	PGconn	   *volatile conn = PQconnectStart(dsn);
-	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
-	volatile bool timed_out = false;
-
-	if (conn == NULL)
-	{
-		*err = pstrdup("out of memory");
-		return NULL;
-	}
-	/* a cancel or statement_timeout while waiting raises an error: close the connection on that path too */
-	PG_TRY();
-	{
-		while (PQstatus(conn) != CONNECTION_BAD && st != PGRES_POLLING_OK && st != PGRES_POLLING_FAILED)
-		{
-			if (!apes_wait_socket(conn, st == PGRES_POLLING_READING, deadline))
-			{
-				timed_out = true;
-				break;
-			}
-			st = PQconnectPoll(conn);
-		}
-	}
-	PG_CATCH();
-	{
-		PQfinish(conn);
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
-	if (timed_out)
-	{
-		PQfinish(conn);
-		*err = pstrdup("timed out");
-		return NULL;
-	}
-	if (PQstatus(conn) != CONNECTION_OK)
-	{
-		*err = pchomp(PQerrorMessage(conn));
-		PQfinish(conn);
-		return NULL;
-	}
-	return conn;
-}
-
-/*
- * Run one admin command within the deadline: its result in *res, or *res NULL with *err set.  *res is the caller's,
- * set as soon as the rows arrive: a cancel or statement_timeout while the rest of the reply is awaited raises an
- * error, and the caller frees *res on that path (a PGresult is malloc()ed: no memory context would free it).
- */
-static void
-apes_pgb_query(PGconn *conn, const char *sql, TimestampTz deadline, PGresult **res, char **err)
-{
-	PGresult   *r;
-
-	*res = NULL;
-	if (!PQsendQuery(conn, sql))
-	{
-		*err = pchomp(PQerrorMessage(conn));
-		return;
-	}
-	for (;;)
-	{
-		while (PQisBusy(conn))
-		{
-			if (!apes_wait_socket(conn, true, deadline))
-			{
-				PQclear(*res);
-				*res = NULL;
-				*err = pstrdup("timed out");
-				return;
-			}
-			if (!PQconsumeInput(conn))
-			{
-				PQclear(*res);
-				*res = NULL;
-				*err = pchomp(PQerrorMessage(conn));
-				return;
-			}
-		}
-		r = PQgetResult(conn);
-		if (r == NULL)
-			break;
-		if (*res == NULL && PQresultStatus(r) == PGRES_TUPLES_OK)
-			*res = r;
-		else
-		{
-			if (PQresultStatus(r) != PGRES_TUPLES_OK && PQresultStatus(r) != PGRES_COMMAND_OK)
-				*err = pchomp(PQresultErrorMessage(r));
-			PQclear(r);
-		}
-	}
-	if (*res == NULL && *err == NULL)
-		*err = psprintf("%s returned no rows", sql);
-}
 
 /* A column of a result by name as an integer (0 when PgBouncer's version has no such column). */
 static int64
@@ -182,15 +50,15 @@ apes_pgb_read(PGresult **pools, PGresult **stats, char **err)
 
 	*pools = *stats = NULL;
 	*err = NULL;
-	conn = apes_pgb_connect(apes_pgbouncer_dsn, deadline, err);
+	conn = apes_remote_connect(apes_pgbouncer_dsn, deadline, err);
 	if (conn == NULL)
 		return false;
-	/* *pools and *stats are the caller's variables: set by apes_pgb_query(), still set here after an error */
+	/* *pools and *stats are the caller's variables: set by apes_remote_query(), still set here after an error */
 	PG_TRY();
 	{
-		apes_pgb_query(conn, "SHOW POOLS", deadline, pools, err);
+		apes_remote_query(conn, "SHOW POOLS", deadline, pools, err);
 		if (*pools != NULL)
-			apes_pgb_query(conn, "SHOW STATS", deadline, stats, err);
+			apes_remote_query(conn, "SHOW STATS", deadline, stats, err);
 	}
 	PG_CATCH();
 	{
@@ -286,7 +154,7 @@ apes_pgbouncer_pools(PG_FUNCTION_ARGS)
 	if (!apes_pgb_read(&pools, &stats, &err))
 		ereport(ERROR,
 				(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
-				 errmsg("could not read PgBouncer's pools: %s", err),
+				 errmsg("could not read PgBouncer's pools: %s", apes_remote_error_for_caller(err)),
 				 errhint("Check pg_apes_health.pgbouncer_dsn; the user must be in PgBouncer's admin_users or stats_users.")));
 	/* the results are malloc()ed by libpq: freed on the error path too (no memory context would free them) */
 	PG_TRY();
@@ -352,7 +220,7 @@ apes_collect_pgbouncer_findings(List **out)
 	if (!apes_pgb_read(&pools, &stats, &err))
 	{
 		f = apes_new_finding(APES_CHECK_pooler_unreachable, APES_WARNING, "pg_apes_health.pgbouncer_dsn");
-		f->summary = psprintf("PgBouncer's admin console could not be read: %s", err);
+		f->summary = psprintf("PgBouncer's admin console could not be read: %s", apes_remote_error_for_caller(err));
 		*out = lappend(*out, f);
 		return;
 	}

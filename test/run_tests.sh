@@ -201,6 +201,11 @@ name="apes.pgbouncer_pools() and the pooler findings against a real PgBouncer, a
 check test/pgbouncer_test.sh
 cat "$log/check.out"
 
+echo "== a host name lookup that takes 8 s (a resolver of the test's own)"
+name="the PgBouncer connection's host name lookup ends at pgbouncer_timeout, a cancel or statement_timeout"
+check test/dns_test.sh
+cat "$log/check.out"
+
 if [ "${APES_FULL_CHECKS:-1}" = 1 ]; then
     echo "== fuzzing with sqlsmith (a fixed seed in CI; docs/fuzzing.md for longer runs)"
     name="sqlsmith as a pg_monitor role, then every function with edge-case arguments: no crash, no XX000 of ours"
