@@ -131,6 +131,9 @@ extern void apes_collect_table_usage_findings(struct ApesCatalog *cat, List **ou
 extern void apes_collect_pool_findings(struct ApesCatalog *cat, List **out);
 extern void apes_collect_pgbouncer_findings(List **out);
 
+/* role_settings.c: the value of a setting a new session of a role in a database starts with */
+extern char *apes_session_setting(Oid database, Oid role, const char *name, const char **source);
+
 /* vacuum_health.c */
 extern void apes_collect_vacuum_findings(struct ApesCatalog *cat, List **out);
 

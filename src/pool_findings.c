@@ -17,6 +17,8 @@
 
 #include "commands/dbcommands.h"
 #include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 
@@ -123,12 +125,20 @@ apes_session_evidence(ApesSession *s, double secs)
 	return apes_json_end(&ev);
 }
 
-/* idle_in_transaction and long_transaction, per visible client session; returns how many were idle in transaction. */
-static int
+/* A visible client session (not the caller's) idle in transaction for idle_in_transaction_max or longer. */
+static bool
+apes_long_idle_in_transaction(ApesSession *s)
+{
+	return s->type == B_BACKEND && s->visible && !s->self &&
+		(s->state == STATE_IDLEINTRANSACTION || s->state == STATE_IDLEINTRANSACTION_ABORTED) &&
+		apes_idle_in_xact_max_s > 0 && s->state_secs >= apes_idle_in_xact_max_s;
+}
+
+/* idle_in_transaction and long_transaction, per visible client session. */
+static void
 apes_check_transactions(List *sessions, List **out)
 {
 	ListCell   *lc;
-	int			idle = 0;
 
 	foreach(lc, sessions)
 	{
@@ -139,9 +149,8 @@ apes_check_transactions(List *sessions, List **out)
 		if (s->type != B_BACKEND || !s->visible || s->self)
 			continue;
 		iit = s->state == STATE_IDLEINTRANSACTION || s->state == STATE_IDLEINTRANSACTION_ABORTED;
-		if (iit && apes_idle_in_xact_max_s > 0 && s->state_secs >= apes_idle_in_xact_max_s)
+		if (apes_long_idle_in_transaction(s))
 		{
-			idle++;
 			f = apes_new_finding(APES_CHECK_idle_in_transaction, APES_WARNING, psprintf("pid %d", s->pid));
 			f->summary = psprintf("session pid %d (%s, application %s) has been idle in transaction%s for %s: it holds its locks and snapshot while the application does something else; fix the code path that leaves transactions open",
 								  s->pid, GetUserNameFromId(s->role, true), s->application[0] ? s->application : "none",
@@ -162,7 +171,6 @@ apes_check_transactions(List *sessions, List **out)
 			*out = lappend(*out, f);
 		}
 	}
-	return idle;
 }
 
 /* blocked_sessions: one finding per root blocker whose blocked sessions waited long enough. */
@@ -223,19 +231,125 @@ apes_check_blocked(List *sessions, List **out)
 	}
 }
 
-/* config_idle_in_transaction_timeout: no timeout while sessions sit idle in transaction. */
-static void
-apes_check_iit_timeout(int idle, List **out)
+/* A group of long-idle-in-transaction sessions with the same database and role, and the timeout they started with. */
+typedef struct IitGroup
 {
-	const char *timeout = GetConfigOption("idle_in_transaction_session_timeout", false, false);
-	ApesFinding *f;
+	Oid			database;
+	Oid			role;
+	int			sessions;
+	char	   *timeout;		/* NULL when unknown */
+	const char *source;
+} IitGroup;
 
-	if (idle == 0 || timeout == NULL || strcmp(timeout, "0") != 0)
+/* True for a setting value that means no timeout ("0", in any unit). */
+static bool
+apes_timeout_off(const char *value)
+{
+	int			ms;
+
+	return value != NULL && parse_int(value, &ms, GUC_UNIT_MS, NULL) && ms == 0;
+}
+
+/* The statement that turns the timeout on where a group's "off" comes from. */
+static char *
+apes_iit_fix(IitGroup *g)
+{
+	const char *role = g->role ? GetUserNameFromId(g->role, true) : NULL;
+	const char *db = g->database ? get_database_name(g->database) : NULL;
+
+	if (strcmp(g->source, "role in database") == 0 && role && db)
+		return psprintf("ALTER ROLE %s IN DATABASE %s SET idle_in_transaction_session_timeout = '10min';",
+						quote_identifier(role), quote_identifier(db));
+	if (strcmp(g->source, "role") == 0 && role)
+		return psprintf("ALTER ROLE %s SET idle_in_transaction_session_timeout = '10min';", quote_identifier(role));
+	if (strcmp(g->source, "database") == 0 && db)
+		return psprintf("ALTER DATABASE %s SET idle_in_transaction_session_timeout = '10min';", quote_identifier(db));
+	if (strcmp(g->source, "all roles") == 0)
+		return pstrdup("ALTER ROLE ALL SET idle_in_transaction_session_timeout = '10min';");
+	return pstrdup("ALTER SYSTEM SET idle_in_transaction_session_timeout = '10min';\nSELECT pg_reload_conf();");
+}
+
+/*
+ * config_idle_in_transaction_timeout: sessions sit idle in transaction (as idle_in_transaction reports them) and the
+ * setting they started with, by their role and database (role_settings.c), is off.  The caller's own setting is not
+ * theirs.  Groups whose setting cannot be known (the caller's own value hides the server's) are listed, not judged.
+ */
+static void
+apes_check_iit_timeout(List *sessions, List **out)
+{
+	IitGroup   *groups = NULL;
+	int			ngroups = 0;
+	int			off_sessions = 0;
+	int			unknown = 0;
+	StringInfoData fix;
+	ListCell   *lc;
+	ApesFinding *f;
+	ApesJson	ev;
+
+	foreach(lc, sessions)
+	{
+		ApesSession *s = lfirst(lc);
+		int			g;
+
+		if (!apes_long_idle_in_transaction(s))
+			continue;
+		for (g = 0; g < ngroups; g++)
+			if (groups[g].database == s->database && groups[g].role == s->role)
+				break;
+		if (g == ngroups)
+		{
+			groups = ngroups == 0 ? palloc(sizeof(IitGroup) * 8) :
+				(ngroups % 8 == 0 ? repalloc(groups, sizeof(IitGroup) * (ngroups + 8)) : groups);
+			groups[g].database = s->database;
+			groups[g].role = s->role;
+			groups[g].sessions = 0;
+			groups[g].timeout = apes_session_setting(s->database, s->role, "idle_in_transaction_session_timeout",
+													 &groups[g].source);
+			ngroups++;
+		}
+		groups[g].sessions++;
+	}
+	for (int g = 0; g < ngroups; g++)
+	{
+		if (apes_timeout_off(groups[g].timeout))
+			off_sessions += groups[g].sessions;
+		else if (groups[g].timeout == NULL)
+			unknown += groups[g].sessions;
+	}
+	if (off_sessions == 0)
 		return;
+
 	f = apes_new_finding(APES_CHECK_config_idle_in_transaction_timeout, APES_INFO, "idle_in_transaction_session_timeout");
-	f->summary = psprintf("idle_in_transaction_session_timeout is off while %d session%s sit idle in transaction: a timeout ends such sessions before they hold locks and the cleanup horizon for long",
-						  idle, idle == 1 ? "" : "s");
-	f->fix_sql = pstrdup("ALTER SYSTEM SET idle_in_transaction_session_timeout = '10min';  -- or per role: ALTER ROLE ... SET\nSELECT pg_reload_conf();");
+	f->summary = psprintf("idle_in_transaction_session_timeout is off for %d session%s sitting idle in transaction (by their role's, database's and the server's settings): a timeout ends such sessions before they hold locks and the cleanup horizon for long",
+						  off_sessions, off_sessions == 1 ? "" : "s");
+	if (unknown > 0)
+		f->confidence = APES_MEDIUM;
+	initStringInfo(&fix);
+	apes_json_begin(&ev);
+	apes_json_int(&ev, "sessions_without_timeout", off_sessions);
+	apes_json_int(&ev, "sessions_setting_unknown", unknown);
+	apes_json_begin_array(&ev, "by_role_and_database");
+	for (int g = 0; g < ngroups; g++)
+	{
+		apes_json_begin_object(&ev, NULL);
+		apes_json_text(&ev, "role", GetUserNameFromId(groups[g].role, true));
+		apes_json_text(&ev, "database", get_database_name(groups[g].database));
+		apes_json_int(&ev, "sessions", groups[g].sessions);
+		apes_json_text(&ev, "timeout", groups[g].timeout);
+		apes_json_text(&ev, "from", groups[g].source);
+		apes_json_end_object(&ev);
+		if (apes_timeout_off(groups[g].timeout))
+		{
+			char	   *stmt = apes_iit_fix(&groups[g]);
+
+			if (strstr(fix.data, stmt) == NULL)
+				appendStringInfo(&fix, "%s%s", fix.len > 0 ? "\n" : "", stmt);
+		}
+	}
+	apes_json_end_array(&ev);
+	apes_json_text(&ev, "note", "a session may still have set its own value, which no other session can see");
+	f->evidence = apes_json_end(&ev);
+	f->fix_sql = fix.data;
 	*out = lappend(*out, f);
 }
 
@@ -293,12 +407,11 @@ void
 apes_collect_pool_findings(ApesCatalog *cat, List **out)
 {
 	List	   *sessions = apes_read_sessions();
-	int			idle;
 
 	apes_check_capacity(sessions, out);
-	idle = apes_check_transactions(sessions, out);
+	apes_check_transactions(sessions, out);
 	apes_check_blocked(sessions, out);
-	apes_check_iit_timeout(idle, out);
+	apes_check_iit_timeout(sessions, out);
 	apes_check_churn(out);
 	apes_collect_pgbouncer_findings(out);
 }
