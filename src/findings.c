@@ -190,7 +190,7 @@ apes_collect_area(const ApesArea *area, ApesCatalog *cat, List **out)
 			ReThrowError(edata);
 		f = apes_new_finding(APES_CHECK_area_failed, APES_CRITICAL, psprintf("(area %s)", area->name));
 		f->area = area->name;
-		f->summary = psprintf("the %s checks failed: %s (SQLSTATE %s); the other areas are reported; please report this with the server log",
+		f->summary = psprintf("the %s checks failed: %s (SQLSTATE %s); the other areas are reported, and the error is in the server log",
 							  area->name, edata->message, unpack_sql_state(edata->sqlerrcode));
 		apes_json_begin(&ev);
 		apes_json_text(&ev, "sqlstate", unpack_sql_state(edata->sqlerrcode));
@@ -198,6 +198,9 @@ apes_collect_area(const ApesArea *area, ApesCatalog *cat, List **out)
 		apes_json_text(&ev, "detail", edata->detail);
 		apes_json_text(&ev, "context", edata->context);
 		f->evidence = apes_json_end(&ev);
+		/* the error itself goes to the server log, with its context, as LOG */
+		edata->elevel = LOG;
+		ThrowErrorData(edata);
 		FreeErrorData(edata);
 		mine = list_make1(f);
 	}

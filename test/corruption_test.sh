@@ -25,6 +25,8 @@
 #   c_mxid    block 4, tuple 1: xmax a multixact never created (HEAP_XMAX_IS_MULTI)
 #   c_hoff    block 6, tuple 1: t_hoff 27, not maximally aligned and past where the header ends
 #   c_special block 8: pd_special = 8184, a special space on a heap page
+#   c_gone    its file made unreadable (mode 000): reading it fails with 42501, which a report turns into
+#             bloat_measurement_failed, not a failure of the whole report
 # Special spaces of every index access method read (issue 13, defect 2), each on block 1:
 #   c_hash    pd_special = 8184: an 8-byte special space where a hash page has 16 (was read 4 bytes past the page)
 #   c_gist    the page id 0x1234 instead of GiST's 0xFF81
@@ -74,6 +76,8 @@ CREATE TABLE c_xmin    (id int, v text);
 CREATE TABLE c_mxid    (id int, v text);
 CREATE TABLE c_hoff    (id int, v text);
 CREATE TABLE c_special (id int, v text);
+CREATE TABLE c_gone    (id int, v text);
+INSERT INTO c_gone    SELECT g, md5(g::text) FROM generate_series(1, 20000) g;
 INSERT INTO c_xmin    SELECT g, md5(g::text) FROM generate_series(1, 20000) g;
 INSERT INTO c_mxid    SELECT g, md5(g::text) FROM generate_series(1, 20000) g;
 INSERT INTO c_hoff    SELECT g, md5(g::text) FROM generate_series(1, 20000) g;
@@ -87,7 +91,7 @@ CREATE INDEX c_spgist ON c_am USING spgist (t);
 -- some dead tuples, so that the measurements have something to find
 DELETE FROM c_header WHERE id % 10 = 0;
 DELETE FROM c_idx WHERE id % 10 = 0;
-VACUUM (ANALYZE) c_header, c_lower, c_linep, c_random, c_idx, c_xmin, c_mxid, c_hoff, c_special, c_am;
+VACUUM (ANALYZE) c_header, c_lower, c_linep, c_random, c_idx, c_xmin, c_mxid, c_hoff, c_special, c_gone, c_am;
 CHECKPOINT;
 SQL
 q -c "SELECT relname, pg_relation_size(oid) / 8192 AS pages, pg_relation_filepath(oid)
@@ -99,7 +103,7 @@ file() { echo "$datadir/$(q -c "SELECT pg_relation_filepath('$1')")"; }
 declare -A path
 heap_tables="c_header c_lower c_linep c_random c_xmin c_mxid c_hoff c_special"
 other_indexes="c_hash c_gist c_gin c_spgist"
-for r in $heap_tables c_idx_special c_idx_random c_idx_linep c_idx_lower $other_indexes; do path[$r]=$(file "$r"); done
+for r in $heap_tables c_gone c_idx_special c_idx_random c_idx_linep c_idx_lower $other_indexes; do path[$r]=$(file "$r"); done
 # a transaction id a million ahead of the next one (32 bits, as a tuple holds it)
 future_xid=$(q -c "SELECT (txid_current() + 1000000) % 4294967296")
 
@@ -184,6 +188,8 @@ patch(am_gist, 1, BLCKSZ - 2, struct.pack("<H", 0x1234), "GiST page id 0x1234")
 patch(am_gin, 1, 16, struct.pack("<H", BLCKSZ - 16), "pd_special = 8176: a 16-byte special space")
 patch(am_spgist, 1, 16, struct.pack("<H", BLCKSZ - 16), "pd_special = 8176: a 16-byte special space")
 PY
+chmod 000 "${path[c_gone]}"
+echo "  made the file of c_gone unreadable"
 "$here/pgctl.sh" start >/dev/null || { echo "starting the server failed"; exit 1; }
 for _ in $(seq 1 30); do psql -X -At -d postgres -c "SELECT 1" >/dev/null 2>&1 && break; sleep 1; done
 # the port was free while the server was down: make sure this is the same cluster, not another one that took it
@@ -298,8 +304,13 @@ out=$(q -c "$low" -c "SELECT string_agg(object_name, ',' ORDER BY object_name) F
 echo "  page_corrupted findings: $out"
 [ "$out" = "public.c_hoff,public.c_mxid,public.c_special,public.c_xmin" ] ||
     fail "findings('bloat') does not report page_corrupted for each damaged tuple header: $out"
-out=$(q -c "$low" -c "SELECT count(*) FROM apes.findings() WHERE check_id IN ('area_failed', 'bloat_measurement_failed')" | tail -n 1)
-[ "$out" = 0 ] || fail "a damaged tuple made an area or a measurement fail instead of a page_corrupted finding ($out)"
+out=$(q -c "$low" -c "SELECT string_agg(check_id || ' ' || object_name, ', ' ORDER BY object_name) FROM apes.findings()
+                       WHERE check_id IN ('area_failed', 'bloat_measurement_failed')" | tail -n 1)
+echo "  failures reported as findings: $out"
+[ "$out" = "bloat_measurement_failed public.c_gone" ] ||
+    fail "a damaged tuple made an area or a measurement fail, or the missing file was not bloat_measurement_failed ($out)"
+out=$(q -c "$low" -c "SELECT evidence->>'sqlstate' FROM apes.findings('bloat') WHERE check_id = 'bloat_measurement_failed'" | tail -n 1)
+[ "$out" = 42501 ] || fail "bloat_measurement_failed of c_gone does not carry SQLSTATE 42501 ($out)"
 out=$(q -c "$low" -c "SELECT (apes.health_json()->'checks'->>'page_corrupted')::int >= 4" | tail -n 1)
 [ "$out" = t ] || fail "health_json() does not count the page_corrupted findings"
 

@@ -88,4 +88,26 @@ SELECT (SELECT count(*) FROM apes.findings_new(NULL, NULL, NULL)) = (SELECT coun
 SELECT count(*) FROM apes.findings_new(ARRAY['index_duplicate'], '{}', '{}');
 \echo :LAST_ERROR_SQLSTATE
 
+-- An area that fails with an unexpected error is one area_failed finding (critical, in that area, with the error),
+-- and the other areas still report (issue 13): the query area's SQL is made to fail, in a transaction rolled back.
+-- A cancel or statement_timeout is not a finding: it still ends the call.
+BEGIN;
+CREATE OR REPLACE FUNCTION apes.query_findings()
+RETURNS TABLE (check_id text, severity text, object_name text, summary text, wasted_bytes bigint, confidence text,
+               evidence jsonb, fix_sql text)
+LANGUAGE plpgsql AS $$BEGIN RAISE EXCEPTION 'planted failure' USING ERRCODE = 'P0001', DETAIL = 'for the test'; END$$;
+SELECT check_id, area, severity, object_name, evidence->>'sqlstate' AS sqlstate, evidence->>'message' AS message,
+       evidence->>'detail' AS detail, summary
+  FROM apes.findings() WHERE check_id = 'area_failed';
+SELECT count(*) > 0 AS index_area_still_reports FROM apes.findings() WHERE area = 'index';
+SELECT doc->'checks'->>'area_failed' AS area_failed, doc->>'status' AS status FROM apes.health_json() doc;
+SELECT count(*) AS area_failed_for_the_index_area_alone FROM apes.findings('index') WHERE check_id = 'area_failed';
+CREATE OR REPLACE FUNCTION apes.query_findings()
+RETURNS TABLE (check_id text, severity text, object_name text, summary text, wasted_bytes bigint, confidence text,
+               evidence jsonb, fix_sql text)
+LANGUAGE plpgsql AS $$BEGIN PERFORM pg_sleep(5); END$$;
+SET LOCAL statement_timeout = '200ms';
+SELECT count(*) FROM apes.findings();
+ROLLBACK;
+
 DROP SCHEMA fm CASCADE;
