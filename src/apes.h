@@ -68,6 +68,7 @@ typedef void (*ApesCollector) (struct ApesCatalog *cat, List **out);
 extern ApesFinding *apes_new_finding(ApesCheckId check, ApesSeverity severity, const char *object_name);
 extern void apes_finding_details(ApesFinding *f, bool bulk);
 extern bool apes_error_ends_call(int sqlerrcode);
+extern bool apes_run_guarded(void (*fn) (void *arg), void *arg, ErrorData **error);
 extern const char *apes_severity_name(ApesSeverity s);
 extern const char *apes_confidence_name(ApesConfidence c);
 extern char *apes_size_pretty(int64 bytes);

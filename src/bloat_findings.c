@@ -23,9 +23,7 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
-#include "utils/resowner.h"
 #include "utils/timestamp.h"
-#include "access/xact.h"
 
 #include "apes.h"
 #include "bloat.h"
@@ -350,6 +348,31 @@ apes_index_finding(List **out, ApesRel *index, const ApesBloatMeasure *m, ApesBl
 	*out = lappend(*out, f);
 }
 
+/* One candidate's measurement, for apes_run_guarded(). */
+typedef struct CandidateRun
+{
+	BloatCandidate *c;
+	MemoryContext scratch;		/* its page lists are large: a context of their own */
+	TimestampTz deadline;
+	ApesMeasureResult result;
+} CandidateRun;
+
+/* Measure a candidate in the scratch context (an apes_run_guarded() callback). */
+static void
+apes_measure_run(void *arg)
+{
+	CandidateRun *run = (CandidateRun *) arg;
+	BloatCandidate *c = run->c;
+	MemoryContext caller = MemoryContextSwitchTo(run->scratch);
+
+	if (c->rel->relkind == RELKIND_INDEX)
+		run->result = apes_measure_index_quick(c->rel->oid, APES_FINDING_SAMPLE_PAGES, run->deadline, &c->m);
+	else
+		run->result = apes_measure_table_quick(c->rel->oid, APES_FINDING_SAMPLE_PAGES, run->deadline, &c->m,
+											   &c->mtoast);
+	MemoryContextSwitchTo(caller);
+}
+
 /*
  * Measure one candidate in its own memory context (its page lists are large), inside a subtransaction: a damaged page
  * (XX001, XX002) becomes a page_corrupted finding about that relation, any other error a bloat_measurement_failed
@@ -359,34 +382,12 @@ apes_index_finding(List **out, ApesRel *index, const ApesBloatMeasure *m, ApesBl
 static ApesMeasureResult
 apes_measure_candidate(BloatCandidate *c, MemoryContext scratch, TimestampTz deadline)
 {
-	MemoryContext caller = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
-	volatile ApesMeasureResult r = APES_MEASURE_SKIPPED;
+	CandidateRun run = {c, scratch, deadline, APES_MEASURE_SKIPPED};
+	ApesMeasureResult r;
+	ErrorData  *edata;
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(scratch);
-	PG_TRY();
+	if (!apes_run_guarded(apes_measure_run, &run, &edata))
 	{
-		if (c->rel->relkind == RELKIND_INDEX)
-			r = apes_measure_index_quick(c->rel->oid, APES_FINDING_SAMPLE_PAGES, deadline, &c->m);
-		else
-			r = apes_measure_table_quick(c->rel->oid, APES_FINDING_SAMPLE_PAGES, deadline, &c->m, &c->mtoast);
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(caller);
-		CurrentResourceOwner = owner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(caller);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(caller);
-		CurrentResourceOwner = owner;
-		if (apes_error_ends_call(edata->sqlerrcode))
-			ReThrowError(edata);
 		if (edata->sqlerrcode == ERRCODE_DATA_CORRUPTED || edata->sqlerrcode == ERRCODE_INDEX_CORRUPTED)
 			c->corrupt = edata->detail ? psprintf("%s: %s", edata->message, edata->detail) : pstrdup(edata->message);
 		else
@@ -396,7 +397,7 @@ apes_measure_candidate(BloatCandidate *c, MemoryContext scratch, TimestampTz dea
 		}
 		FreeErrorData(edata);
 	}
-	PG_END_TRY();
+	r = run.result;
 	if (r == APES_MEASURED_BUT_TOAST)
 	{
 		c->toast_late = true;

@@ -150,26 +150,24 @@ apes_error_ends_call(int sqlerrcode)
 }
 
 /*
- * Run one area's collector inside a subtransaction and append its findings to *out: an unexpected error in one area
- * becomes an area_failed finding about it (with the error), and the other areas are still reported.  A cancel, a
- * statement timeout, a shutdown or a lack of resources (SQLSTATE classes 57 and 53) still ends the call.  Findings
- * the area made before failing are dropped: the area's verdict would be partial.
+ * Run fn(arg) inside a subtransaction.  True when it finished; false, with *error set (a copy in the caller's memory
+ * context), when it raised an error a report turns into a finding; an error that must end the call
+ * (apes_error_ends_call()) is raised again once the subtransaction is rolled back.  What fn allocated in the caller's
+ * memory context survives either way; fn may switch to a context of its own.
  */
-static void
-apes_collect_area(const ApesArea *area, ApesCatalog *cat, List **out)
+bool
+apes_run_guarded(void (*fn) (void *arg), void *arg, ErrorData **error)
 {
 	MemoryContext caller = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
-	List	   *volatile mine = NIL;
+	volatile bool ok = true;
 
+	*error = NULL;
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(caller);
 	PG_TRY();
 	{
-		List	   *found = NIL;
-
-		area->collect(cat, &found);
-		mine = found;
+		fn(arg);
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(caller);
 		CurrentResourceOwner = owner;
@@ -177,8 +175,6 @@ apes_collect_area(const ApesArea *area, ApesCatalog *cat, List **out)
 	PG_CATCH();
 	{
 		ErrorData  *edata;
-		ApesFinding *f;
-		ApesJson	ev;
 
 		MemoryContextSwitchTo(caller);
 		edata = CopyErrorData();
@@ -188,24 +184,63 @@ apes_collect_area(const ApesArea *area, ApesCatalog *cat, List **out)
 		CurrentResourceOwner = owner;
 		if (apes_error_ends_call(edata->sqlerrcode))
 			ReThrowError(edata);
-		f = apes_new_finding(APES_CHECK_area_failed, APES_CRITICAL, psprintf("(area %s)", area->name));
-		f->area = area->name;
-		f->summary = psprintf("the %s checks failed: %s (SQLSTATE %s); the other areas are reported, and the error is in the server log",
-							  area->name, edata->message, unpack_sql_state(edata->sqlerrcode));
-		apes_json_begin(&ev);
-		apes_json_text(&ev, "sqlstate", unpack_sql_state(edata->sqlerrcode));
-		apes_json_text(&ev, "message", edata->message);
-		apes_json_text(&ev, "detail", edata->detail);
-		apes_json_text(&ev, "context", edata->context);
-		f->evidence = apes_json_end(&ev);
-		/* the error itself goes to the server log, with its context, as LOG */
-		edata->elevel = LOG;
-		ThrowErrorData(edata);
-		FreeErrorData(edata);
-		mine = list_make1(f);
+		*error = edata;
+		ok = false;
 	}
 	PG_END_TRY();
-	*out = list_concat(*out, mine);
+	return ok;
+}
+
+/* One area's collector with its catalog and output list, for apes_run_guarded(). */
+typedef struct ApesAreaRun
+{
+	const ApesArea *area;
+	ApesCatalog *cat;
+	List	   *found;
+} ApesAreaRun;
+
+/* Run an area's collector (an apes_run_guarded() callback). */
+static void
+apes_run_area(void *arg)
+{
+	ApesAreaRun *run = (ApesAreaRun *) arg;
+
+	run->area->collect(run->cat, &run->found);
+}
+
+/*
+ * Run one area's collector inside a subtransaction and append its findings to *out: an unexpected error in one area
+ * becomes an area_failed finding about it (with the error, which also goes to the server log), and the other areas
+ * are still reported.  Findings the area made before failing are dropped: the area's verdict would be partial.
+ */
+static void
+apes_collect_area(const ApesArea *area, ApesCatalog *cat, List **out)
+{
+	ApesAreaRun run = {area, cat, NIL};
+	ErrorData  *edata;
+	ApesFinding *f;
+	ApesJson	ev;
+
+	if (apes_run_guarded(apes_run_area, &run, &edata))
+	{
+		*out = list_concat(*out, run.found);
+		return;
+	}
+	f = apes_new_finding(APES_CHECK_area_failed, APES_CRITICAL, psprintf("(area %s)", area->name));
+	f->area = area->name;
+	f->summary = psprintf("the %s checks failed: %s (SQLSTATE %s); the other areas are reported, and the error is in the server log",
+						  area->name, edata->message, unpack_sql_state(edata->sqlerrcode));
+	apes_json_begin(&ev);
+	apes_json_text(&ev, "sqlstate", unpack_sql_state(edata->sqlerrcode));
+	apes_json_text(&ev, "message", edata->message);
+	apes_json_text(&ev, "detail", edata->detail);
+	apes_json_text(&ev, "context", edata->context);
+	f->evidence = apes_json_end(&ev);
+	/* the error itself goes to the server log, with its context, as LOG */
+	edata->elevel = LOG;
+	ThrowErrorData(edata);
+	FreeErrorData(edata);
+	*out = lappend(*out, f);
 }
 
 /* Every finding of one area (or of all when area is NULL), in report order; the caller frees *catp when done. */
