@@ -445,7 +445,7 @@ apes_remote_connect(const char *dsn, TimestampTz deadline, char **err)
 	if (timed_out)
 	{
 		PQfinish(conn);
-		*err = pstrdup("timed out connecting");
+		*err = pstrdup("timed out");
 		return NULL;
 	}
 	if (PQstatus(conn) != CONNECTION_OK)
@@ -520,7 +520,7 @@ apes_remote_error_for_caller(const char *err)
 	if (strncmp(err, "timed out looking up", 20) == 0)
 		return pstrdup("timed out looking up a host name (a superuser sees which)");
 	if (strncmp(err, "timed out", 9) == 0)
-		return pstrdup(err);	/* our own words: "timed out", "timed out connecting" */
+		return pstrdup(err);	/* our own words: "timed out" */
 	if (strncmp(err, "the connection string is not valid", 34) == 0)
 		return pstrdup("the connection string is not valid (a superuser sees why)");
 	if (strncmp(err, "could not look up host name", 27) == 0 || strncmp(err, "host name \"", 11) == 0)
