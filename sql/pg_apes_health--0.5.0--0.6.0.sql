@@ -6,3 +6,363 @@
  * test/upgrade_test.sh checks that an update from 0.1.0 gives the same objects and privileges as a fresh install.
  */
 \echo Use "ALTER EXTENSION pg_apes_health UPDATE TO '0.6.0'" to load this file. \quit
+
+-- ==== issue 14: server history ====
+-- What the server and maintenance areas judge over time, kept by apes.snapshot() beside the rest of the history.
+
+-- The filesystems holding the data directory and pg_wal (statvfs() from the backend; pg_wal may be a link to
+-- another filesystem): sizes in bytes, free space as an unprivileged process sees it.
+CREATE FUNCTION apes.filesystems()
+RETURNS TABLE (kind text, path text, total_bytes bigint, free_bytes bigint, used_pct double precision)
+AS 'MODULE_PATHNAME', 'apes_filesystems'
+LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION apes.filesystems() IS 'free space of the filesystems of the data directory and pg_wal';
+
+-- The checkpointer's counters in one shape on every version: pg_stat_checkpointer from 17 (backends' own fsyncs in
+-- pg_stat_io), pg_stat_bgwriter before.
+CREATE FUNCTION apes.checkpoint_counters(OUT checkpoints_timed bigint, OUT checkpoints_req bigint,
+                                         OUT write_time double precision, OUT sync_time double precision,
+                                         OUT buffers_checkpoint bigint, OUT buffers_backend_fsync bigint,
+                                         OUT stats_reset timestamptz)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF to_regclass('pg_catalog.pg_stat_checkpointer') IS NOT NULL THEN
+        EXECUTE $q$SELECT c.num_timed, c.num_requested, c.write_time, c.sync_time, c.buffers_written,
+                          (SELECT sum(i.fsyncs)::bigint FROM pg_catalog.pg_stat_io i
+                            WHERE i.backend_type OPERATOR(pg_catalog.=) 'client backend'),
+                          c.stats_reset
+                     FROM pg_catalog.pg_stat_checkpointer c$q$
+           INTO checkpoints_timed, checkpoints_req, write_time, sync_time, buffers_checkpoint,
+                buffers_backend_fsync, stats_reset;
+    ELSE
+        EXECUTE $q$SELECT b.checkpoints_timed, b.checkpoints_req, b.checkpoint_write_time, b.checkpoint_sync_time,
+                          b.buffers_checkpoint, b.buffers_backend_fsync, b.stats_reset
+                     FROM pg_catalog.pg_stat_bgwriter b$q$
+           INTO checkpoints_timed, checkpoints_req, write_time, sync_time, buffers_checkpoint,
+                buffers_backend_fsync, stats_reset;
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION apes.checkpoint_counters() IS
+    'checkpoints timed and requested, their write and sync time, and backends'' own fsyncs, on every version';
+
+-- Server-wide counters at each snapshot: WAL position, checkpoints, archiver, filesystems, autovacuum workers.
+CREATE TABLE apes.server_history (
+    snapshot_id            bigint PRIMARY KEY,
+    wal_lsn                pg_lsn,
+    checkpoints_timed      bigint,
+    checkpoints_req        bigint,
+    checkpoint_write_time  double precision,
+    checkpoint_sync_time   double precision,
+    buffers_checkpoint     bigint,
+    buffers_backend_fsync  bigint,
+    checkpointer_reset     timestamptz,
+    archived_count         bigint,
+    failed_count           bigint,
+    last_archived_time     timestamptz,
+    last_failed_time       timestamptz,
+    archiver_reset         timestamptz,
+    data_fs_bytes          bigint,
+    data_fs_free_bytes     bigint,
+    wal_fs_bytes           bigint,
+    wal_fs_free_bytes      bigint,
+    slots_retained_bytes   numeric,
+    autovacuum_workers     integer,   -- autovacuum workers running at the moment
+    autovacuum_max_workers integer
+);
+COMMENT ON TABLE apes.server_history IS 'server-wide counters at each snapshot: WAL, checkpoints, archiver, disk, autovacuum';
+
+-- Every database's counters and size at each snapshot (database_history keeps this database's in more detail).
+CREATE TABLE apes.server_database_history (
+    snapshot_id        bigint NOT NULL,
+    datid              oid NOT NULL,
+    datname            name NOT NULL,
+    xact_commit        bigint,
+    xact_rollback      bigint,
+    deadlocks          bigint,
+    conflicts          bigint,
+    temp_files         bigint,
+    temp_bytes         bigint,
+    checksum_failures  bigint,
+    checksum_last_failure timestamptz,
+    stats_reset        timestamptz,
+    size_bytes         bigint,           -- NULL where the snapshot's role may not measure it
+    PRIMARY KEY (snapshot_id, datid)
+);
+COMMENT ON TABLE apes.server_database_history IS 'pg_stat_database counters and the size of every database at each snapshot';
+
+-- Server settings, kept as changes: a row when a setting's value differs from its latest row (the first snapshot
+-- keeps every setting).  The value at a snapshot is the latest row at or before it.
+CREATE TABLE apes.settings_history (
+    snapshot_id  bigint NOT NULL,
+    name         text NOT NULL,
+    setting      text,
+    unit         text,
+    source       text,
+    PRIMARY KEY (snapshot_id, name)
+);
+CREATE INDEX settings_history_name_idx ON apes.settings_history (name, snapshot_id);
+COMMENT ON TABLE apes.settings_history IS 'pg_settings values, one row per setting each time its value changed';
+
+-- Sequences of this database at each snapshot whose value moved since their latest row, for days-to-exhaustion.
+CREATE TABLE apes.sequence_history (
+    snapshot_id  bigint NOT NULL,
+    seqrelid     oid NOT NULL,
+    last_value   bigint,
+    PRIMARY KEY (snapshot_id, seqrelid)
+);
+COMMENT ON TABLE apes.sequence_history IS 'sequence values at the snapshots where they moved';
+
+REVOKE ALL ON FUNCTION apes.filesystems() FROM PUBLIC;
+REVOKE ALL ON FUNCTION apes.checkpoint_counters() FROM PUBLIC;
+REVOKE ALL ON apes.server_history, apes.server_database_history, apes.settings_history, apes.sequence_history FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION apes.filesystems() TO pg_monitor;
+GRANT EXECUTE ON FUNCTION apes.checkpoint_counters() TO pg_monitor;
+GRANT SELECT ON apes.server_history, apes.server_database_history, apes.settings_history, apes.sequence_history
+    TO pg_monitor;
+SELECT pg_catalog.pg_extension_config_dump('apes.server_history', '');
+SELECT pg_catalog.pg_extension_config_dump('apes.server_database_history', '');
+SELECT pg_catalog.pg_extension_config_dump('apes.settings_history', '');
+SELECT pg_catalog.pg_extension_config_dump('apes.sequence_history', '');
+
+-- ==== functions replaced in 0.6.0 (their text is the install script's) ====
+CREATE OR REPLACE FUNCTION apes.snapshot()
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+SET stats_fetch_consistency = snapshot
+AS $$
+DECLARE
+    started   timestamptz := clock_timestamp();
+    pgss      record;
+    id        bigint;
+    nstmts    integer := 0;
+    nrels     integer := 0;
+    nfindings integer;
+    ss_reset  timestamptz;
+    ss_dealloc bigint;
+    mydb      oid := (SELECT oid FROM pg_database WHERE datname = current_database());
+BEGIN
+    IF pg_is_in_recovery() THEN
+        RAISE NOTICE 'apes.snapshot() does nothing on a standby: history is kept on the primary';
+        RETURN NULL;
+    END IF;
+    IF current_setting('transaction_read_only')::boolean THEN
+        RAISE NOTICE 'apes.snapshot() does nothing in a read-only transaction';
+        RETURN NULL;
+    END IF;
+    -- one snapshot at a time per database; a second caller returns at once
+    IF NOT pg_try_advisory_xact_lock(hashtext('pg_apes_health snapshot')::bigint) THEN
+        RAISE NOTICE 'another apes.snapshot() is running in this database; this one does nothing';
+        RETURN NULL;
+    END IF;
+
+    pgss := apes.pgss_status();
+    IF pgss.status = 'ok' THEN
+        EXECUTE format('SELECT stats_reset, dealloc FROM %I.pg_stat_statements_info', pgss.schema_name)
+           INTO ss_reset, ss_dealloc;
+    END IF;
+
+    INSERT INTO apes.snapshot (taken_at, server_start, db_stats_reset, pgss_status, pgss_reset, pgss_dealloc,
+                               statements, relations, duration_ms)
+    SELECT started, pg_postmaster_start_time(), d.stats_reset, pgss.status, ss_reset, ss_dealloc, 0, 0, 0
+      FROM pg_stat_database d WHERE d.datid = (SELECT oid FROM pg_database WHERE datname = current_database())
+    RETURNING snapshot_id INTO id;
+
+    IF pgss.status = 'ok' THEN
+        EXECUTE format($q$
+            INSERT INTO apes.statement_history
+            SELECT $1, s.dbid, s.userid, s.queryid, s.toplevel, s.calls, s.total_exec_time,
+                   s.calls * (s.stddev_exec_time ^ 2 + s.mean_exec_time ^ 2), s.plans, s.total_plan_time, s.rows,
+                   s.shared_blks_hit, s.shared_blks_read, s.shared_blks_dirtied, s.shared_blks_written,
+                   s.temp_blks_read, s.temp_blks_written, %s, s.wal_bytes
+              FROM %I.pg_stat_statements(false) s
+             WHERE s.queryid IS NOT NULL AND s.dbid = $2$q$, apes.pgss_io_time_columns(pgss.schema_name),
+                   pgss.schema_name) USING id, mydb;
+        GET DIAGNOSTICS nstmts = ROW_COUNT;
+        -- texts only for statements not seen before (reading texts costs a pass over the texts file)
+        IF EXISTS (SELECT 1 FROM apes.statement_history h
+                    WHERE h.snapshot_id = id
+                      AND NOT EXISTS (SELECT 1 FROM apes.statement_text t
+                                       WHERE t.dbid = h.dbid AND t.userid = h.userid AND t.queryid = h.queryid)) THEN
+            EXECUTE format($q$
+                INSERT INTO apes.statement_text (dbid, userid, queryid, query, first_seen, last_seen)
+                SELECT DISTINCT ON (s.dbid, s.userid, s.queryid) s.dbid, s.userid, s.queryid, s.query, $1, $1
+                  FROM %I.pg_stat_statements(true) s
+                 WHERE s.queryid IS NOT NULL AND s.dbid = $2
+                   AND NOT EXISTS (SELECT 1 FROM apes.statement_text t
+                                    WHERE t.dbid = s.dbid AND t.userid = s.userid AND t.queryid = s.queryid)
+                ON CONFLICT DO NOTHING$q$, pgss.schema_name) USING started, mydb;
+        END IF;
+        -- texts still in use: last_seen moves at most once a day, so the purge can go by it alone
+        UPDATE apes.statement_text t SET last_seen = started
+          FROM apes.statement_history h
+         WHERE h.snapshot_id = id AND t.dbid = h.dbid AND t.userid = h.userid AND t.queryid = h.queryid
+           AND t.last_seen < started - interval '1 day';
+    END IF;
+
+    -- tables and indexes of the user schemas: counters in one pass over pg_class with the pg_stat_get_*() functions
+    -- (the statistics views join pg_class and pg_index again per relation), sizes and bloat estimates from one call
+    -- of apes.bloat_estimates() (stat() of the files: no user relation is locked).  Never-used relations (all
+    -- counters zero) are not stored.
+    INSERT INTO apes.relation_history
+    WITH e AS MATERIALIZED (SELECT relation, total_bytes, est_wasted_bytes FROM apes.bloat_estimates()),
+         ix AS (SELECT x.indrelid, sum(pg_stat_get_numscans(x.indexrelid)) AS scans,
+                       sum(pg_stat_get_tuples_fetched(x.indexrelid)) AS fetched
+                  FROM pg_index x GROUP BY x.indrelid),
+         r AS (SELECT c.oid, c.relkind, CASE WHEN c.relkind = 'i' THEN x.indrelid ELSE c.oid END AS table_relid,
+                      pg_stat_get_numscans(c.oid) AS scans, pg_stat_get_tuples_returned(c.oid) AS returned,
+                      pg_stat_get_tuples_fetched(c.oid) AS fetched, pg_stat_get_tuples_inserted(c.oid) AS ins,
+                      pg_stat_get_tuples_updated(c.oid) AS upd, pg_stat_get_tuples_deleted(c.oid) AS del,
+                      pg_stat_get_tuples_hot_updated(c.oid) AS hot, pg_stat_get_live_tuples(c.oid) AS live,
+                      pg_stat_get_dead_tuples(c.oid) AS dead, pg_stat_get_mod_since_analyze(c.oid) AS mods,
+                      pg_stat_get_blocks_fetched(c.oid) - pg_stat_get_blocks_hit(c.oid) AS blks_read,
+                      pg_stat_get_blocks_hit(c.oid) AS blks_hit
+                 FROM pg_class c
+                 JOIN pg_namespace n ON n.oid = c.relnamespace
+                 LEFT JOIN pg_index x ON x.indexrelid = c.oid
+                WHERE c.relkind IN ('r', 'm', 'i')
+                  AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
+                  AND n.nspname !~ '^pg_toast_temp_' AND n.nspname !~ '^pg_temp_')
+    SELECT id, r.oid, r.relkind, r.table_relid,
+           CASE WHEN r.relkind <> 'i' THEN r.scans END, CASE WHEN r.relkind <> 'i' THEN r.returned END,
+           CASE WHEN r.relkind = 'i' THEN r.scans ELSE coalesce(ix.scans, 0) END,
+           CASE WHEN r.relkind = 'i' THEN r.fetched ELSE r.fetched + coalesce(ix.fetched, 0) END,
+           CASE WHEN r.relkind <> 'i' THEN r.ins END, CASE WHEN r.relkind <> 'i' THEN r.upd END,
+           CASE WHEN r.relkind <> 'i' THEN r.del END, CASE WHEN r.relkind <> 'i' THEN r.hot END,
+           CASE WHEN r.relkind <> 'i' THEN r.live END, CASE WHEN r.relkind <> 'i' THEN r.dead END,
+           CASE WHEN r.relkind <> 'i' THEN r.mods END, r.blks_read, r.blks_hit, e.total_bytes, e.est_wasted_bytes
+      FROM r
+      LEFT JOIN e ON e.relation = r.oid
+      LEFT JOIN ix ON ix.indrelid = r.oid AND r.relkind <> 'i'
+     WHERE r.scans + coalesce(ix.scans, 0) + r.ins + r.upd + r.del + r.blks_read + r.blks_hit > 0;
+    GET DIAGNOSTICS nrels = ROW_COUNT;
+
+    INSERT INTO apes.pool_history
+    SELECT id, p.database, p.role, p.application, p.client_addr, p.sessions, p.active, p.idle_in_transaction,
+           p.waiting
+      FROM apes.pools() p;
+
+    INSERT INTO apes.database_history
+    SELECT id, d.numbackends, d.xact_commit, d.xact_rollback, d.blks_read, d.blks_hit, d.temp_files, d.temp_bytes,
+           d.deadlocks, d.sessions, d.sessions_abandoned, d.sessions_fatal, d.sessions_killed, d.session_time,
+           d.active_time, d.idle_in_transaction_time
+      FROM pg_stat_database d WHERE d.datname = current_database();
+
+    -- the server: WAL position, checkpoints, archiver, filesystems, replication slots, autovacuum workers
+    INSERT INTO apes.server_history
+    SELECT id, CASE WHEN NOT pg_is_in_recovery() THEN pg_current_wal_lsn() END,
+           c.checkpoints_timed, c.checkpoints_req, c.write_time, c.sync_time, c.buffers_checkpoint,
+           c.buffers_backend_fsync, c.stats_reset,
+           a.archived_count, a.failed_count, a.last_archived_time, a.last_failed_time, a.stats_reset,
+           (SELECT f.total_bytes FROM apes.filesystems() f WHERE f.kind = 'data'),
+           (SELECT f.free_bytes FROM apes.filesystems() f WHERE f.kind = 'data'),
+           (SELECT f.total_bytes FROM apes.filesystems() f WHERE f.kind = 'wal'),
+           (SELECT f.free_bytes FROM apes.filesystems() f WHERE f.kind = 'wal'),
+           (SELECT sum(pg_wal_lsn_diff(pg_current_wal_lsn(), s.restart_lsn)) FROM pg_replication_slots s
+             WHERE s.restart_lsn IS NOT NULL),
+           (SELECT count(*) FROM pg_stat_get_activity(NULL) x WHERE x.backend_type = 'autovacuum worker'),
+           current_setting('autovacuum_max_workers')::integer
+      FROM apes.checkpoint_counters() c, pg_stat_archiver a;
+
+    -- every database's counters and size (a size only where this role may measure it, as pg_database_size allows)
+    INSERT INTO apes.server_database_history
+    SELECT id, d.datid, d.datname, d.xact_commit, d.xact_rollback, d.deadlocks, d.conflicts, d.temp_files,
+           d.temp_bytes, d.checksum_failures, d.checksum_last_failure, d.stats_reset,
+           CASE WHEN has_database_privilege(d.datid, 'CONNECT') OR pg_has_role('pg_read_all_stats', 'USAGE')
+                THEN pg_database_size(d.datid) END
+      FROM pg_stat_database d JOIN pg_database b ON b.oid = d.datid
+     WHERE NOT b.datistemplate;
+
+    -- settings whose value (before any session's SET: reset_val) changed since their latest row
+    INSERT INTO apes.settings_history
+    SELECT id, s.name, s.reset_val, s.unit, s.source
+      FROM pg_settings s
+     WHERE NOT EXISTS (SELECT 1
+                         FROM (SELECT h.setting FROM apes.settings_history h
+                                WHERE h.name = s.name ORDER BY h.snapshot_id DESC LIMIT 1) l
+                        WHERE l.setting IS NOT DISTINCT FROM s.reset_val);
+
+    -- sequences of this database whose value moved (values only where this role may read them)
+    INSERT INTO apes.sequence_history
+    SELECT id, v.seqrelid, v.last_value
+      FROM (SELECT q.seqrelid,
+                   CASE WHEN has_sequence_privilege(q.seqrelid, 'SELECT,USAGE')
+                        THEN pg_sequence_last_value(q.seqrelid) END AS last_value
+              FROM pg_sequence q) v
+     WHERE v.last_value IS NOT NULL
+       AND NOT EXISTS (SELECT 1
+                         FROM (SELECT h.last_value FROM apes.sequence_history h
+                                WHERE h.seqrelid = v.seqrelid ORDER BY h.snapshot_id DESC LIMIT 1) l
+                        WHERE l.last_value = v.last_value);
+
+    -- the findings of this moment (apes.finding_history); a failure there costs the findings, not the snapshot
+    BEGIN
+        nfindings := apes.record_findings(started);
+    EXCEPTION WHEN OTHERS THEN
+        RAISE WARNING 'apes.snapshot(): findings not recorded: %', SQLERRM;
+    END;
+
+    UPDATE apes.snapshot
+       SET statements = nstmts, relations = nrels, findings = nfindings,
+           duration_ms = extract(epoch FROM clock_timestamp() - started) * 1000
+     WHERE snapshot_id = id;
+    RETURN id;
+END
+$$;
+COMMENT ON FUNCTION apes.snapshot() IS
+    'record pg_stat_statements, table and index usage and sizes, database counters and the findings; returns the snapshot id';
+
+CREATE OR REPLACE FUNCTION apes.purge(older_than interval DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    cutoff   timestamptz;
+    batch    bigint[];
+    removed  bigint := 0;
+BEGIN
+    IF pg_is_in_recovery() OR current_setting('transaction_read_only')::boolean THEN
+        RAISE NOTICE 'apes.purge() does nothing on a standby or in a read-only transaction';
+        RETURN 0;
+    END IF;
+    IF older_than IS NULL THEN
+        PERFORM apes.version();   -- loads the library, which defines the setting
+        older_than := make_interval(secs => (SELECT setting::bigint FROM pg_settings
+                                              WHERE name = 'pg_apes_health.history_retention'));
+    END IF;
+    IF older_than < interval '0' THEN
+        RAISE EXCEPTION 'older_than must not be negative' USING ERRCODE = '22023';
+    END IF;
+    cutoff := clock_timestamp() - older_than;
+    LOOP
+        SELECT array_agg(snapshot_id) INTO batch
+          FROM (SELECT snapshot_id FROM apes.snapshot WHERE taken_at < cutoff ORDER BY snapshot_id LIMIT 50) s;
+        EXIT WHEN batch IS NULL;
+        DELETE FROM apes.statement_history WHERE snapshot_id = ANY (batch);
+        DELETE FROM apes.relation_history WHERE snapshot_id = ANY (batch);
+        DELETE FROM apes.database_history WHERE snapshot_id = ANY (batch);
+        DELETE FROM apes.pool_history WHERE snapshot_id = ANY (batch);
+        DELETE FROM apes.server_history WHERE snapshot_id = ANY (batch);
+        DELETE FROM apes.server_database_history WHERE snapshot_id = ANY (batch);
+        DELETE FROM apes.sequence_history WHERE snapshot_id = ANY (batch);
+        -- a setting's latest row stays: it is its value at every later snapshot
+        DELETE FROM apes.settings_history h
+         WHERE h.snapshot_id = ANY (batch)
+           AND EXISTS (SELECT 1 FROM apes.settings_history n WHERE n.name = h.name AND n.snapshot_id > h.snapshot_id);
+        DELETE FROM apes.snapshot WHERE snapshot_id = ANY (batch);
+        removed := removed + cardinality(batch);
+    END LOOP;
+    -- episodes of findings resolved before the cutoff (open ones, and those resolved since, stay)
+    DELETE FROM apes.finding_history WHERE resolved_at < cutoff;
+    -- a text still in use has a last_seen at most a day older than its newest snapshot, all kept ones >= cutoff
+    DELETE FROM apes.statement_text WHERE last_seen < cutoff - interval '1 day';
+    RETURN removed;
+END
+$$;
+COMMENT ON FUNCTION apes.purge(interval) IS 'remove snapshots older than the retention; returns how many';
+
+-- ==== end of the replaced functions ====

@@ -540,6 +540,53 @@ BEGIN
            d.active_time, d.idle_in_transaction_time
       FROM pg_stat_database d WHERE d.datname = current_database();
 
+    -- the server: WAL position, checkpoints, archiver, filesystems, replication slots, autovacuum workers
+    INSERT INTO apes.server_history
+    SELECT id, CASE WHEN NOT pg_is_in_recovery() THEN pg_current_wal_lsn() END,
+           c.checkpoints_timed, c.checkpoints_req, c.write_time, c.sync_time, c.buffers_checkpoint,
+           c.buffers_backend_fsync, c.stats_reset,
+           a.archived_count, a.failed_count, a.last_archived_time, a.last_failed_time, a.stats_reset,
+           (SELECT f.total_bytes FROM apes.filesystems() f WHERE f.kind = 'data'),
+           (SELECT f.free_bytes FROM apes.filesystems() f WHERE f.kind = 'data'),
+           (SELECT f.total_bytes FROM apes.filesystems() f WHERE f.kind = 'wal'),
+           (SELECT f.free_bytes FROM apes.filesystems() f WHERE f.kind = 'wal'),
+           (SELECT sum(pg_wal_lsn_diff(pg_current_wal_lsn(), s.restart_lsn)) FROM pg_replication_slots s
+             WHERE s.restart_lsn IS NOT NULL),
+           (SELECT count(*) FROM pg_stat_get_activity(NULL) x WHERE x.backend_type = 'autovacuum worker'),
+           current_setting('autovacuum_max_workers')::integer
+      FROM apes.checkpoint_counters() c, pg_stat_archiver a;
+
+    -- every database's counters and size (a size only where this role may measure it, as pg_database_size allows)
+    INSERT INTO apes.server_database_history
+    SELECT id, d.datid, d.datname, d.xact_commit, d.xact_rollback, d.deadlocks, d.conflicts, d.temp_files,
+           d.temp_bytes, d.checksum_failures, d.checksum_last_failure, d.stats_reset,
+           CASE WHEN has_database_privilege(d.datid, 'CONNECT') OR pg_has_role('pg_read_all_stats', 'USAGE')
+                THEN pg_database_size(d.datid) END
+      FROM pg_stat_database d JOIN pg_database b ON b.oid = d.datid
+     WHERE NOT b.datistemplate;
+
+    -- settings whose value (before any session's SET: reset_val) changed since their latest row
+    INSERT INTO apes.settings_history
+    SELECT id, s.name, s.reset_val, s.unit, s.source
+      FROM pg_settings s
+     WHERE NOT EXISTS (SELECT 1
+                         FROM (SELECT h.setting FROM apes.settings_history h
+                                WHERE h.name = s.name ORDER BY h.snapshot_id DESC LIMIT 1) l
+                        WHERE l.setting IS NOT DISTINCT FROM s.reset_val);
+
+    -- sequences of this database whose value moved (values only where this role may read them)
+    INSERT INTO apes.sequence_history
+    SELECT id, v.seqrelid, v.last_value
+      FROM (SELECT q.seqrelid,
+                   CASE WHEN has_sequence_privilege(q.seqrelid, 'SELECT,USAGE')
+                        THEN pg_sequence_last_value(q.seqrelid) END AS last_value
+              FROM pg_sequence q) v
+     WHERE v.last_value IS NOT NULL
+       AND NOT EXISTS (SELECT 1
+                         FROM (SELECT h.last_value FROM apes.sequence_history h
+                                WHERE h.seqrelid = v.seqrelid ORDER BY h.snapshot_id DESC LIMIT 1) l
+                        WHERE l.last_value = v.last_value);
+
     -- the findings of this moment (apes.finding_history); a failure there costs the findings, not the snapshot
     BEGIN
         nfindings := apes.record_findings(started);
@@ -591,6 +638,13 @@ BEGIN
         DELETE FROM apes.relation_history WHERE snapshot_id = ANY (batch);
         DELETE FROM apes.database_history WHERE snapshot_id = ANY (batch);
         DELETE FROM apes.pool_history WHERE snapshot_id = ANY (batch);
+        DELETE FROM apes.server_history WHERE snapshot_id = ANY (batch);
+        DELETE FROM apes.server_database_history WHERE snapshot_id = ANY (batch);
+        DELETE FROM apes.sequence_history WHERE snapshot_id = ANY (batch);
+        -- a setting's latest row stays: it is its value at every later snapshot
+        DELETE FROM apes.settings_history h
+         WHERE h.snapshot_id = ANY (batch)
+           AND EXISTS (SELECT 1 FROM apes.settings_history n WHERE n.name = h.name AND n.snapshot_id > h.snapshot_id);
         DELETE FROM apes.snapshot WHERE snapshot_id = ANY (batch);
         removed := removed + cardinality(batch);
     END LOOP;
@@ -1460,3 +1514,123 @@ GRANT SELECT ON apes.bloat_estimates TO pg_monitor;
 GRANT USAGE ON SCHEMA apes TO pg_stat_scan_tables;
 GRANT EXECUTE ON FUNCTION apes.table_bloat(regclass, integer, boolean) TO pg_stat_scan_tables;
 GRANT EXECUTE ON FUNCTION apes.index_bloat(regclass, integer, boolean) TO pg_stat_scan_tables;
+
+-- ==== issue 14: server history ====
+-- What the server and maintenance areas judge over time, kept by apes.snapshot() beside the rest of the history.
+
+-- The filesystems holding the data directory and pg_wal (statvfs() from the backend; pg_wal may be a link to
+-- another filesystem): sizes in bytes, free space as an unprivileged process sees it.
+CREATE FUNCTION apes.filesystems()
+RETURNS TABLE (kind text, path text, total_bytes bigint, free_bytes bigint, used_pct double precision)
+AS 'MODULE_PATHNAME', 'apes_filesystems'
+LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION apes.filesystems() IS 'free space of the filesystems of the data directory and pg_wal';
+
+-- The checkpointer's counters in one shape on every version: pg_stat_checkpointer from 17 (backends' own fsyncs in
+-- pg_stat_io), pg_stat_bgwriter before.
+CREATE FUNCTION apes.checkpoint_counters(OUT checkpoints_timed bigint, OUT checkpoints_req bigint,
+                                         OUT write_time double precision, OUT sync_time double precision,
+                                         OUT buffers_checkpoint bigint, OUT buffers_backend_fsync bigint,
+                                         OUT stats_reset timestamptz)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF to_regclass('pg_catalog.pg_stat_checkpointer') IS NOT NULL THEN
+        EXECUTE $q$SELECT c.num_timed, c.num_requested, c.write_time, c.sync_time, c.buffers_written,
+                          (SELECT sum(i.fsyncs)::bigint FROM pg_catalog.pg_stat_io i
+                            WHERE i.backend_type OPERATOR(pg_catalog.=) 'client backend'),
+                          c.stats_reset
+                     FROM pg_catalog.pg_stat_checkpointer c$q$
+           INTO checkpoints_timed, checkpoints_req, write_time, sync_time, buffers_checkpoint,
+                buffers_backend_fsync, stats_reset;
+    ELSE
+        EXECUTE $q$SELECT b.checkpoints_timed, b.checkpoints_req, b.checkpoint_write_time, b.checkpoint_sync_time,
+                          b.buffers_checkpoint, b.buffers_backend_fsync, b.stats_reset
+                     FROM pg_catalog.pg_stat_bgwriter b$q$
+           INTO checkpoints_timed, checkpoints_req, write_time, sync_time, buffers_checkpoint,
+                buffers_backend_fsync, stats_reset;
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION apes.checkpoint_counters() IS
+    'checkpoints timed and requested, their write and sync time, and backends'' own fsyncs, on every version';
+
+-- Server-wide counters at each snapshot: WAL position, checkpoints, archiver, filesystems, autovacuum workers.
+CREATE TABLE apes.server_history (
+    snapshot_id            bigint PRIMARY KEY,
+    wal_lsn                pg_lsn,
+    checkpoints_timed      bigint,
+    checkpoints_req        bigint,
+    checkpoint_write_time  double precision,
+    checkpoint_sync_time   double precision,
+    buffers_checkpoint     bigint,
+    buffers_backend_fsync  bigint,
+    checkpointer_reset     timestamptz,
+    archived_count         bigint,
+    failed_count           bigint,
+    last_archived_time     timestamptz,
+    last_failed_time       timestamptz,
+    archiver_reset         timestamptz,
+    data_fs_bytes          bigint,
+    data_fs_free_bytes     bigint,
+    wal_fs_bytes           bigint,
+    wal_fs_free_bytes      bigint,
+    slots_retained_bytes   numeric,
+    autovacuum_workers     integer,   -- autovacuum workers running at the moment
+    autovacuum_max_workers integer
+);
+COMMENT ON TABLE apes.server_history IS 'server-wide counters at each snapshot: WAL, checkpoints, archiver, disk, autovacuum';
+
+-- Every database's counters and size at each snapshot (database_history keeps this database's in more detail).
+CREATE TABLE apes.server_database_history (
+    snapshot_id        bigint NOT NULL,
+    datid              oid NOT NULL,
+    datname            name NOT NULL,
+    xact_commit        bigint,
+    xact_rollback      bigint,
+    deadlocks          bigint,
+    conflicts          bigint,
+    temp_files         bigint,
+    temp_bytes         bigint,
+    checksum_failures  bigint,
+    checksum_last_failure timestamptz,
+    stats_reset        timestamptz,
+    size_bytes         bigint,           -- NULL where the snapshot's role may not measure it
+    PRIMARY KEY (snapshot_id, datid)
+);
+COMMENT ON TABLE apes.server_database_history IS 'pg_stat_database counters and the size of every database at each snapshot';
+
+-- Server settings, kept as changes: a row when a setting's value differs from its latest row (the first snapshot
+-- keeps every setting).  The value at a snapshot is the latest row at or before it.
+CREATE TABLE apes.settings_history (
+    snapshot_id  bigint NOT NULL,
+    name         text NOT NULL,
+    setting      text,
+    unit         text,
+    source       text,
+    PRIMARY KEY (snapshot_id, name)
+);
+CREATE INDEX settings_history_name_idx ON apes.settings_history (name, snapshot_id);
+COMMENT ON TABLE apes.settings_history IS 'pg_settings values, one row per setting each time its value changed';
+
+-- Sequences of this database at each snapshot whose value moved since their latest row, for days-to-exhaustion.
+CREATE TABLE apes.sequence_history (
+    snapshot_id  bigint NOT NULL,
+    seqrelid     oid NOT NULL,
+    last_value   bigint,
+    PRIMARY KEY (snapshot_id, seqrelid)
+);
+COMMENT ON TABLE apes.sequence_history IS 'sequence values at the snapshots where they moved';
+
+REVOKE ALL ON FUNCTION apes.filesystems() FROM PUBLIC;
+REVOKE ALL ON FUNCTION apes.checkpoint_counters() FROM PUBLIC;
+REVOKE ALL ON apes.server_history, apes.server_database_history, apes.settings_history, apes.sequence_history FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION apes.filesystems() TO pg_monitor;
+GRANT EXECUTE ON FUNCTION apes.checkpoint_counters() TO pg_monitor;
+GRANT SELECT ON apes.server_history, apes.server_database_history, apes.settings_history, apes.sequence_history
+    TO pg_monitor;
+SELECT pg_catalog.pg_extension_config_dump('apes.server_history', '');
+SELECT pg_catalog.pg_extension_config_dump('apes.server_database_history', '');
+SELECT pg_catalog.pg_extension_config_dump('apes.settings_history', '');
+SELECT pg_catalog.pg_extension_config_dump('apes.sequence_history', '');
