@@ -7,13 +7,16 @@
  */
 \echo Use "ALTER EXTENSION pg_apes_health UPDATE TO '0.6.0'" to load this file. \quit
 
+
 -- ==== issue 14: server history ====
 -- What the server and maintenance areas judge over time, kept by apes.snapshot() beside the rest of the history.
 
 -- The filesystems holding the data directory and pg_wal (statvfs() from the backend; pg_wal may be a link to
--- another filesystem): sizes in bytes, free space as an unprivileged process sees it.
+-- another filesystem): sizes in bytes, free space as an unprivileged process sees it, and whether pg_wal's is the
+-- data directory's own.
 CREATE FUNCTION apes.filesystems()
-RETURNS TABLE (kind text, path text, total_bytes bigint, free_bytes bigint, used_pct double precision)
+RETURNS TABLE (kind text, path text, total_bytes bigint, free_bytes bigint, used_pct double precision,
+               same_as_data boolean)
 AS 'MODULE_PATHNAME', 'apes_filesystems'
 LANGUAGE C STABLE PARALLEL SAFE;
 COMMENT ON FUNCTION apes.filesystems() IS 'free space of the filesystems of the data directory and pg_wal';
@@ -126,6 +129,479 @@ SELECT pg_catalog.pg_extension_config_dump('apes.server_history', '');
 SELECT pg_catalog.pg_extension_config_dump('apes.server_database_history', '');
 SELECT pg_catalog.pg_extension_config_dump('apes.settings_history', '');
 SELECT pg_catalog.pg_extension_config_dump('apes.sequence_history', '');
+
+-- ==== issue 14: the server area ====
+
+-- The snapshot a window's deltas start from: the latest at or before now() - win, else the oldest one after it
+-- (basis 'delta', the window then starts later), else none (basis 'cumulative': counters since their reset).
+CREATE FUNCTION apes.window_start(win interval, OUT snapshot_id bigint, OUT taken_at timestamptz, OUT basis text)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    (SELECT s.snapshot_id, s.taken_at, 'delta'
+       FROM apes.snapshot s
+      ORDER BY s.taken_at <= clock_timestamp() - win DESC,
+               CASE WHEN s.taken_at <= clock_timestamp() - win THEN s.taken_at END DESC,
+               s.taken_at ASC
+      LIMIT 1)
+    UNION ALL
+    SELECT NULL, NULL, 'cumulative'
+     WHERE NOT EXISTS (SELECT 1 FROM apes.snapshot)
+$$;
+COMMENT ON FUNCTION apes.window_start(interval) IS
+    'the snapshot a window of the given length starts from, or none (counters since their reset)';
+
+-- A setting of this library in its own unit, as a number (the library is loaded first: it defines the settings).
+CREATE FUNCTION apes.setting_num(name text)
+RETURNS double precision
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM apes.version();
+    RETURN (SELECT s.setting::double precision FROM pg_settings s WHERE s.name = setting_num.name);
+END
+$$;
+COMMENT ON FUNCTION apes.setting_num(text) IS 'a numeric setting of pg_apes_health, in its own unit';
+
+-- A setting's value for people: sizes as pg_size_pretty() shows them, durations with their unit, others as they are.
+CREATE FUNCTION apes.setting_display(value text, unit text)
+RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN value IS NULL THEN NULL
+                WHEN unit IS NULL OR value !~ '^[0-9]+$' THEN value
+                WHEN unit ~ 'B$' THEN pg_size_pretty(value::numeric
+                                                     * pg_size_bytes(CASE WHEN unit ~ '^[0-9]' THEN unit ELSE '1' || unit END))
+                ELSE value || ' ' || unit END
+$$;
+COMMENT ON FUNCTION apes.setting_display(text, text) IS 'a setting''s value as people read it (sizes pretty, durations with their unit)';
+
+-- The value a new session of a role in a database starts with for a setting, and where it comes from ("role in
+-- database", "role", "database", "all roles", "server", or "unknown" when the caller's own value hides the server's).
+CREATE FUNCTION apes.session_setting(database oid, role oid, setting text, OUT value text, OUT source text)
+AS 'MODULE_PATHNAME', 'apes_session_setting_sql'
+LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION apes.session_setting(oid, oid, text) IS
+    'the value of a setting a new session of a role in a database starts with, and its source';
+
+-- The server area of apes.findings(), as rows: replication slots, replication, archiving, checkpoints, database
+-- counters over the window, disk space, risky settings, settings changed or waiting for a restart.
+CREATE FUNCTION apes.server_findings()
+RETURNS TABLE (check_id text, severity text, object_name text, summary text, wasted_bytes bigint, confidence text,
+               evidence jsonb, fix_sql text)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    win        interval := make_interval(secs => apes.setting_num('pg_apes_health.server_window'));
+    w          record := apes.window_start(win);
+    in_recovery boolean := pg_is_in_recovery();
+    cur_lsn    pg_lsn := CASE WHEN pg_is_in_recovery() THEN pg_last_wal_receive_lsn() ELSE pg_current_wal_lsn() END;
+    wal_free   bigint := (SELECT f.free_bytes FROM apes.filesystems() f WHERE f.kind = 'wal');
+    slot_max   bigint := apes.setting_num('pg_apes_health.slot_retained_max')::bigint * 1024 * 1024;
+    r          record;
+    hist       record;
+    since      timestamptz;
+    n          bigint;
+    sev        text;
+BEGIN
+    -- replication_slot_retaining_wal: WAL a slot keeps (restart_lsn), its wal_status, safe_wal_size
+    FOR r IN
+        SELECT s.slot_name, s.slot_type, s.database, s.active, s.wal_status, s.safe_wal_size, s.restart_lsn,
+               CASE WHEN s.restart_lsn IS NOT NULL AND cur_lsn IS NOT NULL
+                    THEN pg_wal_lsn_diff(cur_lsn, s.restart_lsn)::bigint END AS retained,
+               (SELECT to_jsonb(s) ->> 'inactive_since') AS inactive_since
+          FROM pg_replication_slots s
+         ORDER BY s.slot_name
+    LOOP
+        CONTINUE WHEN r.wal_status NOT IN ('unreserved', 'lost')
+                      AND coalesce(r.retained, 0) < slot_max
+                      AND NOT (NOT r.active AND coalesce(r.retained, 0) >= 16 * 1024 * 1024);
+        sev := CASE WHEN r.wal_status IN ('unreserved', 'lost') THEN 'critical'
+                    WHEN wal_free IS NOT NULL AND r.retained >= wal_free / 2 THEN 'critical'
+                    ELSE 'warning' END;
+        RETURN QUERY SELECT 'replication_slot_retaining_wal', sev, format('replication slot %s', quote_ident(r.slot_name)),
+            CASE WHEN r.wal_status = 'lost'
+                 THEN format('%s slot %s has lost WAL it needed (wal_status lost): its consumer cannot resume; drop it and rebuild the consumer',
+                             r.slot_type, quote_ident(r.slot_name))
+                 ELSE format('%s slot %s%s retains %s of WAL (wal_status %s%s)%s: %s',
+                             r.slot_type, quote_ident(r.slot_name),
+                             CASE WHEN r.active THEN '' ELSE ' (inactive' || coalesce(' since ' || r.inactive_since, '') || ')' END,
+                             pg_size_pretty(r.retained), coalesce(r.wal_status, 'unknown'),
+                             CASE WHEN r.safe_wal_size IS NOT NULL
+                                  THEN ', ' || pg_size_pretty(r.safe_wal_size) || ' before max_slot_wal_keep_size invalidates it'
+                                  ELSE '' END,
+                             CASE WHEN wal_free IS NOT NULL THEN format(' with %s free where pg_wal lives', pg_size_pretty(wal_free)) ELSE '' END,
+                             CASE WHEN r.active THEN 'its consumer lags; find why, or set max_slot_wal_keep_size so it cannot fill the disk'
+                                  ELSE 'nothing consumes it; drop it if it is abandoned' END) END,
+            r.retained, 'high',
+            jsonb_build_object('slot_name', r.slot_name, 'slot_type', r.slot_type, 'database', r.database,
+                               'active', r.active, 'wal_status', r.wal_status, 'retained_bytes', r.retained,
+                               'safe_wal_size', r.safe_wal_size, 'inactive_since', r.inactive_since,
+                               'max_slot_wal_keep_size', current_setting('max_slot_wal_keep_size'),
+                               'wal_filesystem_free_bytes', wal_free),
+            format('-- dropping the slot lets the server remove the WAL it holds; its consumer (a standby, a logical replication subscriber or CDC tool) must then be rebuilt or resynchronized' || E'\n' ||
+                   'SELECT pg_drop_replication_slot(%s);', quote_literal(r.slot_name));
+    END LOOP;
+
+    -- replication_lag, on a primary: each standby's lag in time and bytes; a synchronous standby that is missing
+    IF NOT in_recovery THEN
+        FOR r IN
+            SELECT s.pid, s.application_name, s.client_addr, s.state, s.sync_state, s.write_lag, s.flush_lag,
+                   s.replay_lag, pg_wal_lsn_diff(cur_lsn, s.replay_lsn)::bigint AS replay_bytes,
+                   pg_wal_lsn_diff(cur_lsn, s.flush_lsn)::bigint AS flush_bytes,
+                   pg_wal_lsn_diff(cur_lsn, s.write_lsn)::bigint AS write_bytes
+              FROM pg_stat_replication s
+             ORDER BY s.application_name, s.pid
+        LOOP
+            CONTINUE WHEN coalesce(r.replay_lag, interval '0') < make_interval(secs => apes.setting_num('pg_apes_health.replication_lag_max'))
+                          AND coalesce(r.replay_bytes, 0) < apes.setting_num('pg_apes_health.replication_lag_max_bytes')::bigint * 1024 * 1024;
+            RETURN QUERY SELECT 'replication_lag',
+                CASE WHEN r.sync_state IN ('sync', 'quorum') THEN 'critical' ELSE 'warning' END,
+                format('standby %s', coalesce(nullif(r.application_name, ''), 'pid ' || r.pid)),
+                format('standby %s%s replays %s behind (%s of WAL not yet replayed; write lag %s, flush lag %s)%s',
+                       coalesce(nullif(r.application_name, ''), 'pid ' || r.pid),
+                       coalesce(' at ' || host(r.client_addr), ''),
+                       coalesce(r.replay_lag::text, 'an unknown time'), pg_size_pretty(r.replay_bytes),
+                       coalesce(r.write_lag::text, '-'), coalesce(r.flush_lag::text, '-'),
+                       CASE WHEN r.sync_state IN ('sync', 'quorum')
+                            THEN ': it is synchronous, so commits wait for it' ELSE '' END),
+                NULL::bigint, 'high',
+                jsonb_build_object('application_name', r.application_name, 'client_addr', host(r.client_addr),
+                                   'state', r.state, 'sync_state', r.sync_state,
+                                   'write_lag', r.write_lag, 'flush_lag', r.flush_lag, 'replay_lag', r.replay_lag,
+                                   'write_lag_bytes', r.write_bytes, 'flush_lag_bytes', r.flush_bytes,
+                                   'replay_lag_bytes', r.replay_bytes),
+                NULL::text;
+        END LOOP;
+        IF current_setting('synchronous_standby_names') <> ''
+           AND current_setting('synchronous_commit') NOT IN ('off', 'local')
+           AND NOT EXISTS (SELECT 1 FROM pg_stat_replication s WHERE s.sync_state IN ('sync', 'quorum')) THEN
+            RETURN QUERY SELECT 'replication_lag', 'critical', 'synchronous_standby_names',
+                format('no standby named by synchronous_standby_names (%s) is connected as synchronous: every commit waits for one',
+                       current_setting('synchronous_standby_names')),
+                NULL::bigint, 'high',
+                jsonb_build_object('synchronous_standby_names', current_setting('synchronous_standby_names'),
+                                   'synchronous_commit', current_setting('synchronous_commit'),
+                                   'standbys_connected', (SELECT count(*) FROM pg_stat_replication)),
+                E'-- bring the synchronous standby back, or stop waiting for it:\nALTER SYSTEM SET synchronous_standby_names = '''';\nSELECT pg_reload_conf();';
+        END IF;
+    ELSE
+        -- on a standby: replay paused, or far behind what it received
+        IF pg_get_wal_replay_pause_state() <> 'not paused' THEN
+            RETURN QUERY SELECT 'replication_lag', 'warning', '(this standby)',
+                format('WAL replay is %s on this standby: it falls further behind its primary with every change',
+                       pg_get_wal_replay_pause_state()),
+                NULL::bigint, 'high',
+                jsonb_build_object('replay_pause_state', pg_get_wal_replay_pause_state(),
+                                   'receive_lsn', pg_last_wal_receive_lsn(), 'replay_lsn', pg_last_wal_replay_lsn()),
+                'SELECT pg_wal_replay_resume();';
+        ELSIF pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())
+              >= apes.setting_num('pg_apes_health.replication_lag_max_bytes') * 1024 * 1024 THEN
+            RETURN QUERY SELECT 'replication_lag', 'warning', '(this standby)',
+                format('this standby has received %s of WAL it has not replayed yet',
+                       pg_size_pretty(pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn()))),
+                NULL::bigint, 'high',
+                jsonb_build_object('receive_lsn', pg_last_wal_receive_lsn(), 'replay_lsn', pg_last_wal_replay_lsn(),
+                                   'last_replayed_commit', pg_last_xact_replay_timestamp()),
+                NULL::text;
+        END IF;
+    END IF;
+
+    -- archiving_failing: failures newer than the last success, and the segments waiting
+    IF current_setting('archive_mode') <> 'off' THEN
+        SELECT a.* INTO r FROM pg_stat_archiver a;
+        IF r.last_failed_time IS NOT NULL
+           AND (r.last_archived_time IS NULL OR r.last_failed_time > r.last_archived_time) THEN
+            -- segments waiting (pg_ls_archive_statusdir() is for pg_monitor; NULL for a caller without it)
+            n := CASE WHEN has_function_privilege('pg_catalog.pg_ls_archive_statusdir()', 'EXECUTE')
+                      THEN (SELECT count(*) FROM pg_ls_archive_statusdir() x WHERE x.name LIKE '%.ready') END;
+            -- failing since: the first snapshot after the last success whose failure count had grown, else the last success
+            SELECT min(s.taken_at) INTO since
+              FROM apes.server_history h JOIN apes.snapshot s USING (snapshot_id)
+             WHERE h.last_failed_time IS NOT NULL
+               AND (h.last_archived_time IS NULL OR h.last_failed_time > h.last_archived_time)
+               AND h.last_archived_time IS NOT DISTINCT FROM r.last_archived_time;
+            since := least(coalesce(since, r.last_failed_time), r.last_failed_time);
+            RETURN QUERY SELECT 'archiving_failing',
+                CASE WHEN clock_timestamp() - coalesce(r.last_archived_time, since)
+                          >= make_interval(secs => apes.setting_num('pg_apes_health.archive_failing_max'))
+                     THEN 'critical' ELSE 'warning' END,
+                'archive_command',
+                format('WAL archiving fails (%s failures since %s; the last success %s): %s wait in pg_wal, which keeps growing, and point-in-time recovery stops at the last archived segment',
+                       r.failed_count, coalesce(to_char(r.stats_reset, 'YYYY-MM-DD HH24:MI'), 'the counters began'),
+                       coalesce('at ' || to_char(r.last_archived_time, 'YYYY-MM-DD HH24:MI:SS'), 'never'),
+                       CASE WHEN n IS NULL THEN 'segments' WHEN n = 1 THEN '1 segment' ELSE n || ' segments' END),
+                (n * pg_size_bytes(current_setting('wal_segment_size')))::bigint, 'high',
+                jsonb_build_object('failed_count', r.failed_count, 'last_failed_wal', r.last_failed_wal,
+                                   'last_failed_time', r.last_failed_time, 'last_archived_wal', r.last_archived_wal,
+                                   'last_archived_time', r.last_archived_time, 'failing_since', since,
+                                   'ready_segments', n, 'archive_command',
+                                   CASE WHEN pg_has_role('pg_read_all_settings', 'USAGE')
+                                        THEN current_setting('archive_command') END),
+                '-- read the archiver''s errors in the server log, fix archive_command or its destination; once it works again the backlog is archived by itself';
+        END IF;
+    END IF;
+
+    -- checkpoint_pressure: requested checkpoints outnumber timed ones over the window (the counters since their
+    -- reset when there is no history)
+    SELECT h.* INTO hist FROM apes.server_history h WHERE h.snapshot_id = w.snapshot_id;
+    SELECT c.* INTO r FROM apes.checkpoint_counters() c;
+    IF hist.snapshot_id IS NOT NULL AND hist.checkpointer_reset IS NOT DISTINCT FROM r.stats_reset
+       AND r.checkpoints_timed >= hist.checkpoints_timed THEN
+        r.checkpoints_timed := r.checkpoints_timed - hist.checkpoints_timed;
+        r.checkpoints_req := r.checkpoints_req - hist.checkpoints_req;
+        r.buffers_backend_fsync := r.buffers_backend_fsync - hist.buffers_backend_fsync;
+        since := w.taken_at;
+        sev := 'delta';
+    ELSE
+        since := r.stats_reset;
+        sev := 'cumulative';
+    END IF;
+    IF r.checkpoints_req > r.checkpoints_timed AND r.checkpoints_req >= 3 THEN
+        RETURN QUERY SELECT 'checkpoint_pressure', 'warning', 'max_wal_size',
+            format('%s checkpoints were requested against %s timed ones since %s%s: WAL fills max_wal_size (%s) before checkpoint_timeout (%s), so checkpoints come early and write more',
+                   r.checkpoints_req, r.checkpoints_timed, to_char(since, 'YYYY-MM-DD HH24:MI'),
+                   CASE WHEN coalesce(r.buffers_backend_fsync, 0) > 0
+                        THEN format(', and backends did %s fsyncs of their own', r.buffers_backend_fsync) ELSE '' END,
+                   current_setting('max_wal_size'), current_setting('checkpoint_timeout')),
+            NULL::bigint, CASE WHEN sev = 'delta' THEN 'high' ELSE 'medium' END,
+            jsonb_build_object('checkpoints_req', r.checkpoints_req, 'checkpoints_timed', r.checkpoints_timed,
+                               'backend_fsyncs', r.buffers_backend_fsync, 'since', since, 'basis', sev,
+                               'max_wal_size', current_setting('max_wal_size'),
+                               'checkpoint_timeout', current_setting('checkpoint_timeout')),
+            format(E'ALTER SYSTEM SET max_wal_size = %s;\nSELECT pg_reload_conf();',
+                   quote_literal(pg_size_pretty(2 * pg_size_bytes(current_setting('max_wal_size')))));
+    END IF;
+
+    -- per database, over the window: checksum failures, deadlocks, rollbacks, standby conflicts, temporary files
+    FOR r IN
+        SELECT d.datid, d.datname, d.checksum_failures, d.checksum_last_failure,
+               d.deadlocks - CASE WHEN ok THEN h.deadlocks ELSE 0 END AS deadlocks,
+               d.xact_commit - CASE WHEN ok THEN h.xact_commit ELSE 0 END AS commits,
+               d.xact_rollback - CASE WHEN ok THEN h.xact_rollback ELSE 0 END AS rollbacks,
+               d.conflicts - CASE WHEN ok THEN h.conflicts ELSE 0 END AS conflicts,
+               d.temp_files - CASE WHEN ok THEN h.temp_files ELSE 0 END AS temp_files,
+               d.temp_bytes - CASE WHEN ok THEN h.temp_bytes ELSE 0 END AS temp_bytes,
+               CASE WHEN ok THEN w.taken_at ELSE coalesce(d.stats_reset, pg_postmaster_start_time()) END AS since,
+               CASE WHEN ok THEN 'delta' ELSE 'cumulative' END AS basis
+          FROM pg_stat_database d
+          JOIN pg_database b ON b.oid = d.datid
+          LEFT JOIN apes.server_database_history h ON h.snapshot_id = w.snapshot_id AND h.datid = d.datid
+         CROSS JOIN LATERAL (SELECT h.datid IS NOT NULL AND h.stats_reset IS NOT DISTINCT FROM d.stats_reset
+                                    AND d.xact_commit >= h.xact_commit AS ok) x
+         WHERE NOT b.datistemplate
+         ORDER BY d.datname
+    LOOP
+        IF coalesce(r.checksum_failures, 0) > 0 THEN
+            RETURN QUERY SELECT 'checksum_failures', 'critical', format('database %s', quote_ident(r.datname)),
+                format('%s data checksum failure%s in database %s, the last at %s: pages were damaged on disk; check the storage, then the relations with pg_amcheck',
+                       r.checksum_failures, CASE WHEN r.checksum_failures = 1 THEN '' ELSE 's' END, quote_ident(r.datname),
+                       to_char(r.checksum_last_failure, 'YYYY-MM-DD HH24:MI:SS')),
+                NULL::bigint, 'high',
+                jsonb_build_object('checksum_failures', r.checksum_failures,
+                                   'checksum_last_failure', r.checksum_last_failure, 'basis', 'cumulative'),
+                format('-- pg_amcheck --database=%s --heapallindexed', quote_ident(r.datname));
+        END IF;
+        IF r.deadlocks >= apes.setting_num('pg_apes_health.deadlocks_max') THEN
+            RETURN QUERY SELECT 'deadlocks', 'warning', format('database %s', quote_ident(r.datname)),
+                format('%s deadlocks in database %s since %s: transactions take the same locks in different orders; the server log names the statements (log_lock_waits helps too)',
+                       r.deadlocks, quote_ident(r.datname), to_char(r.since, 'YYYY-MM-DD HH24:MI')),
+                NULL::bigint, CASE WHEN r.basis = 'delta' THEN 'high' ELSE 'medium' END,
+                jsonb_build_object('deadlocks', r.deadlocks, 'since', r.since, 'basis', r.basis),
+                NULL::text;
+        END IF;
+        IF r.commits + r.rollbacks >= 1000
+           AND 100.0 * r.rollbacks / (r.commits + r.rollbacks) >= apes.setting_num('pg_apes_health.rollback_max_pct') THEN
+            RETURN QUERY SELECT 'rollback_ratio_high', 'warning', format('database %s', quote_ident(r.datname)),
+                format('%s%% of the transactions in database %s rolled back since %s (%s of %s): failing statements or an application that rolls back by design; the server log shows the errors',
+                       round(100.0 * r.rollbacks / (r.commits + r.rollbacks), 1), quote_ident(r.datname),
+                       to_char(r.since, 'YYYY-MM-DD HH24:MI'), r.rollbacks, r.commits + r.rollbacks),
+                NULL::bigint, CASE WHEN r.basis = 'delta' THEN 'high' ELSE 'medium' END,
+                jsonb_build_object('commits', r.commits, 'rollbacks', r.rollbacks, 'since', r.since, 'basis', r.basis),
+                NULL::text;
+        END IF;
+        IF r.conflicts > 0 THEN
+            RETURN QUERY SELECT 'standby_conflicts', 'warning', format('database %s', quote_ident(r.datname)),
+                format('%s queries on this standby were cancelled by recovery conflicts in database %s since %s: long queries meet VACUUM''s cleanup from the primary (hot_standby_feedback, max_standby_streaming_delay)',
+                       r.conflicts, quote_ident(r.datname), to_char(r.since, 'YYYY-MM-DD HH24:MI')),
+                NULL::bigint, CASE WHEN r.basis = 'delta' THEN 'high' ELSE 'medium' END,
+                jsonb_build_object('conflicts', r.conflicts, 'since', r.since, 'basis', r.basis,
+                                   'by_kind', (SELECT to_jsonb(c) - 'datid' - 'datname' FROM pg_stat_database_conflicts c
+                                                WHERE c.datid = r.datid)),
+                NULL::text;
+        END IF;
+        IF r.temp_bytes >= apes.setting_num('pg_apes_health.temp_bytes_max')::bigint * 1024 * 1024 THEN
+            RETURN QUERY SELECT 'temp_files_heavy', 'warning', format('database %s', quote_ident(r.datname)),
+                format('database %s wrote %s in %s temporary files since %s: sorts and hashes spill to disk (work_mem = %s); query_temp_spill names the statements',
+                       quote_ident(r.datname), pg_size_pretty(r.temp_bytes), r.temp_files,
+                       to_char(r.since, 'YYYY-MM-DD HH24:MI'), current_setting('work_mem')),
+                NULL::bigint, CASE WHEN r.basis = 'delta' THEN 'high' ELSE 'medium' END,
+                jsonb_build_object('temp_files', r.temp_files, 'temp_bytes', r.temp_bytes, 'since', r.since,
+                                   'basis', r.basis, 'work_mem', current_setting('work_mem')),
+                NULL::text;
+        END IF;
+    END LOOP;
+
+    -- disk_space_low: the filesystems of the data directory and pg_wal, and days to full at the recorded rate
+    FOR r IN
+        SELECT f.kind, f.path, f.total_bytes, f.free_bytes, f.used_pct, f.same_as_data,
+               (SELECT CASE f.kind WHEN 'data' THEN h.data_fs_free_bytes ELSE h.wal_fs_free_bytes END
+                  FROM apes.server_history h WHERE h.snapshot_id = w.snapshot_id) AS free_then
+          FROM apes.filesystems() f
+         ORDER BY f.kind
+    LOOP
+        CONTINUE WHEN r.kind = 'wal' AND r.same_as_data;   -- pg_wal on the data directory's filesystem
+        since := w.taken_at;
+        DECLARE
+            per_day  double precision := CASE WHEN r.free_then IS NOT NULL AND r.free_then > r.free_bytes
+                                                   AND clock_timestamp() - since >= interval '1 hour'
+                                              THEN (r.free_then - r.free_bytes)
+                                                   / (extract(epoch FROM clock_timestamp() - since) / 86400) END;
+            days     double precision := r.free_bytes / nullif(per_day, 0);
+        BEGIN
+            CONTINUE WHEN r.used_pct < apes.setting_num('pg_apes_health.disk_warn_pct')
+                          AND (days IS NULL OR days >= apes.setting_num('pg_apes_health.disk_days_min'));
+            RETURN QUERY SELECT 'disk_space_low',
+                CASE WHEN r.used_pct >= apes.setting_num('pg_apes_health.disk_critical_pct') OR days < 1
+                     THEN 'critical' ELSE 'warning' END,
+                format('filesystem of %s', CASE r.kind WHEN 'data' THEN 'the data directory' ELSE 'pg_wal' END),
+                format('the filesystem of %s is %s%% full (%s free of %s)%s: %s',
+                       CASE r.kind WHEN 'data' THEN 'the data directory' ELSE 'pg_wal' END,
+                       round(r.used_pct::numeric, 1), pg_size_pretty(r.free_bytes), pg_size_pretty(r.total_bytes),
+                       CASE WHEN days IS NOT NULL
+                            THEN format(', and at the %s a day it lost since %s it is full in %s days',
+                                        pg_size_pretty(per_day::bigint), to_char(since, 'YYYY-MM-DD HH24:MI'),
+                                        round(days::numeric, 1))
+                            ELSE '' END,
+                       CASE r.kind WHEN 'wal' THEN 'a full pg_wal stops the server; see replication_slot_retaining_wal and archiving_failing'
+                                   ELSE 'a full disk stops writes; free space, or grow the filesystem' END),
+                NULL::bigint, CASE WHEN days IS NULL AND w.snapshot_id IS NULL THEN 'medium' ELSE 'high' END,
+                jsonb_build_object('kind', r.kind, 'total_bytes', r.total_bytes, 'free_bytes', r.free_bytes,
+                                   'used_pct', r.used_pct, 'bytes_per_day', per_day, 'days_to_full', days,
+                                   'rate_since', since,
+                                   'path', CASE WHEN pg_has_role('pg_read_all_settings', 'USAGE') THEN r.path END),
+                NULL::text;
+        END;
+    END LOOP;
+
+    -- settings_risky: a short list that is wrong on any server
+    FOR r IN
+        SELECT s.name, s.setting, x.sev, x.why, x.fix
+          FROM pg_settings s
+          JOIN (VALUES
+                ('fsync', 'off', 'critical', 'a crash can corrupt the data beyond repair', 'on'),
+                ('full_page_writes', 'off', 'warning', 'a crash during a page write can leave torn pages that recovery cannot repair', 'on'),
+                ('autovacuum', 'off', 'warning', 'dead rows pile up and transaction IDs age toward wraparound; only anti-wraparound vacuums still run', 'on'),
+                ('track_counts', 'off', 'warning', 'autovacuum cannot see which tables need it, and usage statistics stop', 'on'),
+                ('synchronous_commit', 'off', 'info', 'a crash can lose the last committed transactions (the data stays consistent)', 'on'),
+                ('password_encryption', 'md5', 'warning', 'MD5 password hashes are weak and deprecated; new passwords should be SCRAM', 'scram-sha-256')
+               ) AS x(name, bad, sev, why, fix) ON x.name = s.name AND s.setting = x.bad
+         ORDER BY s.name
+    LOOP
+        RETURN QUERY SELECT 'settings_risky', r.sev, r.name,
+            format('%s = %s: %s', r.name, r.setting, r.why),
+            NULL::bigint, 'high', jsonb_build_object('setting', r.name, 'value', r.setting),
+            format(E'ALTER SYSTEM SET %s = %s;\nSELECT pg_reload_conf();', r.name, quote_literal(r.fix));
+    END LOOP;
+    -- max_connections far above the peak the history saw (each slot reserves memory and a process table entry)
+    SELECT max(t.sessions) AS peak, count(*) AS snapshots, min(t.taken_at) AS first INTO r
+      FROM (SELECT s.taken_at, sum(p.sessions) AS sessions
+              FROM apes.snapshot s JOIN apes.pool_history p USING (snapshot_id)
+             WHERE s.taken_at >= clock_timestamp() - interval '7 days'
+             GROUP BY s.snapshot_id, s.taken_at) t;
+    IF r.snapshots >= 24 AND r.first <= clock_timestamp() - interval '1 day'
+       AND current_setting('max_connections')::integer >= greatest(4 * r.peak, r.peak + 100) THEN
+        RETURN QUERY SELECT 'settings_risky', 'info', 'max_connections',
+            format('max_connections = %s, but at most %s sessions were seen over %s snapshots since %s: each slot costs memory and lock-table space; a pooler serves more clients with fewer',
+                   current_setting('max_connections'), r.peak, r.snapshots, to_char(r.first, 'YYYY-MM-DD')),
+            NULL::bigint, 'medium',
+            jsonb_build_object('setting', 'max_connections', 'value', current_setting('max_connections')::integer,
+                               'peak_sessions', r.peak, 'snapshots', r.snapshots, 'since', r.first),
+            format('ALTER SYSTEM SET max_connections = %s;  -- takes effect at the next restart',
+                   greatest(2 * r.peak, r.peak + 50));
+    END IF;
+    -- no statement_timeout and no lock_timeout for roles that log in (a runaway statement or a lock queue has no end)
+    SELECT string_agg(quote_ident(a.rolname), ', ' ORDER BY a.rolname) AS roles, count(*) AS n INTO r
+      FROM pg_roles a
+      CROSS JOIN LATERAL apes.session_setting((SELECT d.oid FROM pg_database d WHERE d.datname = current_database()),
+                                              a.oid, 'statement_timeout') st
+      CROSS JOIN LATERAL apes.session_setting((SELECT d.oid FROM pg_database d WHERE d.datname = current_database()),
+                                              a.oid, 'lock_timeout') lt
+     WHERE a.rolcanlogin AND NOT a.rolsuper AND a.rolname !~ '^pg_'
+       AND st.value ~ '^\s*0+\s*(ms|s|min|h|d)?\s*$' AND lt.value ~ '^\s*0+\s*(ms|s|min|h|d)?\s*$';
+    IF r.n > 0 THEN
+        RETURN QUERY SELECT 'settings_risky', 'info', 'statement_timeout, lock_timeout',
+            format('%s role%s that log in (%s) run with neither statement_timeout nor lock_timeout in this database: a runaway statement or a lock queue behind DDL has no end',
+                   r.n, CASE WHEN r.n = 1 THEN '' ELSE 's' END, left(r.roles, 200)),
+            NULL::bigint, 'high',
+            jsonb_build_object('roles', r.n, 'names', r.roles),
+            E'-- per role, with values the application can live with:\n-- ALTER ROLE ... SET statement_timeout = ''60s'';\n-- ALTER ROLE ... SET lock_timeout = ''5s'';';
+    END IF;
+
+    -- restart_pending: settings changed in the configuration that wait for a restart
+    FOR r IN SELECT s.name, s.setting, s.unit FROM pg_settings s WHERE s.pending_restart ORDER BY s.name
+    LOOP
+        RETURN QUERY SELECT 'restart_pending', 'warning', r.name,
+            format('%s was changed in the configuration but the server still runs with %s: the change waits for a restart',
+                   r.name, apes.setting_display(r.setting, r.unit)),
+            NULL::bigint, 'high',
+            jsonb_build_object('setting', r.name, 'running_value', r.setting, 'unit', r.unit,
+                               'configured_value', CASE WHEN has_table_privilege('pg_catalog.pg_file_settings', 'SELECT')
+                                                        THEN (SELECT f.setting FROM pg_file_settings f
+                                                               WHERE f.name = r.name ORDER BY f.seqno DESC LIMIT 1) END),
+            '-- restart the server when convenient (pg_ctl restart), or set the old value back';
+    END LOOP;
+
+    -- settings_changed: settings whose value changed within the window (rows of settings_history after its first
+    -- snapshot), and since the latest snapshot (the live value against the latest row)
+    FOR r IN
+        WITH latest AS (SELECT DISTINCT ON (h.name) h.name, h.setting, h.unit, h.snapshot_id
+                          FROM apes.settings_history h ORDER BY h.name, h.snapshot_id DESC),
+             first_snap AS (SELECT min(h.snapshot_id) AS id FROM apes.settings_history h),
+             recorded AS (SELECT h.name, apes.setting_display(h.setting, h.unit) AS new_value,
+                                 (SELECT apes.setting_display(p.setting, p.unit) FROM apes.settings_history p
+                                   WHERE p.name = h.name AND p.snapshot_id < h.snapshot_id
+                                   ORDER BY p.snapshot_id DESC LIMIT 1) AS old_value,
+                                 s.taken_at AS changed_by
+                            FROM apes.settings_history h JOIN apes.snapshot s USING (snapshot_id)
+                           WHERE h.snapshot_id > (SELECT id FROM first_snap)
+                             AND s.taken_at >= clock_timestamp() - win),
+             live AS (SELECT s.name, apes.setting_display(s.reset_val, s.unit) AS new_value,
+                             apes.setting_display(l.setting, l.unit) AS old_value, clock_timestamp() AS changed_by
+                        FROM pg_settings s JOIN latest l ON l.name = s.name
+                       WHERE l.setting IS DISTINCT FROM s.reset_val
+                         AND s.source NOT IN ('client', 'global', 'database', 'user', 'database user'))
+        SELECT DISTINCT ON (c.name) c.name, c.old_value, c.new_value, c.changed_by, c.live
+          FROM (SELECT recorded.*, false AS live FROM recorded UNION ALL SELECT live.*, true FROM live) c
+         ORDER BY c.name, c.changed_by DESC
+    LOOP
+        RETURN QUERY SELECT 'settings_changed', 'info', r.name,
+            format('%s changed from %s to %s %s', r.name, coalesce(r.old_value, '(unset)'),
+                   coalesce(r.new_value, '(unset)'),
+                   CASE WHEN r.live THEN 'since the latest snapshot'
+                        ELSE 'by the snapshot of ' || to_char(r.changed_by, 'YYYY-MM-DD HH24:MI') END),
+            NULL::bigint, 'high',
+            jsonb_build_object('setting', r.name, 'old_value', r.old_value, 'new_value', r.new_value,
+                               'seen_at', r.changed_by, 'window', win::text),
+            NULL::text;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION apes.server_findings() IS 'the server area of apes.findings(), as rows';
+
+REVOKE ALL ON FUNCTION apes.window_start(interval) FROM PUBLIC;
+REVOKE ALL ON FUNCTION apes.setting_num(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION apes.setting_display(text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION apes.session_setting(oid, oid, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION apes.server_findings() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION apes.window_start(interval) TO pg_monitor;
+GRANT EXECUTE ON FUNCTION apes.setting_num(text) TO pg_monitor;
+GRANT EXECUTE ON FUNCTION apes.setting_display(text, text) TO pg_monitor;
+GRANT EXECUTE ON FUNCTION apes.session_setting(oid, oid, text) TO pg_monitor;
+GRANT EXECUTE ON FUNCTION apes.server_findings() TO pg_monitor;
 
 -- ==== functions replaced in 0.6.0 (their text is the install script's) ====
 CREATE OR REPLACE FUNCTION apes.snapshot()
@@ -276,11 +752,13 @@ BEGIN
       FROM pg_stat_database d JOIN pg_database b ON b.oid = d.datid
      WHERE NOT b.datistemplate;
 
-    -- settings whose value (before any session's SET: reset_val) changed since their latest row
+    -- server settings whose value (before any session's SET: reset_val) changed since their latest row; not those
+    -- this session took from its client, role or database, which are not the server's
     INSERT INTO apes.settings_history
     SELECT id, s.name, s.reset_val, s.unit, s.source
       FROM pg_settings s
-     WHERE NOT EXISTS (SELECT 1
+     WHERE s.source NOT IN ('client', 'global', 'database', 'user', 'database user')
+       AND NOT EXISTS (SELECT 1
                          FROM (SELECT h.setting FROM apes.settings_history h
                                 WHERE h.name = s.name ORDER BY h.snapshot_id DESC LIMIT 1) l
                         WHERE l.setting IS NOT DISTINCT FROM s.reset_val);

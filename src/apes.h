@@ -117,12 +117,27 @@ extern int	apes_blocked_min_wait_s;
 extern int	apes_churn_max_per_s;
 extern char *apes_pgbouncer_dsn;
 extern int	apes_pgbouncer_timeout_ms;
+extern int	apes_statement_max_s;
+extern int	apes_server_window_s;
+extern int	apes_slot_retained_max_mb;
+extern int	apes_replication_lag_max_s;
+extern int	apes_replication_lag_max_mb;
+extern int	apes_archive_failing_max_s;
+extern int	apes_deadlocks_max;
+extern int	apes_rollback_max_pct;
+extern int	apes_temp_bytes_max_mb;
+extern int	apes_disk_warn_pct;
+extern int	apes_disk_critical_pct;
+extern int	apes_disk_days_min;
 
 /* index_health.c */
 extern void apes_collect_index_findings(struct ApesCatalog *cat, List **out);
 
 /* bloat_findings.c: the 'bloat' area (calls vacuum_health.c's collector too) */
 extern void apes_collect_bloat_findings(struct ApesCatalog *cat, List **out);
+
+/* sql_findings.c: an area's checks written in SQL, read through SPI */
+extern void apes_collect_sql_findings(const char *area, const char *fn, List **out);
 
 /* query_findings.c and table_usage.c: the 'query' area */
 extern void apes_collect_query_findings(struct ApesCatalog *cat, List **out);
@@ -134,6 +149,9 @@ extern void apes_collect_pgbouncer_findings(List **out);
 
 /* role_settings.c: the value of a setting a new session of a role in a database starts with */
 extern char *apes_session_setting(Oid database, Oid role, const char *name, const char **source);
+
+/* server_health.c: the 'server' area */
+extern void apes_collect_server_findings(struct ApesCatalog *cat, List **out);
 
 /* vacuum_health.c */
 extern void apes_collect_vacuum_findings(struct ApesCatalog *cat, List **out);

@@ -126,6 +126,49 @@
 	X(pooler_not_monitored, "pool", INFO, \
 	  "PgBouncer is not monitored: pg_apes_health.pgbouncer_dsn is not set", \
 	  "pg_apes_health.pgbouncer_dsn", "docs/pools.md#findings-apesfindingspool") \
+	X(long_statement, "pool", WARNING, \
+	  "a statement running for long right now, whatever the age of its transaction", \
+	  "pg_apes_health.statement_max", "docs/pools.md#findings-apesfindingspool") \
+	X(replication_slot_retaining_wal, "server", WARNING, \
+	  "a replication slot that keeps much WAL (or has lost WAL it needed): an inactive or lagging consumer can fill the disk", \
+	  "pg_apes_health.slot_retained_max", "docs/server.md#replication_slot_retaining_wal") \
+	X(replication_lag, "server", WARNING, \
+	  "a standby far behind in time or bytes, a synchronous standby missing (commits wait), or replay paused", \
+	  "pg_apes_health.replication_lag_max, pg_apes_health.replication_lag_max_bytes", "docs/server.md#replication_lag") \
+	X(archiving_failing, "server", WARNING, \
+	  "WAL archiving fails since its last success: segments pile up in pg_wal and point-in-time recovery stops", \
+	  "pg_apes_health.archive_failing_max", "docs/server.md#archiving_failing") \
+	X(checkpoint_pressure, "server", WARNING, \
+	  "requested checkpoints outnumber timed ones over the window: max_wal_size is too small for the write load", \
+	  "pg_apes_health.server_window", "docs/server.md#checkpoint_pressure") \
+	X(checksum_failures, "server", CRITICAL, \
+	  "data checksum failures in a database: pages damaged on disk", \
+	  "", "docs/server.md#checksum_failures") \
+	X(deadlocks, "server", WARNING, \
+	  "deadlocks in a database over the window", \
+	  "pg_apes_health.deadlocks_max, pg_apes_health.server_window", "docs/server.md#deadlocks") \
+	X(rollback_ratio_high, "server", WARNING, \
+	  "a high share of a database's transactions rolled back over the window", \
+	  "pg_apes_health.rollback_max_pct, pg_apes_health.server_window", "docs/server.md#rollback_ratio_high") \
+	X(standby_conflicts, "server", WARNING, \
+	  "queries on a standby cancelled by recovery conflicts over the window", \
+	  "pg_apes_health.server_window", "docs/server.md#standby_conflicts") \
+	X(temp_files_heavy, "server", WARNING, \
+	  "a database writing much to temporary files over the window", \
+	  "pg_apes_health.temp_bytes_max, pg_apes_health.server_window", "docs/server.md#temp_files_heavy") \
+	X(disk_space_low, "server", WARNING, \
+	  "the filesystem of the data directory or pg_wal nearly full, or full within days at the rate the history recorded", \
+	  "pg_apes_health.disk_warn_pct, pg_apes_health.disk_critical_pct, pg_apes_health.disk_days_min", \
+	  "docs/server.md#disk_space_low") \
+	X(settings_risky, "server", WARNING, \
+	  "a setting that is wrong on any server: fsync, full_page_writes, autovacuum or track_counts off, MD5 passwords, and a few more", \
+	  "", "docs/server.md#settings_risky") \
+	X(settings_changed, "server", INFO, \
+	  "a setting whose value changed within the window, or since the latest snapshot", \
+	  "pg_apes_health.server_window", "docs/server.md#settings_changed") \
+	X(restart_pending, "server", WARNING, \
+	  "a setting changed in the configuration that waits for a restart", \
+	  "", "docs/server.md#restart_pending") \
 	X(area_failed, "*", CRITICAL, \
 	  "an area's checks failed with an unexpected error; the other areas are still reported (the finding takes the failed area's name)", \
 	  "", "docs/architecture.md#when-a-check-fails")

@@ -42,6 +42,7 @@ static const ApesArea apes_areas[] = {
 	{"bloat", apes_collect_bloat_findings, true},
 	{"query", apes_collect_query_findings, true},
 	{"pool", apes_collect_pool_findings, false},
+	{"server", apes_collect_server_findings, false},
 };
 
 #define APES_NAREAS lengthof(apes_areas)

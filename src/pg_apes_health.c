@@ -43,6 +43,18 @@ int			apes_blocked_min_wait_s = 30;
 int			apes_churn_max_per_s = 5;
 char	   *apes_pgbouncer_dsn = NULL;
 int			apes_pgbouncer_timeout_ms = 2000;
+int			apes_statement_max_s = 300;
+int			apes_server_window_s = 86400;
+int			apes_slot_retained_max_mb = 1024;
+int			apes_replication_lag_max_s = 300;
+int			apes_replication_lag_max_mb = 1024;
+int			apes_archive_failing_max_s = 3600;
+int			apes_deadlocks_max = 5;
+int			apes_rollback_max_pct = 10;
+int			apes_temp_bytes_max_mb = 10240;
+int			apes_disk_warn_pct = 85;
+int			apes_disk_critical_pct = 95;
+int			apes_disk_days_min = 7;
 
 void		_PG_init(void);
 
@@ -188,6 +200,44 @@ _PG_init(void)
 	DefineCustomIntVariable("pg_apes_health.pgbouncer_timeout",
 							"Deadline for connecting to PgBouncer and reading its pools.",
 							NULL, &apes_pgbouncer_timeout_ms, 2000, 100, 60000, PGC_USERSET, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_apes_health.statement_max",
+							"How long a statement may run before long_statement reports it. 0 turns the check off.",
+							NULL, &apes_statement_max_s, 300, 0, INT_MAX, PGC_USERSET, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_apes_health.server_window",
+							"The window over which the server and maintenance areas judge counters and trends (deadlocks, rollbacks, checkpoints, disk growth, settings changed).",
+							"Deltas start at the latest snapshot at or before its beginning; without history, counters since their reset are used and the evidence says so.",
+							&apes_server_window_s, 86400, 60, INT_MAX, PGC_USERSET, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_apes_health.slot_retained_max",
+							"WAL a replication slot may retain before replication_slot_retaining_wal reports it.",
+							"An inactive slot is reported from one segment (16 MB); wal_status unreserved or lost, or half the free space of pg_wal's filesystem, is critical.",
+							&apes_slot_retained_max_mb, 1024, 1, INT_MAX, PGC_USERSET, GUC_UNIT_MB, NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_apes_health.replication_lag_max",
+							"Replay lag of a standby from which replication_lag reports it.",
+							NULL, &apes_replication_lag_max_s, 300, 1, INT_MAX, PGC_USERSET, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_apes_health.replication_lag_max_bytes",
+							"WAL a standby may have left to replay before replication_lag reports it.",
+							NULL, &apes_replication_lag_max_mb, 1024, 1, INT_MAX, PGC_USERSET, GUC_UNIT_MB, NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_apes_health.archive_failing_max",
+							"How long archiving may fail after its last success before archiving_failing is critical.",
+							NULL, &apes_archive_failing_max_s, 3600, 1, INT_MAX, PGC_USERSET, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_apes_health.deadlocks_max",
+							"Deadlocks in a database over the window from which deadlocks reports it.",
+							NULL, &apes_deadlocks_max, 5, 1, INT_MAX, PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_apes_health.rollback_max_pct",
+							"Share of a database's transactions, in percent, that may roll back over the window (of at least 1,000) before rollback_ratio_high reports it.",
+							NULL, &apes_rollback_max_pct, 10, 1, 100, PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_apes_health.temp_bytes_max",
+							"Temporary file bytes a database may write over the window before temp_files_heavy reports it.",
+							NULL, &apes_temp_bytes_max_mb, 10240, 1, INT_MAX, PGC_USERSET, GUC_UNIT_MB, NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_apes_health.disk_warn_pct",
+							"How full, in percent, the filesystem of the data directory or pg_wal may be before disk_space_low reports it.",
+							NULL, &apes_disk_warn_pct, 85, 1, 100, PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_apes_health.disk_critical_pct",
+							"How full, in percent, a filesystem may be before disk_space_low is critical.",
+							NULL, &apes_disk_critical_pct, 95, 1, 100, PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_apes_health.disk_days_min",
+							"Days to full, at the rate the history recorded, under which disk_space_low reports a filesystem (critical under one day).",
+							NULL, &apes_disk_days_min, 7, 0, INT_MAX, PGC_USERSET, 0, NULL, NULL, NULL);
 	apes_reserve_guc_prefix("pg_apes_health");
 }
 

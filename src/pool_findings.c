@@ -6,6 +6,7 @@
  *   role_connlimit_near      a role near its CONNECTION LIMIT
  *   idle_in_transaction      a session idle in transaction for longer than pg_apes_health.idle_in_transaction_max
  *   long_transaction         an active transaction older than pg_apes_health.long_transaction_max
+ *   long_statement           one statement running longer than pg_apes_health.statement_max, whatever its transaction
  *   blocked_sessions         a root blocker holding up sessions that waited longer than pg_apes_health.blocked_min_wait
  *   config_idle_in_transaction_timeout  idle_in_transaction_session_timeout is off while such sessions exist
  *   connection_churn, sessions_abandoned  from pg_stat_database's session counters over the last hour (SQL, via SPI)
@@ -134,7 +135,7 @@ apes_long_idle_in_transaction(ApesSession *s)
 		apes_idle_in_xact_max_s > 0 && s->state_secs >= apes_idle_in_xact_max_s;
 }
 
-/* idle_in_transaction and long_transaction, per visible client session. */
+/* idle_in_transaction, long_transaction and long_statement, per visible client session. */
 static void
 apes_check_transactions(List *sessions, List **out)
 {
@@ -168,6 +169,18 @@ apes_check_transactions(List *sessions, List **out)
 								  apes_secs_text(s->xact_secs));
 			f->fix_sql = psprintf("SELECT pg_cancel_backend(%d);", s->pid);
 			f->evidence = apes_session_evidence(s, s->xact_secs);
+			*out = lappend(*out, f);
+		}
+		if (s->state == STATE_RUNNING && apes_statement_max_s > 0 && s->state_secs >= apes_statement_max_s)
+		{
+			/* the statement itself, whatever its transaction's age: a long transaction may be many short ones */
+			f = apes_new_finding(APES_CHECK_long_statement, APES_WARNING, psprintf("pid %d", s->pid));
+			f->summary = psprintf("session pid %d (%s, application %s) has been running one statement for %s%s",
+								  s->pid, GetUserNameFromId(s->role, true), s->application[0] ? s->application : "none",
+								  apes_secs_text(s->state_secs),
+								  s->wait_type[0] ? psprintf(", now waiting on %s:%s", s->wait_type, s->wait_event) : "");
+			f->fix_sql = psprintf("SELECT pg_cancel_backend(%d);", s->pid);
+			f->evidence = apes_session_evidence(s, s->state_secs);
 			*out = lappend(*out, f);
 		}
 	}

@@ -17,6 +17,7 @@
 #include "access/table.h"
 #include "catalog/indexing.h"
 #include "catalog/pg_db_role_setting.h"
+#include "funcapi.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
@@ -117,4 +118,41 @@ apes_session_setting(Oid database, Oid role, const char *name, const char **sour
 	}
 	*source = "unknown";
 	return NULL;
+}
+
+PG_FUNCTION_INFO_V1(apes_session_setting_sql);
+
+/*
+ * apes.session_setting(database oid, role oid, setting text, OUT value text, OUT source text): what a new session of
+ * that role in that database starts with (NULL value with source "unknown" when the caller cannot know).  Reads
+ * pg_db_role_setting (public); the setting's value is whatever the caller may read of it: a superuser-only setting's
+ * server value is shown only to those who may read it, as SHOW does.
+ */
+Datum
+apes_session_setting_sql(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	Datum		values[2];
+	bool		nulls[2] = {0};
+	const char *source = "unknown";
+	char	   *name;
+	char	   *value;
+
+	if (PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("setting must not be null")));
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("function returning record called in context that cannot accept type record")));
+	name = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	/* an unknown or hidden setting is an error, as SHOW gives it */
+	(void) GetConfigOptionByName(name, NULL, false);
+	value = apes_session_setting(PG_ARGISNULL(0) ? InvalidOid : PG_GETARG_OID(0),
+								 PG_ARGISNULL(1) ? InvalidOid : PG_GETARG_OID(1), name, &source);
+	nulls[0] = value == NULL;
+	values[0] = value ? CStringGetTextDatum(value) : (Datum) 0;
+	values[1] = CStringGetTextDatum(source);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), values, nulls)));
 }

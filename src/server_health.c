@@ -1,10 +1,15 @@
 /*
  * server_health.c: the 'server' area: what threatens the whole cluster.
  *
+ * Its checks read small system views and the history (replication slots and standbys, the archiver, checkpoints,
+ * every database's counters over pg_apes_health.server_window, disk space, settings), which SQL reads best: they are
+ * apes.server_findings() (sql/), read through SPI (sql_findings.c); docs/server.md has their rules.  Here:
+ *
  *   apes.filesystems()   free space of the filesystems of the data directory and pg_wal (statvfs())
  */
 #include "postgres.h"
 
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 
 #include "fmgr.h"
@@ -13,14 +18,18 @@
 #include "utils/builtins.h"
 
 #include "apes.h"
+#include "catalog.h"
 
-/* One row of apes.filesystems(): statvfs() of path, or nothing when it fails (with a warning). */
+/*
+ * One row of apes.filesystems(): statvfs() of path, or nothing when it fails (with a warning); same: whether it is
+ * the data directory's filesystem (the same device).
+ */
 static void
-apes_emit_filesystem(ReturnSetInfo *rsinfo, const char *kind, const char *path)
+apes_emit_filesystem(ReturnSetInfo *rsinfo, const char *kind, const char *path, bool same)
 {
 	struct statvfs fs;
-	Datum		values[5];
-	bool		nulls[5] = {0};
+	Datum		values[6];
+	bool		nulls[6] = {0};
 	int64		total;
 	int64		avail;
 	int64		free_all;
@@ -44,6 +53,7 @@ apes_emit_filesystem(ReturnSetInfo *rsinfo, const char *kind, const char *path)
 		values[4] = Float8GetDatum(100.0 * (double) (total - free_all) / (double) (total - free_all + avail));
 	else
 		nulls[4] = true;
+	values[5] = BoolGetDatum(same);
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 }
 
@@ -54,9 +64,21 @@ Datum
 apes_filesystems(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char	   *wal = psprintf("%s/pg_wal", DataDir);
+	struct stat data_st;
+	struct stat wal_st;
+	bool		same;
 
 	apes_init_materialized_srf(fcinfo);
-	apes_emit_filesystem(rsinfo, "data", DataDir);
-	apes_emit_filesystem(rsinfo, "wal", psprintf("%s/pg_wal", DataDir));
+	same = stat(DataDir, &data_st) == 0 && stat(wal, &wal_st) == 0 && data_st.st_dev == wal_st.st_dev;
+	apes_emit_filesystem(rsinfo, "data", DataDir, true);
+	apes_emit_filesystem(rsinfo, "wal", wal, same);
 	return (Datum) 0;
+}
+
+/* The server area's collector: the rows of apes.server_findings(). */
+void
+apes_collect_server_findings(ApesCatalog *cat, List **out)
+{
+	apes_collect_sql_findings("server", "apes.server_findings", out);
 }

@@ -213,6 +213,11 @@ if [ "${APES_FULL_CHECKS:-1}" = 1 ]; then
     tail -n 25 "$log/check.out"
 fi
 
+echo "== the server area against a real slot, archiver and settings"
+name="each server check is found where planted (slot, archiving, settings, checkpoints, rollbacks, temp files, disk) and not on its near-miss"
+check test/server_test.sh
+grep -v '^  ok: ' "$log/check.out" | tail -n 20
+
 echo "== cancellation"
 name="statement_timeout and pg_cancel_backend() stop a full read within 100 ms of the request, leaving no lock behind"
 check test/cancel_test.sh

@@ -1,9 +1,13 @@
 -- The findings model: areas, ordering, the two reports, errors.
+-- the free space of the machine's disk is not the test's: disk_space_low judged on no filesystem
+SET pg_apes_health.disk_warn_pct = 100;
+SET pg_apes_health.disk_days_min = 0;
 SET client_min_messages = warning;
 DROP SCHEMA IF EXISTS ih, iu CASCADE;
 RESET client_min_messages;
 
--- A database with no problems: no findings, an OK verdict, an "ok" document.
+-- A database with no problems of its own: the test cluster's fsync = off (settings_risky, critical) and the
+-- pool and query areas' notes only.
 SELECT count(*) AS findings FROM apes.findings();
 SELECT split_part(apes.health_report(), E'\n', 2) AS verdict;
 SELECT apes.health_json() - 'generated_at' - 'stats_since' - 'database' - 'version' AS doc;
