@@ -603,6 +603,314 @@ GRANT EXECUTE ON FUNCTION apes.setting_display(text, text) TO pg_monitor;
 GRANT EXECUTE ON FUNCTION apes.session_setting(oid, oid, text) TO pg_monitor;
 GRANT EXECUTE ON FUNCTION apes.server_findings() TO pg_monitor;
 
+-- ==== issue 14: the maintenance area ====
+
+-- Whether reports look into a schema (not a system, TOAST or temporary one, nor one of pg_apes_health.exclude_schemas).
+CREATE FUNCTION apes.schema_reported(nsp oid)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'apes_schema_reported'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION apes.schema_reported(oid) IS 'whether reports look into this schema (pg_apes_health.exclude_schemas)';
+
+-- The sequences of this database and how far each is toward its limit: the sequence's own bound, or the type of the
+-- column it feeds (serial or identity) when that is smaller; the last value is read live where the caller may read
+-- the sequence, else taken from the latest snapshot that recorded it; days left at the rate the history recorded.
+CREATE FUNCTION apes.sequences(win interval DEFAULT NULL)
+RETURNS TABLE (sequence regclass, column_name text, column_type regtype, sequence_type regtype, last_value bigint,
+               value_seen_at timestamptz, limit_value numeric, limit_from text, used_pct double precision,
+               per_day double precision, days_left double precision, cycles boolean)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH s AS (
+        SELECT q.seqrelid, q.seqtypid, q.seqmin, q.seqmax, q.seqincrement, q.seqcycle,
+               CASE WHEN has_sequence_privilege(q.seqrelid, 'SELECT,USAGE') THEN pg_sequence_last_value(q.seqrelid) END AS live,
+               d.refobjid AS tableoid, a.attname, a.atttypid
+          FROM pg_sequence q
+          JOIN pg_class c ON c.oid = q.seqrelid
+          LEFT JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = q.seqrelid
+                               AND d.refclassid = 'pg_class'::regclass AND d.refobjsubid > 0 AND d.deptype IN ('a', 'i')
+          LEFT JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid AND NOT a.attisdropped
+         WHERE apes.schema_reported(c.relnamespace)),
+    v AS (
+        SELECT s.*,
+               coalesce(s.live, h.last_value) AS value,
+               CASE WHEN s.live IS NOT NULL THEN clock_timestamp() ELSE h.taken_at END AS seen_at,
+               CASE s.atttypid WHEN 'int2'::regtype THEN 32767 WHEN 'int4'::regtype THEN 2147483647
+                               ELSE 9223372036854775807 END::numeric AS col_max,
+               CASE s.atttypid WHEN 'int2'::regtype THEN -32768 WHEN 'int4'::regtype THEN -2147483648
+                               ELSE -9223372036854775808 END::numeric AS col_min
+          FROM s
+          LEFT JOIN LATERAL (SELECT x.last_value, n.taken_at FROM apes.sequence_history x
+                               JOIN apes.snapshot n USING (snapshot_id)
+                              WHERE x.seqrelid = s.seqrelid ORDER BY x.snapshot_id DESC LIMIT 1) h ON s.live IS NULL),
+    l AS (
+        SELECT v.*,
+               CASE WHEN v.seqincrement > 0 THEN least(v.seqmax::numeric, v.col_max)
+                    ELSE greatest(v.seqmin::numeric, v.col_min) END AS lim,
+               CASE WHEN v.seqincrement > 0 AND v.col_max < v.seqmax THEN 'column'
+                    WHEN v.seqincrement < 0 AND v.col_min > v.seqmin THEN 'column'
+                    WHEN v.seqincrement > 0 AND v.seqmax < CASE v.seqtypid WHEN 'int2'::regtype THEN 32767
+                                                          WHEN 'int4'::regtype THEN 2147483647
+                                                          ELSE 9223372036854775807 END THEN 'maxvalue'
+                    WHEN v.seqincrement < 0 AND v.seqmin > CASE v.seqtypid WHEN 'int2'::regtype THEN -32768
+                                                          WHEN 'int4'::regtype THEN -2147483648
+                                                          ELSE -9223372036854775808 END THEN 'minvalue'
+                    ELSE 'sequence type' END AS lim_from
+          FROM v WHERE v.value IS NOT NULL),
+    r AS (
+        SELECT l.*,
+               (SELECT (l.value - x.last_value)::double precision
+                       / nullif(extract(epoch FROM l.seen_at - n.taken_at) / 86400, 0)
+                  FROM apes.sequence_history x JOIN apes.snapshot n USING (snapshot_id)
+                 WHERE x.seqrelid = l.seqrelid AND n.taken_at >= clock_timestamp() - coalesce(win, interval '1 day')
+                   AND n.taken_at <= l.seen_at - interval '1 hour'
+                 ORDER BY x.snapshot_id LIMIT 1) AS rate
+          FROM l)
+    SELECT r.seqrelid::regclass, r.attname::text, r.atttypid::regtype, r.seqtypid::regtype, r.value, r.seen_at,
+           r.lim, r.lim_from,
+           CASE WHEN r.seqincrement > 0
+                THEN 100.0 * (r.value - r.seqmin) / nullif(r.lim - r.seqmin, 0)
+                ELSE 100.0 * (r.seqmax - r.value) / nullif(r.seqmax - r.lim, 0) END,
+           abs(r.rate),
+           CASE WHEN r.rate IS NOT NULL AND r.rate * sign(r.seqincrement) > 0
+                THEN abs(r.lim - r.value) / abs(r.rate) END,
+           r.seqcycle
+      FROM r
+$$;
+COMMENT ON FUNCTION apes.sequences(interval) IS
+    'sequences and how far each is toward its limit (its own, or the type of the column it feeds), with days left';
+
+-- Growth between two snapshots: the latest at or before since (else the oldest after it) and the latest one; every
+-- database (its size), and the top relations of this database by bytes a day (table, index or matview with its
+-- TOAST: apes.relation_history.total_bytes).  Two snapshots are read, not every one between them.
+CREATE FUNCTION apes.growth(since timestamptz DEFAULT now() - interval '7 days', top integer DEFAULT 20)
+RETURNS TABLE (kind text, name text, bytes_start bigint, bytes_end bigint, bytes_per_day double precision,
+               since timestamptz, until timestamptz)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH a AS (SELECT s.snapshot_id, s.taken_at FROM apes.snapshot s
+                ORDER BY s.taken_at <= growth.since DESC,
+                         CASE WHEN s.taken_at <= growth.since THEN s.taken_at END DESC, s.taken_at
+                LIMIT 1),
+         b AS (SELECT s.snapshot_id, s.taken_at FROM apes.snapshot s ORDER BY s.taken_at DESC LIMIT 1),
+         span AS (SELECT a.snapshot_id AS a_id, b.snapshot_id AS b_id, a.taken_at AS a_at, b.taken_at AS b_at,
+                         extract(epoch FROM b.taken_at - a.taken_at) / 86400 AS days
+                    FROM a, b WHERE b.taken_at > a.taken_at),
+         dbs AS (SELECT 'database'::text AS kind, quote_ident(y.datname) AS name, x.size_bytes AS s0,
+                        y.size_bytes AS s1, (y.size_bytes - x.size_bytes) / span.days AS per_day, span.a_at, span.b_at
+                   FROM span
+                   JOIN apes.server_database_history x ON x.snapshot_id = span.a_id
+                   JOIN apes.server_database_history y ON y.snapshot_id = span.b_id AND y.datid = x.datid
+                  WHERE x.size_bytes IS NOT NULL AND y.size_bytes IS NOT NULL),
+         rels AS (SELECT 'relation'::text AS kind, y.relid::regclass::text AS name, x.total_bytes AS s0,
+                         y.total_bytes AS s1, (y.total_bytes - x.total_bytes) / span.days AS per_day,
+                         span.a_at, span.b_at
+                    FROM span
+                    JOIN apes.relation_history x ON x.snapshot_id = span.a_id
+                    JOIN apes.relation_history y ON y.snapshot_id = span.b_id AND y.relid = x.relid
+                    JOIN pg_class c ON c.oid = y.relid
+                   WHERE x.total_bytes IS NOT NULL AND y.total_bytes IS NOT NULL
+                     AND y.total_bytes > x.total_bytes AND apes.schema_reported(c.relnamespace)
+                   ORDER BY 5 DESC, 2
+                   LIMIT greatest(top, 0))
+    SELECT * FROM dbs
+    UNION ALL
+    SELECT * FROM rels
+$$;
+COMMENT ON FUNCTION apes.growth(timestamptz, integer) IS
+    'growth of every database and of the fastest-growing relations between two snapshots, in bytes a day';
+
+-- The statements that give a sequence room: the column it feeds made bigint (a rewrite under an ACCESS EXCLUSIVE lock;
+-- an identity column's sequence follows), the sequence made bigint (a catalog change), or its bound removed.
+CREATE FUNCTION apes.sequence_fix(seq regclass, limit_from text)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH dep AS (SELECT d.refobjid::regclass AS tab, a.attname, a.atttypid, d.deptype
+                   FROM pg_depend d
+                   JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+                  WHERE d.classid = 'pg_class'::regclass AND d.objid = seq AND d.refclassid = 'pg_class'::regclass
+                    AND d.refobjsubid > 0 AND d.deptype IN ('a', 'i')
+                  LIMIT 1),
+         q AS (SELECT s.seqtypid FROM pg_sequence s WHERE s.seqrelid = seq)
+    SELECT CASE
+        WHEN limit_from IN ('maxvalue', 'minvalue')
+            THEN format(E'-- a quick catalog change:\nALTER SEQUENCE %s %s;', seq,
+                        CASE limit_from WHEN 'maxvalue' THEN 'NO MAXVALUE' ELSE 'NO MINVALUE' END)
+        WHEN dep.tab IS NOT NULL AND dep.atttypid IN ('int2'::regtype, 'int4'::regtype)
+            THEN format(E'-- rewrites %s and its indexes under an ACCESS EXCLUSIVE lock (no reads or writes until it ends):\nALTER TABLE %s ALTER COLUMN %I TYPE bigint;%s',
+                        dep.tab, dep.tab, dep.attname,
+                        CASE WHEN dep.deptype = 'a' AND q.seqtypid <> 'int8'::regtype
+                             THEN format(E'\n-- a quick catalog change:\nALTER SEQUENCE %s AS bigint;', seq) ELSE '' END)
+        ELSE format(E'-- a quick catalog change:\nALTER SEQUENCE %s AS bigint;', seq) END
+      FROM q LEFT JOIN dep ON true
+$$;
+COMMENT ON FUNCTION apes.sequence_fix(regclass, text) IS 'the statements that give a sequence near its limit room';
+
+-- The maintenance area's checks written in SQL, as rows of apes.findings(): sequence_exhaustion,
+-- constraint_not_valid, trigger_disabled, fk_type_mismatch, autovacuum_workers_saturated, relation_growth_fast.
+CREATE FUNCTION apes.maintenance_findings()
+RETURNS TABLE (check_id text, severity text, object_name text, summary text, wasted_bytes bigint, confidence text,
+               evidence jsonb, fix_sql text)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    win        interval := make_interval(secs => apes.setting_num('pg_apes_health.server_window'));
+    max_pct    double precision := apes.setting_num('pg_apes_health.sequence_max_pct');
+    r          record;
+BEGIN
+    -- sequence_exhaustion
+    FOR r IN SELECT * FROM apes.sequences(win) q
+              WHERE q.used_pct >= max_pct OR (q.days_left IS NOT NULL AND q.days_left < 30)
+              ORDER BY q.used_pct DESC
+    LOOP
+        RETURN QUERY SELECT 'sequence_exhaustion',
+            CASE WHEN r.cycles THEN 'info'
+                 WHEN r.used_pct >= 90 OR r.days_left < 30 THEN 'critical' ELSE 'warning' END,
+            r.sequence::text,
+            format('%s has used %s%% of its range up to %s (%s)%s%s%s',
+                   r.sequence, round(r.used_pct::numeric, 1), r.limit_value,
+                   CASE r.limit_from WHEN 'column' THEN format('the %s column %s it feeds', r.column_type, r.column_name)
+                                     WHEN 'maxvalue' THEN 'its MAXVALUE' WHEN 'minvalue' THEN 'its MINVALUE'
+                                     ELSE 'its type ' || r.sequence_type END,
+                   CASE WHEN r.days_left IS NOT NULL
+                        THEN format(': at %s a day it runs out in %s days', round(r.per_day::numeric),
+                                    round(r.days_left::numeric, 1)) ELSE '' END,
+                   CASE WHEN r.value_seen_at < clock_timestamp() - interval '1 minute'
+                        THEN format(' (value as of the snapshot of %s)', to_char(r.value_seen_at, 'YYYY-MM-DD HH24:MI'))
+                        ELSE '' END,
+                   CASE WHEN r.cycles THEN '; it cycles, so values will repeat (a key column then gets duplicates)'
+                        ELSE '; then every insert fails' END),
+            NULL::bigint, CASE WHEN r.value_seen_at < clock_timestamp() - interval '1 minute' THEN 'medium' ELSE 'high' END,
+            jsonb_build_object('last_value', r.last_value, 'limit', r.limit_value, 'limit_from', r.limit_from,
+                               'used_pct', r.used_pct, 'per_day', r.per_day, 'days_left', r.days_left,
+                               'column', r.column_name, 'column_type', r.column_type::text,
+                               'sequence_type', r.sequence_type::text, 'cycles', r.cycles,
+                               'value_seen_at', r.value_seen_at),
+            apes.sequence_fix(r.sequence, r.limit_from);
+    END LOOP;
+
+    -- constraint_not_valid: CHECK, foreign key and NOT NULL constraints added NOT VALID and never validated
+    FOR r IN
+        SELECT c.conname, c.contype, c.conrelid::regclass AS tab
+          FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid
+         WHERE NOT c.convalidated AND c.contype IN ('c', 'f', 'n') AND c.conparentid = 0
+           AND apes.schema_reported(t.relnamespace)
+         ORDER BY 3, 1
+    LOOP
+        RETURN QUERY SELECT 'constraint_not_valid', 'warning', format('%s.%I', r.tab, r.conname),
+            format('%s constraint %I on %s is NOT VALID: new rows are checked, the rows already there never were, and the planner cannot rely on it',
+                   CASE r.contype WHEN 'c' THEN 'CHECK' WHEN 'f' THEN 'foreign key' ELSE 'NOT NULL' END, r.conname, r.tab),
+            NULL::bigint, 'high',
+            jsonb_build_object('constraint', r.conname, 'type', r.contype, 'table', r.tab::text),
+            format(E'-- scans the table under a SHARE UPDATE EXCLUSIVE lock: reads and writes go on\nALTER TABLE %s VALIDATE CONSTRAINT %I;',
+                   r.tab, r.conname);
+    END LOOP;
+
+    -- trigger_disabled: user triggers disabled; a foreign key's internal triggers disabled (the key is not enforced)
+    FOR r IN
+        -- one row per user trigger, and per foreign key and table for a key's internal triggers
+        SELECT DISTINCT ON (g.tgrelid, CASE WHEN g.tgisinternal THEN k.conname::text ELSE g.tgname::text END)
+               g.tgrelid::regclass AS tab, g.tgname, g.tgisinternal, k.conname, k.conrelid::regclass AS fktab
+          FROM pg_trigger g
+          JOIN pg_class t ON t.oid = g.tgrelid
+          LEFT JOIN pg_constraint k ON k.oid = g.tgconstraint
+         WHERE g.tgenabled = 'D' AND g.tgparentid = 0 AND apes.schema_reported(t.relnamespace)
+           AND (NOT g.tgisinternal OR k.contype = 'f')
+         ORDER BY g.tgrelid, CASE WHEN g.tgisinternal THEN k.conname::text ELSE g.tgname::text END, g.tgname
+    LOOP
+        RETURN QUERY SELECT 'trigger_disabled', CASE WHEN r.tgisinternal THEN 'critical' ELSE 'warning' END,
+            CASE WHEN r.tgisinternal THEN format('%s.%I', r.fktab, r.conname) ELSE format('%s.%I', r.tab, r.tgname) END,
+            CASE WHEN r.tgisinternal
+                 THEN format('a trigger of foreign key %I is disabled on %s (ALTER TABLE ... DISABLE TRIGGER ALL): the key is not enforced, and rows that break it can be written',
+                             r.conname, r.tab)
+                 ELSE format('trigger %I on %s is disabled: whatever it does (auditing, derived columns, checks) does not happen', r.tgname, r.tab) END,
+            NULL::bigint, 'high',
+            jsonb_build_object('table', r.tab::text, 'trigger', r.tgname, 'internal', r.tgisinternal,
+                               'constraint', r.conname),
+            CASE WHEN r.tgisinternal
+                 THEN format(E'-- as a superuser; rows written meanwhile are not checked: validate the key afterwards\nALTER TABLE %s ENABLE TRIGGER ALL;', r.tab)
+                 ELSE format('ALTER TABLE %s ENABLE TRIGGER %I;', r.tab, r.tgname) END;
+    END LOOP;
+
+    -- fk_type_mismatch: a foreign key column of another type than the column it references
+    FOR r IN
+        SELECT c.conname, c.conrelid::regclass AS tab, c.confrelid::regclass AS reftab, fa.attname AS col,
+               pa.attname AS refcol, fa.atttypid::regtype AS coltype, pa.atttypid::regtype AS reftype
+          FROM pg_constraint c
+          JOIN pg_class t ON t.oid = c.conrelid
+          CROSS JOIN LATERAL unnest(c.conkey, c.confkey) AS k(fk, pk)
+          JOIN pg_attribute fa ON fa.attrelid = c.conrelid AND fa.attnum = k.fk
+          JOIN pg_attribute pa ON pa.attrelid = c.confrelid AND pa.attnum = k.pk
+         WHERE c.contype = 'f' AND c.conparentid = 0 AND fa.atttypid <> pa.atttypid
+           AND apes.schema_reported(t.relnamespace)
+         ORDER BY 2, 1, 4
+    LOOP
+        RETURN QUERY SELECT 'fk_type_mismatch', 'warning', format('%s.%I', r.tab, r.conname),
+            format('foreign key %I: %s.%I is %s but references %s.%I, which is %s: every check and join casts, indexes may not be used for it%s',
+                   r.conname, r.tab, r.col, r.coltype, r.reftab, r.refcol, r.reftype,
+                   CASE WHEN r.coltype::text IN ('smallint', 'integer') AND r.reftype::text = 'bigint'
+                        THEN ', and the referencing column overflows once the key passes its range' ELSE '' END),
+            NULL::bigint, 'high',
+            jsonb_build_object('constraint', r.conname, 'column', r.col, 'column_type', r.coltype::text,
+                               'referenced_table', r.reftab::text, 'referenced_column', r.refcol,
+                               'referenced_type', r.reftype::text),
+            format(E'-- rewrites the table and its indexes under an ACCESS EXCLUSIVE lock:\nALTER TABLE %s ALTER COLUMN %I TYPE %s;',
+                   r.tab, r.col, r.reftype);
+    END LOOP;
+
+    -- autovacuum_workers_saturated: every worker busy at half the snapshots of the window or more (4 at least)
+    SELECT count(*) AS snapshots,
+           count(*) FILTER (WHERE h.autovacuum_workers >= h.autovacuum_max_workers) AS saturated,
+           max(h.autovacuum_max_workers) AS max_workers, min(s.taken_at) AS since INTO r
+      FROM apes.server_history h JOIN apes.snapshot s USING (snapshot_id)
+     WHERE s.taken_at >= clock_timestamp() - win;
+    IF r.snapshots >= 4 AND 2 * r.saturated >= r.snapshots THEN
+        RETURN QUERY SELECT 'autovacuum_workers_saturated', 'warning', 'autovacuum_max_workers',
+            format('all %s autovacuum workers were busy at %s of %s snapshots since %s: tables wait for a free worker while their dead rows grow',
+                   r.max_workers, r.saturated, r.snapshots, to_char(r.since, 'YYYY-MM-DD HH24:MI')),
+            NULL::bigint, 'high',
+            jsonb_build_object('snapshots', r.snapshots, 'saturated', r.saturated,
+                               'autovacuum_max_workers', r.max_workers, 'since', r.since),
+            format(E'-- more workers need a restart; a higher cost limit lets each finish sooner:\nALTER SYSTEM SET autovacuum_max_workers = %s;\nALTER SYSTEM SET autovacuum_vacuum_cost_limit = 2000;\nSELECT pg_reload_conf();',
+                   2 * r.max_workers);
+    END IF;
+
+    -- relation_growth_fast: bytes a day over the window, from the sizes two snapshots recorded an hour apart at least
+    FOR r IN
+        SELECT g.* FROM apes.growth(clock_timestamp() - win, 1000) g
+         WHERE g.kind = 'relation' AND g.until - g.since >= interval '1 hour'
+           AND g.bytes_per_day >= apes.setting_num('pg_apes_health.growth_max_per_day') * 1024 * 1024
+         ORDER BY g.bytes_per_day DESC
+    LOOP
+        RETURN QUERY SELECT 'relation_growth_fast', 'warning', r.name,
+            format('%s grew from %s to %s since %s: %s a day', r.name, pg_size_pretty(r.bytes_start),
+                   pg_size_pretty(r.bytes_end), to_char(r.since, 'YYYY-MM-DD HH24:MI'),
+                   pg_size_pretty(r.bytes_per_day::bigint)),
+            NULL::bigint, 'high',
+            jsonb_build_object('bytes_start', r.bytes_start, 'bytes_end', r.bytes_end,
+                               'bytes_per_day', r.bytes_per_day, 'since', r.since, 'until', r.until),
+            NULL::text;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION apes.maintenance_findings() IS 'the maintenance area''s checks written in SQL, as rows';
+
+REVOKE ALL ON FUNCTION apes.schema_reported(oid) FROM PUBLIC;
+REVOKE ALL ON FUNCTION apes.sequences(interval) FROM PUBLIC;
+REVOKE ALL ON FUNCTION apes.sequence_fix(regclass, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION apes.growth(timestamptz, integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION apes.maintenance_findings() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION apes.schema_reported(oid) TO pg_monitor;
+GRANT EXECUTE ON FUNCTION apes.sequences(interval) TO pg_monitor;
+GRANT EXECUTE ON FUNCTION apes.sequence_fix(regclass, text) TO pg_monitor;
+GRANT EXECUTE ON FUNCTION apes.growth(timestamptz, integer) TO pg_monitor;
+GRANT EXECUTE ON FUNCTION apes.maintenance_findings() TO pg_monitor;
+
 -- ==== functions replaced in 0.6.0 (their text is the install script's) ====
 CREATE OR REPLACE FUNCTION apes.snapshot()
 RETURNS bigint

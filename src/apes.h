@@ -129,6 +129,9 @@ extern int	apes_temp_bytes_max_mb;
 extern int	apes_disk_warn_pct;
 extern int	apes_disk_critical_pct;
 extern int	apes_disk_days_min;
+extern int	apes_autovacuum_behind_min_s;
+extern int	apes_sequence_max_pct;
+extern int	apes_growth_max_per_day_mb;
 
 /* index_health.c */
 extern void apes_collect_index_findings(struct ApesCatalog *cat, List **out);
@@ -152,6 +155,9 @@ extern char *apes_session_setting(Oid database, Oid role, const char *name, cons
 
 /* server_health.c: the 'server' area */
 extern void apes_collect_server_findings(struct ApesCatalog *cat, List **out);
+
+/* maintenance.c: the 'maintenance' area */
+extern void apes_collect_maintenance_findings(struct ApesCatalog *cat, List **out);
 
 /* vacuum_health.c */
 extern void apes_collect_vacuum_findings(struct ApesCatalog *cat, List **out);

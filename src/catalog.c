@@ -144,8 +144,9 @@ typedef struct ApesNspEntry
 #include "lib/simplehash.h"
 
 /*
- * True for the schemas no report looks into: system catalogs, TOAST, every session's temporary schema, and those
- * named in pg_apes_health.exclude_schemas (already split into a list of names).
+ * True for the schemas no report looks into: system catalogs, TOAST, every session's temporary schema, this
+ * extension's own schema apes (its history tables are its own business), and those named in
+ * pg_apes_health.exclude_schemas (already split into a list of names).
  */
 static bool
 apes_namespace_skipped(Oid nspoid, const char *name, List *excluded)
@@ -154,7 +155,7 @@ apes_namespace_skipped(Oid nspoid, const char *name, List *excluded)
 
 	if (nspoid == PG_CATALOG_NAMESPACE || nspoid == PG_TOAST_NAMESPACE)
 		return true;
-	if (strcmp(name, "information_schema") == 0)
+	if (strcmp(name, "information_schema") == 0 || strcmp(name, "apes") == 0)
 		return true;
 	foreach(lc, excluded)
 		if (strcmp(name, (const char *) lfirst(lc)) == 0)
@@ -204,14 +205,18 @@ apes_load_namespaces(ApesArena *arena)
 }
 
 /*
- * Fillfactor and deduplication from a relation's reloptions, parsed by the server's own option parsers (heap and
- * btree); other access methods keep their defaults.
+ * Fillfactor, deduplication and a table's autovacuum options from a relation's reloptions, parsed by the server's
+ * own option parsers (heap and btree); other access methods keep their defaults.
  */
 static void
 apes_parse_reloptions(ApesRel *r, Datum reloptions, bool isnull)
 {
 	r->fillfactor = r->relkind == RELKIND_INDEX ? BTREE_DEFAULT_FILLFACTOR : HEAP_DEFAULT_FILLFACTOR;
 	r->dedup = true;
+	r->av_enabled = true;
+	r->av_vac_threshold = -1;
+	r->av_vac_max_threshold = -2;
+	r->av_vac_scale = -1;
 	if (isnull)
 		return;
 	if (r->relkind == RELKIND_RELATION || r->relkind == RELKIND_MATVIEW)
@@ -219,7 +224,13 @@ apes_parse_reloptions(ApesRel *r, Datum reloptions, bool isnull)
 		StdRdOptions *o = (StdRdOptions *) heap_reloptions(r->relkind, reloptions, false);
 
 		if (o != NULL)
+		{
 			r->fillfactor = o->fillfactor;
+			r->av_enabled = o->autovacuum.enabled;
+			r->av_vac_threshold = o->autovacuum.vacuum_threshold;
+			r->av_vac_max_threshold = apes_av_vac_max_threshold(o);
+			r->av_vac_scale = (float4) o->autovacuum.vacuum_scale_factor;
+		}
 	}
 	else if (r->relkind == RELKIND_INDEX && r->relam == BTREE_AM_OID)
 	{
@@ -317,6 +328,7 @@ apes_load_relations(apes_nsphash_hash *nsps, ApesArena *arena)
 		r->relkind = form->relkind;
 		r->ispartition = form->relispartition;
 		r->relpages = form->relpages;
+		r->relallvisible = form->relallvisible;
 		r->reltuples = form->reltuples;
 		r->relam = form->relam;
 		r->relfilenode = form->relfilenode;
@@ -327,6 +339,7 @@ apes_load_relations(apes_nsphash_hash *nsps, ApesArena *arena)
 		relacl = heap_getattr(tup, Anum_pg_class_relacl, RelationGetDescr(rel), &isnull);
 		r->relacl = isnull ? NULL : apes_arena_acl(arena, relacl);	/* for apes_stats_visible(), no syscache */
 		r->relpersistence = form->relpersistence;
+		r->relreplident = form->relreplident;
 		r->relnatts = form->relnatts;
 		r->disk_bytes = -1;
 		reloptions = heap_getattr(tup, Anum_pg_class_reloptions, RelationGetDescr(rel), &isnull);
@@ -1052,4 +1065,24 @@ apes_catalog_load_columns(ApesCatalog *cat, bool (*wanted) (ApesRel *rel))
 	else if (nwanted > 0)
 		apes_load_columns_cached(cat);
 	MemoryContextSwitchTo(old);
+}
+
+PG_FUNCTION_INFO_V1(apes_schema_reported);
+
+/*
+ * apes.schema_reported(nsp oid): whether reports look into this schema: not a system, TOAST or temporary schema,
+ * nor one named in pg_apes_health.exclude_schemas (the same rule as the catalog pass, for the checks written in SQL).
+ */
+Datum
+apes_schema_reported(PG_FUNCTION_ARGS)
+{
+	Oid			nspoid = PG_GETARG_OID(0);
+	char	   *name = get_namespace_name(nspoid);
+	List	   *excluded = NIL;
+
+	if (name == NULL)
+		PG_RETURN_BOOL(false);
+	if (apes_exclude_schemas != NULL && apes_exclude_schemas[0] != '\0')
+		(void) SplitIdentifierString(pstrdup(apes_exclude_schemas), ',', &excluded);
+	PG_RETURN_BOOL(!apes_namespace_skipped(nspoid, name, excluded));
 }

@@ -43,6 +43,7 @@ typedef struct ApesRel
 	bool		ispartition;	/* attached partition (of a table or of an index) */
 	Oid			parent;			/* pg_inherits parent when ispartition, else InvalidOid */
 	int32		relpages;
+	int32		relallvisible;
 	float4		reltuples;
 	Oid			relam;
 	Oid			relfilenode;
@@ -54,6 +55,11 @@ typedef struct ApesRel
 	struct ApesRel *toast;		/* its TOAST table (relkind 't', only ever reached from here), or NULL */
 	char		relpersistence;
 	int16		relnatts;
+	char		relreplident;	/* replica identity: d default, n nothing, f full, i index */
+	bool		av_enabled;		/* tables: reloption autovacuum_enabled (true when unset) */
+	int32		av_vac_threshold;	/* tables: reloption autovacuum_vacuum_threshold, -1 when unset */
+	int32		av_vac_max_threshold;	/* tables: autovacuum_vacuum_max_threshold (18), -2 when unset */
+	float4		av_vac_scale;	/* tables: reloption autovacuum_vacuum_scale_factor, -1 when unset */
 	int16		fillfactor;		/* from reloptions for tables and btree indexes, else the access method's default */
 	bool		dedup;			/* btree: deduplicate_items */
 	char	   *options;		/* indexes: reloptions, sorted and comma-joined (apes_index_options), or NULL */

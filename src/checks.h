@@ -88,7 +88,7 @@
 	  "a sizeable table whose page reads mostly miss shared buffers", \
 	  "", "docs/history.md#findings-apesfindingsquery") \
 	X(stats_stale, "query", INFO, \
-	  "a table never analyzed, or with many rows changed since its last ANALYZE", \
+	  "a table with many rows changed since its last ANALYZE (one never analyzed is never_analyzed)", \
 	  "", "docs/history.md#findings-apesfindingsquery") \
 	X(connections_near_limit, "pool", WARNING, \
 	  "client connections near max_connections (less the reserved slots)", \
@@ -169,6 +169,39 @@
 	X(restart_pending, "server", WARNING, \
 	  "a setting changed in the configuration that waits for a restart", \
 	  "", "docs/server.md#restart_pending") \
+	X(sequence_exhaustion, "maintenance", WARNING, \
+	  "a sequence, identity or serial column past a share of its maximum (the column's type's, when smaller than the sequence's)", \
+	  "pg_apes_health.sequence_max_pct, pg_apes_health.server_window", "docs/maintenance.md#sequence_exhaustion") \
+	X(autovacuum_behind, "maintenance", WARNING, \
+	  "dead rows past twice a table's own autovacuum threshold, no vacuum for a while and none running: autovacuum does not keep up", \
+	  "pg_apes_health.autovacuum_behind_min", "docs/maintenance.md#autovacuum_behind") \
+	X(autovacuum_disabled, "maintenance", WARNING, \
+	  "autovacuum turned off on a table with rows", \
+	  "", "docs/maintenance.md#autovacuum_disabled") \
+	X(autovacuum_workers_saturated, "maintenance", WARNING, \
+	  "every autovacuum worker busy at most snapshots of the window: tables wait their turn", \
+	  "pg_apes_health.server_window", "docs/maintenance.md#autovacuum_workers_saturated") \
+	X(never_analyzed, "maintenance", INFO, \
+	  "a table with rows that ANALYZE has never seen: the planner guesses", \
+	  "", "docs/maintenance.md#never_analyzed") \
+	X(never_vacuumed, "maintenance", INFO, \
+	  "a table of 10,000 rows or more that VACUUM has never seen: no visibility map, rows not frozen", \
+	  "", "docs/maintenance.md#never_vacuumed") \
+	X(table_without_primary_key, "maintenance", INFO, \
+	  "a table without a primary key (a warning when a publication replicates its updates and deletes)", \
+	  "", "docs/maintenance.md#table_without_primary_key") \
+	X(constraint_not_valid, "maintenance", WARNING, \
+	  "a CHECK or foreign key constraint left NOT VALID: existing rows were never checked", \
+	  "", "docs/maintenance.md#constraint_not_valid") \
+	X(trigger_disabled, "maintenance", WARNING, \
+	  "a disabled trigger (critical when it is a foreign key's: the key is not enforced)", \
+	  "", "docs/maintenance.md#trigger_disabled") \
+	X(fk_type_mismatch, "maintenance", WARNING, \
+	  "a foreign key column whose type differs from the column it references", \
+	  "", "docs/maintenance.md#fk_type_mismatch") \
+	X(relation_growth_fast, "maintenance", WARNING, \
+	  "a relation growing faster than a setting's bytes a day over the window", \
+	  "pg_apes_health.growth_max_per_day, pg_apes_health.server_window", "docs/maintenance.md#relation_growth_fast") \
 	X(area_failed, "*", CRITICAL, \
 	  "an area's checks failed with an unexpected error; the other areas are still reported (the finding takes the failed area's name)", \
 	  "", "docs/architecture.md#when-a-check-fails")

@@ -138,4 +138,22 @@ apes_init_materialized_srf(FunctionCallInfo fcinfo)
 #define apes_transam_oldest_xid() (ShmemVariableCache->oldestXid)
 #endif
 
+/* A table's last (auto)vacuum in its statistics entry: renamed in 16. */
+#if PG_VERSION_NUM >= 160000
+#define apes_last_vacuum(tabentry) ((tabentry)->last_vacuum_time)
+#define apes_last_autovacuum(tabentry) ((tabentry)->last_autovacuum_time)
+#else
+#define apes_last_vacuum(tabentry) ((tabentry)->vacuum_timestamp)
+#define apes_last_autovacuum(tabentry) ((tabentry)->autovac_vacuum_timestamp)
+#endif
+
+/* autovacuum_vacuum_max_threshold (18): the reloption (-2 unset), and the server's setting (-1 off); none before. */
+#if PG_VERSION_NUM >= 180000
+#define apes_av_vac_max_threshold(stdopts) ((stdopts)->autovacuum.vacuum_max_threshold)
+#define apes_server_av_vac_max_threshold() (autovacuum_vac_max_thresh)
+#else
+#define apes_av_vac_max_threshold(stdopts) (-2)
+#define apes_server_av_vac_max_threshold() (-1)
+#endif
+
 #endif							/* APES_COMPAT_H */

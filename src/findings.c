@@ -43,6 +43,7 @@ static const ApesArea apes_areas[] = {
 	{"query", apes_collect_query_findings, true},
 	{"pool", apes_collect_pool_findings, false},
 	{"server", apes_collect_server_findings, false},
+	{"maintenance", apes_collect_maintenance_findings, true},
 };
 
 #define APES_NAREAS lengthof(apes_areas)

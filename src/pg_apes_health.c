@@ -55,6 +55,9 @@ int			apes_temp_bytes_max_mb = 10240;
 int			apes_disk_warn_pct = 85;
 int			apes_disk_critical_pct = 95;
 int			apes_disk_days_min = 7;
+int			apes_autovacuum_behind_min_s = 3600;
+int			apes_sequence_max_pct = 75;
+int			apes_growth_max_per_day_mb = 1024;
 
 void		_PG_init(void);
 
@@ -238,6 +241,15 @@ _PG_init(void)
 	DefineCustomIntVariable("pg_apes_health.disk_days_min",
 							"Days to full, at the rate the history recorded, under which disk_space_low reports a filesystem (critical under one day).",
 							NULL, &apes_disk_days_min, 7, 0, INT_MAX, PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_apes_health.autovacuum_behind_min",
+							"How long a table with dead rows past twice its autovacuum threshold may go without a vacuum before autovacuum_behind reports it.",
+							NULL, &apes_autovacuum_behind_min_s, 3600, 0, INT_MAX, PGC_USERSET, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_apes_health.sequence_max_pct",
+							"Share of its maximum, in percent, a sequence may use before sequence_exhaustion reports it (90 or more, or under 30 days left at the recorded rate: critical).",
+							NULL, &apes_sequence_max_pct, 75, 1, 100, PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_apes_health.growth_max_per_day",
+							"Bytes a day a relation may grow by over the window before relation_growth_fast reports it.",
+							NULL, &apes_growth_max_per_day_mb, 1024, 1, INT_MAX, PGC_USERSET, GUC_UNIT_MB, NULL, NULL, NULL);
 	apes_reserve_guc_prefix("pg_apes_health");
 }
 

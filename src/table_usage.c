@@ -121,7 +121,7 @@ apes_check_cache_hits(ApesCatalog *cat, ApesRel *r, PgStat_StatTabEntry *tab, Li
 	*out = lappend(*out, f);
 }
 
-/* stats_stale: many rows changed since the last ANALYZE (more than autovacuum's default would allow), or never. */
+/* stats_stale: many rows changed since the last ANALYZE (more than autovacuum's default would allow). */
 static void
 apes_check_stale_stats(ApesCatalog *cat, ApesRel *r, PgStat_StatTabEntry *tab, List **out)
 {
@@ -133,20 +133,19 @@ apes_check_stale_stats(ApesCatalog *cat, ApesRel *r, PgStat_StatTabEntry *tab, L
 	ApesJson	ev;
 	char	   *name;
 
-	if (changed < APES_STALE_MIN_ROWS || (!never && changed < 0.2 * rows + 50))
+	/* a table never analyzed at all is the maintenance area's never_analyzed */
+	if (never || changed < APES_STALE_MIN_ROWS || changed < 0.2 * rows + 50)
 		return;
 	name = apes_qualified_name(r);
 	f = apes_new_finding(APES_CHECK_stats_stale, changed >= rows ? APES_WARNING : APES_INFO, name);
-	f->summary = never ?
-		psprintf("%s has never been analyzed and %lld rows have changed: the planner guesses its size and contents",
-				 name, (long long) changed) :
-		psprintf("%lld rows of %s (about %.0f%%) changed since its last ANALYZE at %s: plans use old statistics",
-				 (long long) changed, name, rows > 0 ? 100.0 * changed / rows : 100.0, timestamptz_to_str(last));
+	f->summary = psprintf("%lld rows of %s (about %.0f%%) changed since its last ANALYZE at %s: plans use old statistics",
+						  (long long) changed, name, rows > 0 ? 100.0 * changed / rows : 100.0,
+						  last != 0 ? timestamptz_to_str(last) : "an unknown time (the statistics were reset)");
 	f->fix_sql = psprintf("ANALYZE %s;", name);
 	apes_json_begin(&ev);
 	apes_json_int(&ev, "n_mod_since_analyze", changed);
 	apes_json_float(&ev, "reltuples", r->reltuples);
-	if (never)
+	if (last == 0)
 		apes_json_null(&ev, "last_analyze");
 	else
 		apes_json_text(&ev, "last_analyze", timestamptz_to_str(last));

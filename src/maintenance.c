@@ -1,0 +1,322 @@
+/*
+ * maintenance.c: the 'maintenance' area: what keeps tables healthy.
+ *
+ * Per table, from the one catalog pass and the statistics snapshot (no user relation is opened):
+ *   autovacuum_behind          dead rows past twice the table's own autovacuum threshold (its reloptions, else the
+ *                              server's), no (auto)vacuum for pg_apes_health.autovacuum_behind_min, no worker on it now
+ *   autovacuum_disabled        autovacuum_enabled = false on a table with rows
+ *   never_analyzed             a table with rows no ANALYZE has ever seen
+ *   never_vacuumed             a table of 10,000 rows or more no VACUUM has ever seen
+ *   table_without_primary_key  a table without a primary key: info; warning when a publication replicates its
+ *                              updates and deletes and its replica identity cannot identify rows
+ * The rest is SQL, apes.maintenance_findings() (sql/), read through SPI (sql_findings.c): sequence_exhaustion,
+ * constraint_not_valid, trigger_disabled, fk_type_mismatch, autovacuum_workers_saturated, relation_growth_fast.
+ * docs/maintenance.md has the rules.
+ */
+#include "postgres.h"
+
+#include "catalog/pg_class.h"
+#include "commands/progress.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/autovacuum.h"
+#include "utils/backend_status.h"
+#include "utils/builtins.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+
+#include "apes.h"
+#include "catalog.h"
+
+#define APES_NEVER_VACUUMED_MIN_ROWS 10000
+#define APES_NEVER_ANALYZED_WARN_ROWS 10000
+
+/* Tables a VACUUM (manual or autovacuum) is running on now: pg_stat_progress_vacuum's relids, read afresh. */
+static List *
+apes_tables_being_vacuumed(void)
+{
+	List	   *tables = NIL;
+	int			n;
+
+	pgstat_clear_backend_activity_snapshot();
+	n = pgstat_fetch_stat_numbackends();
+	for (int i = 1; i <= n; i++)
+	{
+		LocalPgBackendStatus *local = apes_local_beentry(i);
+
+		if (local != NULL && local->backendStatus.st_progress_command == PROGRESS_COMMAND_VACUUM)
+			tables = lappend_oid(tables, local->backendStatus.st_progress_command_target);
+	}
+	return tables;
+}
+
+/* The dead-row count from which autovacuum vacuums this table, as autovacuum.c computes it. */
+static double
+apes_autovacuum_threshold(ApesRel *r)
+{
+	double		base = r->av_vac_threshold >= 0 ? r->av_vac_threshold : autovacuum_vac_thresh;
+	double		scale = r->av_vac_scale >= 0 ? r->av_vac_scale : autovacuum_vac_scale;
+	int			max = r->av_vac_max_threshold >= -1 ? r->av_vac_max_threshold : apes_server_av_vac_max_threshold();
+	double		threshold = base + scale * Max(r->reltuples, 0);
+
+	if (max >= 0 && threshold > max)
+		threshold = max;
+	return threshold;
+}
+
+/* The later of a table's last manual and last automatic vacuum, 0 when never. */
+static TimestampTz
+apes_last_any_vacuum(PgStat_StatTabEntry *tab)
+{
+	return Max(apes_last_vacuum(tab), apes_last_autovacuum(tab));
+}
+
+/* Rows a table holds, by its statistics or by its catalog estimate, whichever is larger. */
+static double
+apes_table_rows(ApesRel *r, PgStat_StatTabEntry *tab)
+{
+	return Max((double) Max(r->reltuples, 0), tab != NULL ? (double) apes_live_tuples(tab) : 0.0);
+}
+
+/* The evidence every per-table maintenance finding carries. */
+static Jsonb *
+apes_table_evidence(ApesRel *r, PgStat_StatTabEntry *tab, double threshold, bool vacuuming)
+{
+	ApesJson	ev;
+
+	apes_json_begin(&ev);
+	apes_json_int(&ev, "n_live_tup", tab ? apes_live_tuples(tab) : 0);
+	apes_json_int(&ev, "n_dead_tup", tab ? apes_dead_tuples(tab) : 0);
+	apes_json_float(&ev, "reltuples", r->reltuples);
+	if (threshold >= 0)
+		apes_json_float(&ev, "autovacuum_threshold", threshold);
+	apes_json_bool(&ev, "autovacuum_enabled", r->av_enabled);
+	if (tab != NULL && apes_last_any_vacuum(tab) != 0)
+		apes_json_text(&ev, "last_vacuum", timestamptz_to_str(apes_last_any_vacuum(tab)));
+	else
+		apes_json_null(&ev, "last_vacuum");
+	if (tab != NULL && apes_last_autovacuum(tab) != 0)
+		apes_json_text(&ev, "last_autovacuum", timestamptz_to_str(apes_last_autovacuum(tab)));
+	else
+		apes_json_null(&ev, "last_autovacuum");
+	if (tab != NULL && Max(apes_last_analyze(tab), apes_last_autoanalyze(tab)) != 0)
+		apes_json_text(&ev, "last_analyze", timestamptz_to_str(Max(apes_last_analyze(tab), apes_last_autoanalyze(tab))));
+	else
+		apes_json_null(&ev, "last_analyze");
+	apes_json_bool(&ev, "vacuum_running_now", vacuuming);
+	return apes_json_end(&ev);
+}
+
+/* autovacuum_behind: dead rows past twice its threshold, no vacuum for a while, and no worker on it now. */
+static void
+apes_check_autovacuum_behind(ApesCatalog *cat, ApesRel *r, PgStat_StatTabEntry *tab, List *vacuuming,
+							 List **out)
+{
+	double		threshold = apes_autovacuum_threshold(r);
+	double		dead = apes_dead_tuples(tab);
+	TimestampTz last = apes_last_any_vacuum(tab);
+	char	   *name;
+	ApesFinding *f;
+
+	if (!r->av_enabled || dead < 2 * threshold || list_member_oid(vacuuming, r->oid))
+		return;
+	if (last != 0 && !TimestampDifferenceExceeds(last, cat->now, apes_autovacuum_behind_min_s * 1000))
+		return;
+	name = apes_qualified_name(r);
+	f = apes_new_finding(APES_CHECK_autovacuum_behind, APES_WARNING, name);
+	f->summary = psprintf("%s has %.0f dead rows, %.1f times its autovacuum threshold of %.0f, and %s: autovacuum does not keep up (too few workers, cost limits, or a held horizon); VACUUM it, and tune its autovacuum settings",
+						  name, dead, dead / Max(threshold, 1), threshold,
+						  last == 0 ? "has never been vacuumed" :
+						  psprintf("was last vacuumed at %s", timestamptz_to_str(last)));
+	/* never vacuumed: it may have crossed the threshold a moment ago; a vacuum long ago says autovacuum had time */
+	f->confidence = last == 0 ? APES_MEDIUM : APES_HIGH;
+	f->fix_sql = psprintf("VACUUM (VERBOSE, ANALYZE) %s;", name);
+	f->evidence = apes_table_evidence(r, tab, threshold, false);
+	*out = lappend(*out, f);
+}
+
+/* autovacuum_disabled: autovacuum_enabled = false on a table with rows. */
+static void
+apes_check_autovacuum_disabled(ApesRel *r, PgStat_StatTabEntry *tab, List **out)
+{
+	char	   *name;
+	ApesFinding *f;
+
+	if (r->av_enabled || apes_table_rows(r, tab) <= 0)
+		return;
+	name = apes_qualified_name(r);
+	f = apes_new_finding(APES_CHECK_autovacuum_disabled, APES_WARNING, name);
+	f->summary = psprintf("autovacuum is disabled on %s (%.0f rows, %lld dead): its dead rows stay until someone vacuums it, and only anti-wraparound vacuums still run",
+						  name, apes_table_rows(r, tab), (long long) (tab ? apes_dead_tuples(tab) : 0));
+	f->fix_sql = psprintf("ALTER TABLE %s RESET (autovacuum_enabled);", name);
+	f->undo_sql = psprintf("ALTER TABLE %s SET (autovacuum_enabled = false);", name);
+	f->evidence = apes_table_evidence(r, tab, apes_autovacuum_threshold(r), false);
+	*out = lappend(*out, f);
+}
+
+/*
+ * True when pg_statistic has no row for the table's first columns: ANALYZE has never run on it (the statistics'
+ * timestamps alone would say so after any reset of the cumulative statistics too).
+ */
+static bool
+apes_no_column_statistics(ApesRel *r)
+{
+	for (int16 att = 1; att <= Min(r->relnatts, 3); att++)
+		if (SearchSysCacheExists3(STATRELATTINH, ObjectIdGetDatum(r->oid), Int16GetDatum(att), BoolGetDatum(false)))
+			return false;
+	return true;
+}
+
+/*
+ * never_analyzed and never_vacuumed: a table with rows that no ANALYZE (no statistics timestamps, no pg_statistic
+ * rows), or no VACUUM (no timestamps, an empty visibility map), has ever seen.
+ */
+static void
+apes_check_never(ApesRel *r, PgStat_StatTabEntry *tab, List **out)
+{
+	double		rows = apes_table_rows(r, tab);
+	char	   *name;
+	ApesFinding *f;
+
+	if (rows <= 0 && (tab == NULL || apes_mod_since_analyze(tab) <= 0))
+		return;
+	if (tab != NULL && Max(apes_last_analyze(tab), apes_last_autoanalyze(tab)) == 0 && r->relnatts > 0 &&
+		apes_no_column_statistics(r))
+	{
+		double		changed = tab ? apes_mod_since_analyze(tab) : 0;
+
+		name = apes_qualified_name(r);
+		f = apes_new_finding(APES_CHECK_never_analyzed,
+							 Max(rows, changed) >= APES_NEVER_ANALYZED_WARN_ROWS ? APES_WARNING : APES_INFO, name);
+		f->summary = psprintf("%s has never been analyzed (%.0f rows changed): the planner guesses its size and contents",
+							  name, Max(rows, changed));
+		f->fix_sql = psprintf("ANALYZE %s;", name);
+		f->evidence = apes_table_evidence(r, tab, -1, false);
+		*out = lappend(*out, f);
+	}
+	if (tab != NULL && apes_last_any_vacuum(tab) == 0 && r->relallvisible == 0 && rows >= APES_NEVER_VACUUMED_MIN_ROWS)
+	{
+		name = apes_qualified_name(r);
+		f = apes_new_finding(APES_CHECK_never_vacuumed, APES_INFO, name);
+		f->summary = psprintf("%s (%.0f rows) has never been vacuumed: its visibility map is empty, so index-only scans read the table, and its rows are not frozen yet",
+							  name, rows);
+		f->fix_sql = psprintf("VACUUM (ANALYZE) %s;", name);
+		f->evidence = apes_table_evidence(r, tab, apes_autovacuum_threshold(r), false);
+		*out = lappend(*out, f);
+	}
+}
+
+/* The tables a publication replicates (every table when one publication is FOR ALL TABLES: *all set). */
+static List *
+apes_published_tables(bool *all)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	List	   *rels = NIL;
+
+	*all = false;
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_publication)", true, 1) == SPI_OK_SELECT &&
+		strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), "t") == 0)
+	{
+		if (SPI_execute("SELECT p.puballtables FROM pg_catalog.pg_publication p WHERE p.puballtables"
+						" AND (p.pubupdate OR p.pubdelete) LIMIT 1", true, 1) == SPI_OK_SELECT && SPI_processed > 0)
+			*all = true;
+		else if (SPI_execute("SELECT r.prrelid FROM pg_catalog.pg_publication_rel r"
+							 " JOIN pg_catalog.pg_publication p ON p.oid OPERATOR(pg_catalog.=) r.prpubid"
+							 " WHERE p.pubupdate OR p.pubdelete"
+							 " UNION SELECT c.oid FROM pg_catalog.pg_publication_namespace n"
+							 " JOIN pg_catalog.pg_publication p ON p.oid OPERATOR(pg_catalog.=) n.pnpubid"
+							 " JOIN pg_catalog.pg_class c ON c.relnamespace OPERATOR(pg_catalog.=) n.pnnspid"
+							 " WHERE p.pubupdate OR p.pubdelete", true, 0) == SPI_OK_SELECT)
+		{
+			MemoryContext old = MemoryContextSwitchTo(caller);
+
+			for (uint64 i = 0; i < SPI_processed; i++)
+			{
+				bool		isnull;
+				Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
+
+				if (!isnull)
+					rels = lappend_oid(rels, DatumGetObjectId(d));
+			}
+			MemoryContextSwitchTo(old);
+		}
+	}
+	SPI_finish();
+	return rels;
+}
+
+/* True when the table has a primary key (its pg_index rows in the catalog pass). */
+static bool
+apes_has_primary_key(ApesRel *r)
+{
+	ListCell   *lc;
+
+	foreach(lc, r->indexes)
+		if (((ApesIndex *) lfirst(lc))->primary)
+			return true;
+	return false;
+}
+
+/*
+ * table_without_primary_key: info; a warning when a publication replicates the table's updates or deletes and its
+ * replica identity cannot identify a row (default without a key, or nothing): they fail on the publisher.
+ */
+static void
+apes_check_primary_key(ApesRel *r, bool published, List **out)
+{
+	bool		identity_ok;
+	char	   *name;
+	ApesFinding *f;
+	ApesJson	ev;
+
+	if (r->ispartition || apes_has_primary_key(r))
+		return;
+	identity_ok = r->relreplident == REPLICA_IDENTITY_FULL || r->relreplident == REPLICA_IDENTITY_INDEX;
+	name = apes_qualified_name(r);
+	f = apes_new_finding(APES_CHECK_table_without_primary_key, published && !identity_ok ? APES_WARNING : APES_INFO,
+						 name);
+	f->summary = published && !identity_ok ?
+		psprintf("%s has no primary key and no usable replica identity, and a publication replicates its updates and deletes: every UPDATE and DELETE on it fails; add a primary key, or set REPLICA IDENTITY",
+				 name) :
+		psprintf("%s has no primary key: rows cannot be told apart reliably (logical replication, tools that edit rows, deduplication)%s",
+				 name, published ? ", though its replica identity lets a publication replicate it" : "");
+	f->fix_sql = psprintf("-- choose the key column(s), then:\n-- ALTER TABLE %s ADD PRIMARY KEY (...);", name);
+	apes_json_begin(&ev);
+	apes_json_bool(&ev, "published", published);
+	apes_json_text(&ev, "replica_identity", r->relreplident == REPLICA_IDENTITY_DEFAULT ? "default" :
+				   r->relreplident == REPLICA_IDENTITY_NOTHING ? "nothing" :
+				   r->relreplident == REPLICA_IDENTITY_FULL ? "full" : "index");
+	f->evidence = apes_json_end(&ev);
+	*out = lappend(*out, f);
+}
+
+/* The maintenance area's collector: the per-table checks, then the rows of apes.maintenance_findings(). */
+void
+apes_collect_maintenance_findings(ApesCatalog *cat, List **out)
+{
+	List	   *vacuuming = apes_tables_being_vacuumed();
+	bool		all_published;
+	List	   *published = apes_published_tables(&all_published);
+
+	for (int i = 0; i < cat->nrels; i++)
+	{
+		ApesRel    *r = cat->relarray[i];
+		PgStat_StatTabEntry *tab;
+
+		CHECK_FOR_INTERRUPTS();
+		if (r->relkind == RELKIND_PARTITIONED_TABLE)
+			apes_check_primary_key(r, all_published || list_member_oid(published, r->oid), out);
+		if (r->relkind != RELKIND_RELATION)
+			continue;
+		apes_check_primary_key(r, all_published || list_member_oid(published, r->oid), out);
+		tab = apes_fetch_tabentry(r->oid);
+		apes_check_autovacuum_disabled(r, tab, out);
+		apes_check_never(r, tab, out);
+		if (tab != NULL)
+			apes_check_autovacuum_behind(cat, r, tab, vacuuming, out);
+	}
+	apes_collect_sql_findings("maintenance", "apes.maintenance_findings", out);
+}
