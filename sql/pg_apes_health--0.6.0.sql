@@ -42,13 +42,14 @@ RETURNS TABLE (
     confidence   text,
     evidence     jsonb,
     fix_sql      text,
-    undo_sql     text
+    undo_sql     text,
+    acknowledged boolean
 )
 AS 'MODULE_PATHNAME', 'apes_findings'
 LANGUAGE C STABLE PARALLEL UNSAFE;
 
 COMMENT ON FUNCTION apes.findings(text) IS
-    'health findings of every area, or of one area (index); one shape for all checks';
+    'health findings of every area, or of one area; one shape for all checks; acknowledged ones flagged';
 
 -- The readable report for psql: a verdict line, then findings by severity and area.
 CREATE FUNCTION apes.health_report()
@@ -2419,3 +2420,92 @@ GRANT EXECUTE ON FUNCTION apes.sequences(interval) TO pg_monitor;
 GRANT EXECUTE ON FUNCTION apes.sequence_fix(regclass, text) TO pg_monitor;
 GRANT EXECUTE ON FUNCTION apes.growth(timestamptz, integer) TO pg_monitor;
 GRANT EXECUTE ON FUNCTION apes.maintenance_findings() TO pg_monitor;
+
+-- ==== issue 14: acknowledgements ====
+-- A finding a DBA has seen and decided to live with for a while: until "until" (NULL: until unacknowledged), or until
+-- it is worse than the severity it had when acknowledged, it leaves the verdict and the counts of health_report(),
+-- health_json() and the metrics, which say how many are acknowledged; apes.findings() still returns it, flagged.
+CREATE TABLE apes.acknowledgement (
+    check_id         text NOT NULL,
+    object_name      text NOT NULL,
+    severity         text NOT NULL,     -- the severity acknowledged: a worse finding is reported again
+    until            timestamptz,       -- NULL: until apes.unacknowledge()
+    reason           text NOT NULL,
+    acknowledged_by  name NOT NULL,
+    acknowledged_at  timestamptz NOT NULL,
+    PRIMARY KEY (check_id, object_name)
+);
+COMMENT ON TABLE apes.acknowledgement IS 'acknowledged findings: kept out of the verdict and counts until they expire or get worse';
+
+-- Acknowledge a current finding until a moment (NULL: until unacknowledged), with a reason; its current severity is
+-- what is acknowledged.  Acknowledging it again replaces the acknowledgement.  SECURITY DEFINER: granted to whom the
+-- DBA chooses (nobody by default), it writes apes.acknowledgement for them.
+CREATE FUNCTION apes.acknowledge(check_id text, object_name text, until timestamptz DEFAULT NULL,
+                                 reason text DEFAULT NULL)
+RETURNS SETOF apes.acknowledgement
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    chk  record;
+    sev  text;
+BEGIN
+    SELECT c.area INTO chk FROM apes.checks() c WHERE c.check_id = acknowledge.check_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown check id "%"', acknowledge.check_id USING ERRCODE = '22023',
+              HINT = 'SELECT check_id FROM apes.checks lists them.';
+    END IF;
+    IF reason IS NULL OR btrim(reason) = '' THEN
+        RAISE EXCEPTION 'an acknowledgement needs a reason' USING ERRCODE = '22023',
+              HINT = 'Say why the finding may wait, and until when: apes.acknowledge(check_id, object_name, until, reason).';
+    END IF;
+    IF until IS NOT NULL AND until <= now() THEN
+        RAISE EXCEPTION 'until must be in the future' USING ERRCODE = '22023';
+    END IF;
+    -- the finding as it is now (the worst, should the check report the object twice)
+    SELECT f.severity INTO sev
+      FROM apes.findings(CASE WHEN chk.area = '*' THEN NULL ELSE chk.area END) f
+     WHERE f.check_id = acknowledge.check_id AND f.object_name = acknowledge.object_name
+     ORDER BY array_position(ARRAY['critical', 'warning', 'info'], f.severity) LIMIT 1;
+    IF sev IS NULL THEN
+        RAISE EXCEPTION 'there is no % finding for % now', acknowledge.check_id, acknowledge.object_name
+              USING ERRCODE = '22023',
+                    HINT = 'SELECT check_id, object_name FROM apes.findings() lists the current findings.';
+    END IF;
+    RETURN QUERY
+    INSERT INTO apes.acknowledgement AS a
+    VALUES (acknowledge.check_id, acknowledge.object_name, sev, until, reason, session_user, now())
+    ON CONFLICT ON CONSTRAINT acknowledgement_pkey DO UPDATE
+       SET severity = EXCLUDED.severity, until = EXCLUDED.until, reason = EXCLUDED.reason,
+           acknowledged_by = EXCLUDED.acknowledged_by, acknowledged_at = EXCLUDED.acknowledged_at
+    RETURNING a.*;
+END
+$$;
+COMMENT ON FUNCTION apes.acknowledge(text, text, timestamptz, text) IS
+    'acknowledge a current finding until a moment, with a reason: it leaves the verdict and counts until then, or until it gets worse';
+
+-- Take an acknowledgement back; true when there was one.
+CREATE FUNCTION apes.unacknowledge(check_id text, object_name text)
+RETURNS boolean
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH d AS (DELETE FROM apes.acknowledgement a
+                WHERE a.check_id = unacknowledge.check_id AND a.object_name = unacknowledge.object_name
+               RETURNING 1)
+    SELECT count(*) > 0 FROM d
+$$;
+COMMENT ON FUNCTION apes.unacknowledge(text, text) IS 'take an acknowledgement back';
+
+-- The acknowledgements, and whether each has expired.
+CREATE VIEW apes.acknowledgements AS
+    SELECT a.check_id, a.object_name, a.severity, a.until, a.reason, a.acknowledged_by, a.acknowledged_at,
+           a.until IS NOT NULL AND a.until <= pg_catalog.now() AS expired
+      FROM apes.acknowledgement a;
+COMMENT ON VIEW apes.acknowledgements IS 'acknowledged findings, and whether each acknowledgement has expired';
+
+REVOKE ALL ON apes.acknowledgement, apes.acknowledgements FROM PUBLIC;
+REVOKE ALL ON FUNCTION apes.acknowledge(text, text, timestamptz, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION apes.unacknowledge(text, text) FROM PUBLIC;
+GRANT SELECT ON apes.acknowledgement, apes.acknowledgements TO pg_monitor;
+SELECT pg_catalog.pg_extension_config_dump('apes.acknowledgement', '');

@@ -57,6 +57,7 @@ typedef struct ApesFinding
 	 */
 	void		(*details) (struct ApesFinding *f, bool bulk);
 	void	   *details_arg;
+	bool		acknowledged;	/* an active acknowledgement covers it (acknowledge.c) */
 } ApesFinding;
 
 struct ApesCatalog;
@@ -158,6 +159,9 @@ extern void apes_collect_server_findings(struct ApesCatalog *cat, List **out);
 
 /* maintenance.c: the 'maintenance' area */
 extern void apes_collect_maintenance_findings(struct ApesCatalog *cat, List **out);
+
+/* acknowledge.c: mark the findings an active acknowledgement covers; returns how many */
+extern int	apes_mark_acknowledged(List *findings);
 
 /* vacuum_health.c */
 extern void apes_collect_vacuum_findings(struct ApesCatalog *cat, List **out);

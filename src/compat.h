@@ -156,4 +156,11 @@ apes_init_materialized_srf(FunctionCallInfo fcinfo)
 #define apes_server_av_vac_max_threshold() (-1)
 #endif
 
+/* A qualified name as a list of names: stringToQualifiedNameList() took a soft-error context from 16. */
+#if PG_VERSION_NUM >= 160000
+#define apes_qualified_name_list(s) stringToQualifiedNameList((s), NULL)
+#else
+#define apes_qualified_name_list(s) stringToQualifiedNameList(s)
+#endif
+
 #endif							/* APES_COMPAT_H */

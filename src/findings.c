@@ -262,6 +262,7 @@ apes_collect(const ApesArea *area, ApesCatalog **catp)
 	}
 	apes_stats_end(stats);
 	list_sort(out, apes_finding_cmp);
+	apes_mark_acknowledged(out);
 	*catp = cat;
 	return out;
 }
@@ -288,8 +289,8 @@ apes_put_findings(ReturnSetInfo *rsinfo, List *findings, char **known, int nknow
 	foreach(lc, findings)
 	{
 		ApesFinding *f = lfirst(lc);
-		Datum		values[10];
-		bool		nulls[10] = {0};
+		Datum		values[11];
+		bool		nulls[11] = {0};
 		int			i = 0;
 		bool		details = true;
 		MemoryContext old = MemoryContextSwitchTo(rowcxt);
@@ -320,7 +321,8 @@ apes_put_findings(ReturnSetInfo *rsinfo, List *findings, char **known, int nknow
 		nulls[i] = !details || f->undo_sql == NULL;
 		values[i] = nulls[i] ? (Datum) 0 : CStringGetTextDatum(f->undo_sql);
 		i++;
-		Assert(i == 10);
+		values[i++] = BoolGetDatum(f->acknowledged);	/* an 11th column: 0.6.0's apes.findings() */
+		Assert(i == 11);
 		MemoryContextSwitchTo(old);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 		MemoryContextReset(rowcxt);
@@ -341,10 +343,11 @@ apes_findings_result(FunctionCallInfo fcinfo, const char *fname)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 
 	apes_init_materialized_srf(fcinfo);
-	if (rsinfo->setDesc->natts != 10)
+	/* 10 columns before 0.6.0 (and apes.findings_new()), 11 with acknowledged since */
+	if (rsinfo->setDesc->natts != 10 && rsinfo->setDesc->natts != 11)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("%s must return 10 columns, not %d", fname, rsinfo->setDesc->natts)));
+				 errmsg("%s must return 10 or 11 columns, not %d", fname, rsinfo->setDesc->natts)));
 }
 
 PG_FUNCTION_INFO_V1(apes_findings);
@@ -422,25 +425,51 @@ apes_findings_new(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
-/* Totals over a list of findings, for the verdict. */
+/* Totals over a list of findings, for the verdict: acknowledged findings are counted apart, and only there. */
 typedef struct ApesTotals
 {
 	int			by_severity[APES_NSEVERITIES];
 	int			total;
 	int64		wasted_bytes;
+	int			acknowledged;
 } ApesTotals;
 
-/* Count findings by severity and add up what they would reclaim. */
+/* The findings without the acknowledged ones (the list the reports render); *n gets how many were left out. */
+static List *
+apes_unacknowledged(List *findings, int *n)
+{
+	List	   *out = NIL;
+	ListCell   *lc;
+
+	*n = 0;
+	foreach(lc, findings)
+	{
+		ApesFinding *f = lfirst(lc);
+
+		if (f->acknowledged)
+			(*n)++;
+		else
+			out = lappend(out, f);
+	}
+	return *n > 0 ? out : findings;
+}
+
+/* Count findings by severity and add up what they would reclaim, the acknowledged ones apart. */
 static ApesTotals
 apes_totals(List *findings)
 {
-	ApesTotals	t = {{0}, 0, 0};
+	ApesTotals	t = {{0}, 0, 0, 0};
 	ListCell   *lc;
 
 	foreach(lc, findings)
 	{
 		ApesFinding *f = lfirst(lc);
 
+		if (f->acknowledged)
+		{
+			t.acknowledged++;
+			continue;
+		}
 		t.by_severity[f->severity]++;
 		t.total++;
 		if (f->wasted_bytes > 0)
@@ -512,14 +541,17 @@ apes_append_one_line(StringInfo buf, const char *text)
 static char *
 apes_verdict(ApesTotals *t)
 {
+	char	   *acked = t->acknowledged == 0 ? "" :
+		psprintf("; %d acknowledged finding%s not counted", t->acknowledged, t->acknowledged == 1 ? "" : "s");
+
 	if (t->total == 0)
-		return pstrdup("OK: no findings");
-	return psprintf("%s: %d finding%s (%d critical, %d warning, %d info); %s could be reclaimed",
+		return psprintf("OK: no findings%s", acked);
+	return psprintf("%s: %d finding%s (%d critical, %d warning, %d info); %s could be reclaimed%s",
 					t->by_severity[APES_CRITICAL] > 0 ? "CRITICAL" :
 					t->by_severity[APES_WARNING] > 0 ? "WARNING" : "OK",
 					t->total, t->total == 1 ? "" : "s",
 					t->by_severity[APES_CRITICAL], t->by_severity[APES_WARNING], t->by_severity[APES_INFO],
-					apes_size_pretty(t->wasted_bytes));
+					apes_size_pretty(t->wasted_bytes), acked);
 }
 
 PG_FUNCTION_INFO_V1(apes_health_report);
@@ -529,8 +561,10 @@ Datum
 apes_health_report(PG_FUNCTION_ARGS)
 {
 	ApesCatalog *cat;
-	List	   *findings = apes_collect(NULL, &cat);
-	ApesTotals	t = apes_totals(findings);
+	List	   *all = apes_collect(NULL, &cat);
+	ApesTotals	t = apes_totals(all);
+	int			nacked;
+	List	   *findings = apes_unacknowledged(all, &nacked);
 	StringInfoData buf;
 	ListCell   *lc;
 	ApesFinding *prev = NULL;
@@ -580,6 +614,9 @@ apes_health_report(PG_FUNCTION_ARGS)
 	if (omitted > 0)
 		appendStringInfo(&buf, "  ... and %d more: SELECT * FROM apes.findings('%s') WHERE severity = '%s';\n",
 						 omitted, prev->area, apes_severity_name(prev->severity));
+	if (nacked > 0)
+		appendStringInfo(&buf, "\n%d acknowledged finding%s not shown: SELECT * FROM apes.findings() WHERE acknowledged; SELECT * FROM apes.acknowledgements;\n",
+						 nacked, nacked == 1 ? "" : "s");
 	apes_catalog_free(cat);
 	PG_RETURN_TEXT_P(cstring_to_text(buf.data));
 }
@@ -624,8 +661,10 @@ Datum
 apes_health_json(PG_FUNCTION_ARGS)
 {
 	ApesCatalog *cat;
-	List	   *findings = apes_collect(NULL, &cat);
-	ApesTotals	t = apes_totals(findings);
+	List	   *all = apes_collect(NULL, &cat);
+	ApesTotals	t = apes_totals(all);
+	int			nacked;
+	List	   *findings = apes_unacknowledged(all, &nacked);
 	ApesJson	j;
 	Jsonb	   *result;
 	ListCell   *lc;
@@ -644,6 +683,7 @@ apes_health_json(PG_FUNCTION_ARGS)
 	for (int s = 0; s < APES_NSEVERITIES; s++)
 		apes_json_int(&j, severity_names[s], t.by_severity[s]);
 	apes_json_int(&j, "total", t.total);
+	apes_json_int(&j, "acknowledged", t.acknowledged);
 	apes_json_end_object(&j);
 	apes_json_int(&j, "wasted_bytes", t.wasted_bytes);
 	apes_json_begin_object(&j, "checks");
