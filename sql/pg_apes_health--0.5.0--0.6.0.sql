@@ -632,7 +632,7 @@ GRANT EXECUTE ON FUNCTION apes.server_findings() TO pg_monitor;
 CREATE FUNCTION apes.schema_reported(nsp oid)
 RETURNS boolean
 AS 'MODULE_PATHNAME', 'apes_schema_reported'
-LANGUAGE C STABLE STRICT PARALLEL SAFE;
+LANGUAGE C STABLE STRICT PARALLEL SAFE COST 100;
 COMMENT ON FUNCTION apes.schema_reported(oid) IS 'whether reports look into this schema (pg_apes_health.exclude_schemas)';
 
 -- The sequences of this database and how far each is toward its limit: the sequence's own bound, or the type of the
@@ -774,7 +774,7 @@ $$;
 COMMENT ON FUNCTION apes.sequence_fix(regclass, text) IS 'the statements that give a sequence near its limit room';
 
 -- The maintenance area's checks written in SQL, as rows of apes.findings(): sequence_exhaustion,
--- constraint_not_valid, trigger_disabled, fk_type_mismatch, autovacuum_workers_saturated, relation_growth_fast.
+-- constraint_not_valid, trigger_disabled, autovacuum_workers_saturated, relation_growth_fast.
 CREATE FUNCTION apes.maintenance_findings()
 RETURNS TABLE (check_id text, severity text, object_name text, summary text, wasted_bytes bigint, confidence text,
                evidence jsonb, fix_sql text)
@@ -858,32 +858,6 @@ BEGIN
             CASE WHEN r.tgisinternal
                  THEN format(E'-- as a superuser; rows written meanwhile are not checked: validate the key afterwards\nALTER TABLE %s ENABLE TRIGGER ALL;', r.tab)
                  ELSE format('ALTER TABLE %s ENABLE TRIGGER %I;', r.tab, r.tgname) END;
-    END LOOP;
-
-    -- fk_type_mismatch: a foreign key column of another type than the column it references
-    FOR r IN
-        SELECT c.conname, c.conrelid::regclass AS tab, c.confrelid::regclass AS reftab, fa.attname AS col,
-               pa.attname AS refcol, fa.atttypid::regtype AS coltype, pa.atttypid::regtype AS reftype
-          FROM pg_constraint c
-          JOIN pg_class t ON t.oid = c.conrelid
-          CROSS JOIN LATERAL unnest(c.conkey, c.confkey) AS k(fk, pk)
-          JOIN pg_attribute fa ON fa.attrelid = c.conrelid AND fa.attnum = k.fk
-          JOIN pg_attribute pa ON pa.attrelid = c.confrelid AND pa.attnum = k.pk
-         WHERE c.contype = 'f' AND c.conparentid = 0 AND fa.atttypid <> pa.atttypid
-           AND apes.schema_reported(t.relnamespace)
-         ORDER BY 2, 1, 4
-    LOOP
-        RETURN QUERY SELECT 'fk_type_mismatch', 'warning', format('%s.%I', r.tab, r.conname),
-            format('foreign key %I: %s.%I is %s but references %s.%I, which is %s: every check and join casts, indexes may not be used for it%s',
-                   r.conname, r.tab, r.col, r.coltype, r.reftab, r.refcol, r.reftype,
-                   CASE WHEN r.coltype::text IN ('smallint', 'integer') AND r.reftype::text = 'bigint'
-                        THEN ', and the referencing column overflows once the key passes its range' ELSE '' END),
-            NULL::bigint, 'high',
-            jsonb_build_object('constraint', r.conname, 'column', r.col, 'column_type', r.coltype::text,
-                               'referenced_table', r.reftab::text, 'referenced_column', r.refcol,
-                               'referenced_type', r.reftype::text),
-            format(E'-- rewrites the table and its indexes under an ACCESS EXCLUSIVE lock:\nALTER TABLE %s ALTER COLUMN %I TYPE %s;',
-                   r.tab, r.col, r.reftype);
     END LOOP;
 
     -- autovacuum_workers_saturated: every worker busy at half the snapshots of the window or more (4 at least)

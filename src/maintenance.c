@@ -9,8 +9,9 @@
  *   never_vacuumed             a table of 10,000 rows or more no VACUUM has ever seen
  *   table_without_primary_key  a table without a primary key: info; warning when a publication replicates its
  *                              updates and deletes and its replica identity cannot identify rows
+ *   fk_type_mismatch           a foreign key column whose type differs from the column it references
  * The rest is SQL, apes.maintenance_findings() (sql/), read through SPI (sql_findings.c): sequence_exhaustion,
- * constraint_not_valid, trigger_disabled, fk_type_mismatch, autovacuum_workers_saturated, relation_growth_fast.
+ * constraint_not_valid, trigger_disabled, autovacuum_workers_saturated, relation_growth_fast.
  * docs/maintenance.md has the rules.
  */
 #include "postgres.h"
@@ -22,7 +23,9 @@
 #include "pgstat.h"
 #include "postmaster/autovacuum.h"
 #include "utils/backend_status.h"
+#include "catalog/pg_type.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
@@ -293,6 +296,59 @@ apes_check_primary_key(ApesRel *r, bool published, List **out)
 	*out = lappend(*out, f);
 }
 
+/*
+ * fk_type_mismatch: a foreign key column whose type differs from the column it references (types from the syscache,
+ * which the index area's foreign key checks have loaded already).
+ */
+static void
+apes_check_fk_types(ApesCatalog *cat, List **out)
+{
+	for (int i = 0; i < cat->nfks; i++)
+	{
+		ApesForeignKey *fk = cat->fks[i];
+
+		CHECK_FOR_INTERRUPTS();
+		if (fk->reftable == NULL || OidIsValid(fk->parent))
+			continue;			/* referenced table in a skipped schema; a partition's clone (its parent reports) */
+		for (int k = 0; k < fk->nkeys; k++)
+		{
+			Oid			coltype = get_atttype(fk->table->oid, fk->keys[k]);
+			Oid			reftype = get_atttype(fk->reftable->oid, fk->refkeys[k]);
+			char	   *name;
+			char	   *col;
+			char	   *refcol;
+			bool		overflow;
+			ApesFinding *f;
+			ApesJson	ev;
+
+			if (!OidIsValid(coltype) || !OidIsValid(reftype) || coltype == reftype)
+				continue;
+			name = psprintf("%s.%s", apes_qualified_name(fk->table), quote_identifier(fk->name));
+			col = apes_attname(fk->table, fk->keys[k]);
+			refcol = apes_attname(fk->reftable, fk->refkeys[k]);
+			overflow = (coltype == INT2OID || coltype == INT4OID) && reftype == INT8OID;
+			f = apes_new_finding(APES_CHECK_fk_type_mismatch, APES_WARNING, name);
+			f->summary = psprintf("foreign key %s: %s.%s is %s but references %s.%s, which is %s: every check and join casts, indexes may not be used for it%s",
+								  quote_identifier(fk->name), apes_qualified_name(fk->table), quote_identifier(col),
+								  format_type_be(coltype), apes_qualified_name(fk->reftable),
+								  quote_identifier(refcol), format_type_be(reftype),
+								  overflow ? ", and the referencing column overflows once the key passes its range" : "");
+			f->fix_sql = psprintf("-- rewrites the table and its indexes under an ACCESS EXCLUSIVE lock:\nALTER TABLE %s ALTER COLUMN %s TYPE %s;",
+								  apes_qualified_name(fk->table), quote_identifier(col), format_type_be(reftype));
+			apes_json_begin(&ev);
+			apes_json_text(&ev, "constraint", fk->name);
+			apes_json_text(&ev, "column", col);
+			apes_json_text(&ev, "column_type", format_type_be(coltype));
+			apes_json_text(&ev, "referenced_table", apes_qualified_name(fk->reftable));
+			apes_json_text(&ev, "referenced_column", refcol);
+			apes_json_text(&ev, "referenced_type", format_type_be(reftype));
+			f->evidence = apes_json_end(&ev);
+			*out = lappend(*out, f);
+			break;				/* one finding per key */
+		}
+	}
+}
+
 /* The maintenance area's collector: the per-table checks, then the rows of apes.maintenance_findings(). */
 void
 apes_collect_maintenance_findings(ApesCatalog *cat, List **out)
@@ -318,5 +374,6 @@ apes_collect_maintenance_findings(ApesCatalog *cat, List **out)
 		if (tab != NULL)
 			apes_check_autovacuum_behind(cat, r, tab, vacuuming, out);
 	}
+	apes_check_fk_types(cat, out);
 	apes_collect_sql_findings("maintenance", "apes.maintenance_findings", out);
 }
