@@ -353,10 +353,11 @@ BEGIN
                           >= make_interval(secs => apes.setting_num('pg_apes_health.archive_failing_max'))
                      THEN 'critical' ELSE 'warning' END,
                 'archive_command',
-                format('WAL archiving fails (%s failures since %s; the last success %s): %s wait in pg_wal, which keeps growing, and point-in-time recovery stops at the last archived segment',
+                format('WAL archiving fails (%s failures since %s; the last success %s): %s in pg_wal, which keeps growing, and point-in-time recovery stops at the last archived segment',
                        r.failed_count, coalesce(to_char(r.stats_reset, 'YYYY-MM-DD HH24:MI'), 'the counters began'),
                        coalesce('at ' || to_char(r.last_archived_time, 'YYYY-MM-DD HH24:MI:SS'), 'never'),
-                       CASE WHEN n IS NULL THEN 'segments' WHEN n = 1 THEN '1 segment' ELSE n || ' segments' END),
+                       CASE WHEN n IS NULL THEN 'segments wait' WHEN n = 1 THEN '1 segment waits'
+                            ELSE n || ' segments wait' END),
                 (n * pg_size_bytes(current_setting('wal_segment_size')))::bigint, 'high',
                 jsonb_build_object('failed_count', r.failed_count, 'last_failed_wal', r.last_failed_wal,
                                    'last_failed_time', r.last_failed_time, 'last_archived_wal', r.last_archived_wal,

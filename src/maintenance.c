@@ -5,8 +5,8 @@
  *   autovacuum_behind          dead rows past twice the table's own autovacuum threshold (its reloptions, else the
  *                              server's), no (auto)vacuum for pg_apes_health.autovacuum_behind_min, no worker on it now
  *   autovacuum_disabled        autovacuum_enabled = false on a table with rows
- *   never_analyzed             a table with rows no ANALYZE has ever seen
- *   never_vacuumed             a table of 10,000 rows or more no VACUUM has ever seen
+ *   never_analyzed             a table with rows no ANALYZE has ever seen, made over autovacuum_behind_min ago
+ *   never_vacuumed             a table of 10,000 rows or more no VACUUM has ever seen, made as long ago
  *   table_without_primary_key  a table without a primary key: info; warning when a publication replicates its
  *                              updates and deletes and its replica identity cannot identify rows
  *   fk_type_mismatch           a foreign key column whose type differs from the column it references
@@ -176,13 +176,18 @@ apes_no_column_statistics(ApesRel *r)
  * rows), or no VACUUM (no timestamps, an empty visibility map), has ever seen.
  */
 static void
-apes_check_never(ApesRel *r, PgStat_StatTabEntry *tab, List **out)
+apes_check_never(ApesCatalog *cat, ApesRel *r, PgStat_StatTabEntry *tab, List **out)
 {
 	double		rows = apes_table_rows(r, tab);
+	TimestampTz born;
 	char	   *name;
 	ApesFinding *f;
 
 	if (rows <= 0 && (tab == NULL || apes_mod_since_analyze(tab) <= 0))
+		return;
+	/* a table made (or rewritten) less than autovacuum_behind_min ago: autovacuum has not had its chance yet */
+	born = apes_rel_born(r);
+	if (born != 0 && !TimestampDifferenceExceeds(born, cat->now, apes_autovacuum_behind_min_s * 1000))
 		return;
 	if (tab != NULL && Max(apes_last_analyze(tab), apes_last_autoanalyze(tab)) == 0 && r->relnatts > 0 &&
 		apes_no_column_statistics(r))
@@ -370,7 +375,7 @@ apes_collect_maintenance_findings(ApesCatalog *cat, List **out)
 		apes_check_primary_key(r, all_published || list_member_oid(published, r->oid), out);
 		tab = apes_fetch_tabentry(r->oid);
 		apes_check_autovacuum_disabled(r, tab, out);
-		apes_check_never(r, tab, out);
+		apes_check_never(cat, r, tab, out);
 		if (tab != NULL)
 			apes_check_autovacuum_behind(cat, r, tab, vacuuming, out);
 	}

@@ -9,6 +9,10 @@ if [ -z "${APES_IN_CLUSTER:-}" ]; then
     APES_IN_CLUSTER=1 exec test/cluster.sh "$0" "$@"
 fi
 createdb apes_demo
+# planted: a logical replication slot a CDC tool created and abandoned: the WAL written from here on stays in pg_wal
+# (replication_slot_retaining_wal; the test cluster runs with wal_level = logical)
+psql -X -q -v ON_ERROR_STOP=1 -d apes_demo \
+    -c "SELECT pg_create_logical_replication_slot('demo_abandoned_cdc', 'test_decoding')" >/dev/null
 # the planted failed CREATE UNIQUE INDEX CONCURRENTLY prints one expected error; anything else stops the demo
 log=$(mktemp)
 psql -X -q -v ON_ERROR_STOP=1 -d apes_demo -f test/demo.sql >"$log" 2>&1 || { cat "$log"; exit 1; }
@@ -59,6 +63,32 @@ done
 sleep 1
 ( echo "SET application_name = 'shop-worker'; UPDATE shop.stock SET qty = qty WHERE id = 1;"; sleep 300 ) |
     psql -X -q -d apes_demo >/dev/null &
+# planted: a table autovacuum cannot keep up with: a long migration holds SHARE UPDATE EXCLUSIVE on it, so every
+# autovacuum worker skips it while 90% of its rows are deleted (autovacuum_behind)
+psql -X -q -v ON_ERROR_STOP=1 -d apes_demo -c "CREATE TABLE shop.carts (id bigint PRIMARY KEY, items int)"
+( echo "SET application_name = 'demo_migration'; BEGIN; LOCK TABLE shop.carts IN SHARE UPDATE EXCLUSIVE MODE;"; sleep 300 ) |
+    psql -X -q -d apes_demo >/dev/null &
+until [ "$(psql -X -At -d apes_demo -c "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid)
+          WHERE a.application_name = 'demo_migration' AND l.relation = 'shop.carts'::regclass AND l.granted")" = 1 ]; do
+    sleep 0.2
+done
+psql -X -q -v ON_ERROR_STOP=1 -d apes_demo <<'SQL'
+INSERT INTO shop.carts SELECT g, g % 7 FROM generate_series(1, 100000) g;
+DELETE FROM shop.carts WHERE id % 10 <> 0;
+SELECT pg_stat_force_next_flush() \g /dev/null
+SQL
+# planted: WAL archiving that fails (archive_command points at a mount that went away)
+psql -X -q -v ON_ERROR_STOP=1 -d apes_demo \
+    -c "ALTER SYSTEM SET archive_command = 'test -d /mnt/wal_archive && cp %p /mnt/wal_archive/%f'" \
+    -c "SELECT pg_reload_conf()" >/dev/null
+before=$(psql -X -At -d apes_demo -c "SELECT failed_count FROM pg_stat_archiver")
+psql -X -q -d apes_demo -c "SELECT pg_switch_wal()" >/dev/null
+until [ "$(psql -X -At -d apes_demo -c "SELECT failed_count > $before FROM pg_stat_archiver")" = t ]; do sleep 0.2; done
+# the demo's own throwaway cluster runs with fsync = off (test/cluster.sh): the demo turns it on, as a server should
+psql -X -q -d apes_demo -c "ALTER SYSTEM SET fsync = on" -c "SELECT pg_reload_conf()" >/dev/null
+# planted: an acknowledged finding: the events payload search ships next sprint, so its unused index stays for now
+psql -X -q -v ON_ERROR_STOP=1 -d apes_demo -c "SELECT apes.acknowledge('index_unused', 'shop.events_payload_idx',
+    now() + interval '30 days', 'payload search ships next sprint; keep the index')" >/dev/null
 sleep 6
 psql -X -q -v ON_ERROR_STOP=1 -d apes_demo <<'SQL'
 DROP INDEX shop.payments_ref_idx;

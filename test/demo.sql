@@ -12,8 +12,11 @@
 --   warning   table_bloat       shop.order_history               (three rows in four deleted; VACUUM freed the space)
 --   warning   index_bloat       shop.order_history_ref_idx       (the same deletes left its leaf pages a quarter full)
 --   warning   toast_bloat       shop.documents                   (four documents in five purged from TOAST)
+--   warning   sequence_exhaustion shop.tickets_id_seq            (a serial key at 85% of its integer range)
+--   warning   autovacuum_disabled shop.documents, shop.order_history (autovacuum turned off to keep the bloat)
 -- make demo adds a session idle in transaction (vacuum_horizon_held) and rows it keeps VACUUM from removing
--- (table_bloat on shop.sessions, recently dead); see test/demo.sh.
+-- (table_bloat on shop.sessions, recently dead), a replication slot nobody reads, failing WAL archiving, a table
+-- autovacuum cannot keep up with, and an acknowledged finding; see test/demo.sh.
 \set ON_ERROR_STOP on
 SET client_min_messages = warning;
 CREATE SCHEMA shop;
@@ -147,6 +150,13 @@ SELECT g, (SELECT string_agg(md5(g::text || '-' || i), '') FROM generate_series(
   FROM generate_series(1, 10000) g;
 DELETE FROM shop.documents WHERE id % 5 <> 0;
 VACUUM shop.documents;
+
+-- planted: a serial key at 85% of its integer range (sequence_exhaustion: the column and its sequence need bigint);
+-- near-miss: a bigint identity key far from its end
+CREATE TABLE shop.tickets (id serial PRIMARY KEY, subject text);
+SELECT setval('shop.tickets_id_seq', 1825361100) \g /dev/null
+CREATE TABLE shop.audit_log (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, what text);
+SELECT setval('shop.audit_log_id_seq', 1825361100) \g /dev/null
 
 -- near-miss: a big table with no bloat at all
 CREATE TABLE shop.ledger (id bigint PRIMARY KEY, amount numeric(12, 2), booked_at timestamptz);

@@ -92,7 +92,8 @@ ANALYZE mt.av_off, mt.av_on;
 SELECT check_id, severity, object_name, summary FROM pg_temp.mt() WHERE check_id = 'autovacuum_disabled';
 
 -- never_analyzed and never_vacuumed: 20,000 rows nobody analyzed or vacuumed (a second session holds SHARE UPDATE
--- EXCLUSIVE on it, so autovacuum skips it); near-miss: after ANALYZE and VACUUM
+-- EXCLUSIVE on it, so autovacuum skips it); near-misses: the same table while it is younger than
+-- autovacuum_behind_min (autovacuum has not had its chance), and after ANALYZE and VACUUM
 CREATE TABLE mt.fresh (id int PRIMARY KEY, v text);
 CREATE TABLE mt.fresh_hi (id int PRIMARY KEY, v text) WITH (autovacuum_vacuum_threshold = 50000);
 SELECT dblink_connect('mt_locker', format('host=%s port=%s dbname=%s',
@@ -103,6 +104,8 @@ SELECT dblink_exec('mt_locker', 'LOCK TABLE mt.fresh, mt.fresh_hi IN SHARE UPDAT
 INSERT INTO mt.fresh SELECT g, md5(g::text) FROM generate_series(1, 20000) g;
 INSERT INTO mt.fresh_hi SELECT g, md5(g::text) FROM generate_series(1, 20000) g;
 SELECT pg_stat_force_next_flush();
+SELECT count(*) AS findings_while_young FROM pg_temp.mt() WHERE object_name IN ('mt.fresh', 'mt.fresh_hi');
+SET pg_apes_health.autovacuum_behind_min = 0;
 SELECT check_id, severity, object_name, summary FROM pg_temp.mt() WHERE object_name IN ('mt.fresh', 'mt.fresh_hi');
 
 -- autovacuum_behind: 19,000 of those rows deleted: dead rows far past twice the threshold (50 + 20% of the rows),
@@ -115,6 +118,7 @@ SELECT check_id, severity, confidence, object_name, evidence->>'n_dead_tup' AS d
 -- near-miss: mt.fresh_hi, the same but with a threshold of 50,000 rows (its reloption): 19,000 dead rows are not behind
 SELECT count(*) AS behind_with_a_higher_threshold
   FROM apes.findings('maintenance') WHERE object_name = 'mt.fresh_hi' AND check_id = 'autovacuum_behind';
+RESET pg_apes_health.autovacuum_behind_min;
 SELECT dblink_exec('mt_locker', 'COMMIT');
 SELECT dblink_disconnect('mt_locker');
 VACUUM (ANALYZE) mt.fresh, mt.fresh_hi;
