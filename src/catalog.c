@@ -1086,3 +1086,26 @@ apes_schema_reported(PG_FUNCTION_ARGS)
 		(void) SplitIdentifierString(pstrdup(apes_exclude_schemas), ',', &excluded);
 	PG_RETURN_BOOL(!apes_namespace_skipped(nspoid, name, excluded));
 }
+
+/*
+ * The relations a command of the given kind is running on now (CREATE INDEX / REINDEX: what
+ * pg_stat_progress_create_index shows; VACUUM: pg_stat_progress_vacuum), from the backend progress array read afresh:
+ * the transaction's cached copy of the array is dropped first, as pg_stat_clear_snapshot() does.
+ */
+List *
+apes_progress_relations(ProgressCommandType command)
+{
+	List	   *rels = NIL;
+	int			n;
+
+	pgstat_clear_backend_activity_snapshot();
+	n = pgstat_fetch_stat_numbackends();
+	for (int i = 1; i <= n; i++)
+	{
+		LocalPgBackendStatus *local = apes_local_beentry(i);
+
+		if (local != NULL && local->backendStatus.st_progress_command == command)
+			rels = lappend_oid(rels, local->backendStatus.st_progress_command_target);
+	}
+	return rels;
+}

@@ -12,6 +12,7 @@
 #include "postgres.h"
 #include "nodes/pg_list.h"
 #include "utils/acl.h"
+#include "utils/backend_progress.h"
 #include "utils/hsearch.h"
 #include "utils/timestamp.h"
 
@@ -162,5 +163,6 @@ extern List *apes_index_exprs(ApesIndex *idx);
 extern List *apes_index_pred(ApesIndex *idx);
 extern char *apes_attname(ApesRel *table, int16 attnum);
 extern void apes_catalog_load_columns(ApesCatalog *cat, bool (*wanted) (ApesRel *rel));
+extern List *apes_progress_relations(ProgressCommandType command);
 
 #endif							/* APES_CATALOG_H */

@@ -582,29 +582,6 @@ apes_covers(ApesIndex *b, ApesIndex *a)
 /* ---------- index_invalid ---------- */
 
 /*
- * Tables on which a CREATE INDEX, CREATE INDEX CONCURRENTLY or REINDEX is running now (what
- * pg_stat_progress_create_index shows), read afresh: the transaction's cached copy of the backend array is dropped
- * first, as pg_stat_clear_snapshot() does.
- */
-static List *
-apes_tables_being_indexed(void)
-{
-	List	   *tables = NIL;
-	int			n;
-
-	pgstat_clear_backend_activity_snapshot();
-	n = pgstat_fetch_stat_numbackends();
-	for (int i = 1; i <= n; i++)
-	{
-		LocalPgBackendStatus *local = apes_local_beentry(i);
-
-		if (local != NULL && local->backendStatus.st_progress_command == PROGRESS_COMMAND_CREATE_INDEX)
-			tables = lappend_oid(tables, local->backendStatus.st_progress_command_target);
-	}
-	return tables;
-}
-
-/*
  * True when the index is still invalid now.  The catalog copy may predate a CREATE INDEX CONCURRENTLY that finished
  * after it was read (and so is no longer in the progress array): the syscache, after taking in pending
  * invalidations, has the current row.
@@ -1619,7 +1596,7 @@ apes_collect_index_findings(ApesCatalog *cat, List **out)
 
 	st.cat = cat;
 	st.out = out;
-	st.building = apes_tables_being_indexed();
+	st.building = apes_progress_relations(PROGRESS_COMMAND_CREATE_INDEX);
 	st.fk_children = NULL;
 	st.fk_proposed = NIL;
 

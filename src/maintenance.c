@@ -35,25 +35,6 @@
 #define APES_NEVER_VACUUMED_MIN_ROWS 10000
 #define APES_NEVER_ANALYZED_WARN_ROWS 10000
 
-/* Tables a VACUUM (manual or autovacuum) is running on now: pg_stat_progress_vacuum's relids, read afresh. */
-static List *
-apes_tables_being_vacuumed(void)
-{
-	List	   *tables = NIL;
-	int			n;
-
-	pgstat_clear_backend_activity_snapshot();
-	n = pgstat_fetch_stat_numbackends();
-	for (int i = 1; i <= n; i++)
-	{
-		LocalPgBackendStatus *local = apes_local_beentry(i);
-
-		if (local != NULL && local->backendStatus.st_progress_command == PROGRESS_COMMAND_VACUUM)
-			tables = lappend_oid(tables, local->backendStatus.st_progress_command_target);
-	}
-	return tables;
-}
-
 /* The dead-row count from which autovacuum vacuums this table, as autovacuum.c computes it. */
 static double
 apes_autovacuum_threshold(ApesRel *r)
@@ -358,7 +339,7 @@ apes_check_fk_types(ApesCatalog *cat, List **out)
 void
 apes_collect_maintenance_findings(ApesCatalog *cat, List **out)
 {
-	List	   *vacuuming = apes_tables_being_vacuumed();
+	List	   *vacuuming = apes_progress_relations(PROGRESS_COMMAND_VACUUM);
 	bool		all_published;
 	List	   *published = apes_published_tables(&all_published);
 

@@ -126,6 +126,8 @@ SELECT count(*) AS after_vacuum_and_analyze FROM pg_temp.mt() WHERE object_name 
 
 -- autovacuum_workers_saturated and relation_growth_fast from history: four snapshots over the last hours, all
 -- workers busy at three; mt.av_on grown by 2 GB a day; near-misses: busy at one of four, and growth under the setting
+-- (the history of earlier tests is removed first: these four snapshots are the whole window)
+SELECT apes.purge('0') >= 0 AS purged;
 INSERT INTO apes.snapshot (taken_at, server_start, pgss_status, statements, relations, duration_ms)
 SELECT now() - make_interval(hours => h), pg_postmaster_start_time(), 'ok', 0, 0, 0 FROM generate_series(4, 1, -1) h;
 CREATE TEMP TABLE recent AS SELECT snapshot_id, taken_at FROM apes.snapshot ORDER BY snapshot_id DESC LIMIT 4;
