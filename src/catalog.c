@@ -774,7 +774,8 @@ apes_rel(ApesCatalog *cat, Oid oid)
 char *
 apes_qualified_name(ApesRel *rel)
 {
-	return quote_qualified_identifier(rel->nspname, rel->relname);
+	/* not quote_qualified_identifier(): its StringInfo takes 1 kB for every name, and a report names thousands */
+	return psprintf("%s.%s", quote_identifier(rel->nspname), quote_identifier(rel->relname));
 }
 
 /*

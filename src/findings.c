@@ -554,6 +554,25 @@ apes_verdict(ApesTotals *t)
 					apes_size_pretty(t->wasted_bytes), acked);
 }
 
+/*
+ * Run a shown finding's details in a memory context of their own, made for it by the caller: what the details and
+ * their rendering allocate (deparsed DDL, the jsonb builder's scratch, some 14 kB a finding) goes when the caller
+ * deletes the context, not at the end of the call; the finding's detail fields are cleared then.
+ */
+static MemoryContext
+apes_details_context(void)
+{
+	return AllocSetContextCreate(CurrentMemoryContext, "apes finding details", ALLOCSET_SMALL_SIZES);
+}
+
+/* Forget a finding's details once their memory context is gone. */
+static void
+apes_forget_details(ApesFinding *f)
+{
+	f->summary = f->fix_sql = f->undo_sql = NULL;
+	f->evidence = NULL;
+}
+
 PG_FUNCTION_INFO_V1(apes_health_report);
 
 /* apes.health_report(): the verdict, then findings grouped by severity and area, the largest first. */
@@ -570,6 +589,8 @@ apes_health_report(PG_FUNCTION_ARGS)
 	ApesFinding *prev = NULL;
 	int			shown = 0;
 	int			omitted = 0;
+	MemoryContext tmp;
+	MemoryContext old;
 
 	initStringInfo(&buf);
 	appendStringInfo(&buf, "pg_apes_health %s: database ", APES_VERSION);
@@ -596,7 +617,10 @@ apes_health_report(PG_FUNCTION_ARGS)
 			continue;
 		}
 		shown++;
+		tmp = apes_details_context();
+		old = MemoryContextSwitchTo(tmp);
 		apes_finding_details(f, false);
+		MemoryContextSwitchTo(old);
 		appendStringInfo(&buf, "* [%s] ", f->check_id);
 		apes_append_one_line(&buf, f->object_name);
 		if (f->wasted_bytes >= 0)
@@ -610,6 +634,8 @@ apes_health_report(PG_FUNCTION_ARGS)
 			apes_append_indented(&buf, "    fix:  ", f->fix_sql);
 		if (f->undo_sql != NULL)
 			apes_append_indented(&buf, "    undo: ", f->undo_sql);
+		MemoryContextDelete(tmp);
+		apes_forget_details(f);
 	}
 	if (omitted > 0)
 		appendStringInfo(&buf, "  ... and %d more: SELECT * FROM apes.findings('%s') WHERE severity = '%s';\n",
@@ -621,11 +647,10 @@ apes_health_report(PG_FUNCTION_ARGS)
 	PG_RETURN_TEXT_P(cstring_to_text(buf.data));
 }
 
-/* One finding as a jsonb object inside the findings array. */
+/* The fields of one finding, pushed into the object j has open. */
 static void
-apes_json_finding(ApesJson *j, ApesFinding *f)
+apes_json_finding_fields(ApesJson *j, ApesFinding *f)
 {
-	apes_json_begin_object(j, NULL);
 	apes_json_text(j, "check_id", f->check_id);
 	apes_json_text(j, "area", f->area);
 	apes_json_text(j, "severity", apes_severity_name(f->severity));
@@ -639,7 +664,31 @@ apes_json_finding(ApesJson *j, ApesFinding *f)
 	apes_json_jsonb(j, "evidence", f->evidence);
 	apes_json_text(j, "fix_sql", f->fix_sql);
 	apes_json_text(j, "undo_sql", f->undo_sql);
-	apes_json_end_object(j);
+}
+
+/*
+ * One shown finding as an element of the findings array: its details and its object are built in a context of their
+ * own and only the finished jsonb is kept (its copy in the caller's context, which the document points into).
+ */
+static void
+apes_json_finding(ApesJson *j, ApesFinding *f)
+{
+	MemoryContext tmp = apes_details_context();
+	MemoryContext old = MemoryContextSwitchTo(tmp);
+	ApesJson	one;
+	Jsonb	   *built;
+	Jsonb	   *kept;
+
+	apes_finding_details(f, false);
+	apes_json_begin(&one);
+	apes_json_finding_fields(&one, f);
+	built = apes_json_end(&one);
+	MemoryContextSwitchTo(old);
+	kept = palloc(VARSIZE(built));
+	memcpy(kept, built, VARSIZE(built));
+	MemoryContextDelete(tmp);
+	apes_forget_details(f);
+	apes_json_jsonb(j, NULL, kept);
 }
 
 /* How many findings each check of the registry has (indexed by ApesCheckId), in one pass over the findings. */
@@ -707,7 +756,6 @@ apes_health_json(PG_FUNCTION_ARGS)
 			continue;
 		}
 		shown++;
-		apes_finding_details(f, false);
 		apes_json_finding(&j, f);
 	}
 	apes_json_end_array(&j);

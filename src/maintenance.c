@@ -63,33 +63,107 @@ apes_table_rows(ApesRel *r, PgStat_StatTabEntry *tab)
 	return Max((double) Max(r->reltuples, 0), tab != NULL ? (double) apes_live_tuples(tab) : 0.0);
 }
 
+/*
+ * What a per-table finding's details need, copied out of the statistics snapshot (gone by the time a rendering asks
+ * for the details): a finding keeps these few numbers, and builds its summary, evidence and DDL only when shown.
+ */
+typedef struct MaintTable
+{
+	ApesRel    *rel;
+	double		live;
+	double		dead;
+	double		rows;
+	double		changed;		/* rows changed since the last ANALYZE */
+	double		threshold;		/* autovacuum's dead-row threshold */
+	TimestampTz last_vacuum;
+	TimestampTz last_autovacuum;
+	TimestampTz last_analyze;
+	bool		published;		/* table_without_primary_key: a publication replicates its updates or deletes */
+} MaintTable;
+
+/* A timestamp as text, or NULL for 0 (never). */
+static const char *
+apes_time_or_null(TimestampTz t)
+{
+	return t != 0 ? timestamptz_to_str(t) : NULL;
+}
+
 /* The evidence every per-table maintenance finding carries. */
 static Jsonb *
-apes_table_evidence(ApesRel *r, PgStat_StatTabEntry *tab, double threshold, bool vacuuming)
+apes_table_evidence(MaintTable *m)
 {
 	ApesJson	ev;
 
 	apes_json_begin(&ev);
-	apes_json_int(&ev, "n_live_tup", tab ? apes_live_tuples(tab) : 0);
-	apes_json_int(&ev, "n_dead_tup", tab ? apes_dead_tuples(tab) : 0);
-	apes_json_float(&ev, "reltuples", r->reltuples);
-	if (threshold >= 0)
-		apes_json_float(&ev, "autovacuum_threshold", threshold);
-	apes_json_bool(&ev, "autovacuum_enabled", r->av_enabled);
-	if (tab != NULL && apes_last_any_vacuum(tab) != 0)
-		apes_json_text(&ev, "last_vacuum", timestamptz_to_str(apes_last_any_vacuum(tab)));
-	else
-		apes_json_null(&ev, "last_vacuum");
-	if (tab != NULL && apes_last_autovacuum(tab) != 0)
-		apes_json_text(&ev, "last_autovacuum", timestamptz_to_str(apes_last_autovacuum(tab)));
-	else
-		apes_json_null(&ev, "last_autovacuum");
-	if (tab != NULL && Max(apes_last_analyze(tab), apes_last_autoanalyze(tab)) != 0)
-		apes_json_text(&ev, "last_analyze", timestamptz_to_str(Max(apes_last_analyze(tab), apes_last_autoanalyze(tab))));
-	else
-		apes_json_null(&ev, "last_analyze");
-	apes_json_bool(&ev, "vacuum_running_now", vacuuming);
+	apes_json_int(&ev, "n_live_tup", (int64) m->live);
+	apes_json_int(&ev, "n_dead_tup", (int64) m->dead);
+	apes_json_float(&ev, "reltuples", m->rel->reltuples);
+	apes_json_int(&ev, "n_mod_since_analyze", (int64) m->changed);
+	apes_json_float(&ev, "autovacuum_threshold", m->threshold);
+	apes_json_bool(&ev, "autovacuum_enabled", m->rel->av_enabled);
+	apes_json_text(&ev, "last_vacuum", apes_time_or_null(Max(m->last_vacuum, m->last_autovacuum)));
+	apes_json_text(&ev, "last_autovacuum", apes_time_or_null(m->last_autovacuum));
+	apes_json_text(&ev, "last_analyze", apes_time_or_null(m->last_analyze));
 	return apes_json_end(&ev);
+}
+
+/* Summary, evidence and DDL of a per-table maintenance finding, when a rendering shows it (ApesFinding.details). */
+static void
+apes_table_details(ApesFinding *f, bool bulk)
+{
+	MaintTable *m = f->details_arg;
+	char	   *name = f->object_name;
+	TimestampTz last = Max(m->last_vacuum, m->last_autovacuum);
+
+	switch (f->check)
+	{
+		case APES_CHECK_autovacuum_behind:
+			f->summary = psprintf("%s has %.0f dead rows, %.1f times its autovacuum threshold of %.0f, and %s: autovacuum does not keep up (too few workers, cost limits, or a held horizon); VACUUM it, and tune its autovacuum settings",
+								  name, m->dead, m->dead / Max(m->threshold, 1), m->threshold,
+								  last == 0 ? "has never been vacuumed" :
+								  psprintf("was last vacuumed at %s", timestamptz_to_str(last)));
+			f->fix_sql = psprintf("VACUUM (VERBOSE, ANALYZE) %s;", name);
+			break;
+		case APES_CHECK_autovacuum_disabled:
+			f->summary = psprintf("autovacuum is disabled on %s (%.0f rows, %.0f dead): its dead rows stay until someone vacuums it, and only anti-wraparound vacuums still run",
+								  name, m->rows, m->dead);
+			f->fix_sql = psprintf("ALTER TABLE %s RESET (autovacuum_enabled);", name);
+			f->undo_sql = psprintf("ALTER TABLE %s SET (autovacuum_enabled = false);", name);
+			break;
+		case APES_CHECK_never_analyzed:
+			f->summary = psprintf("%s has never been analyzed (%.0f rows changed): the planner guesses its size and contents",
+								  name, Max(m->rows, m->changed));
+			f->fix_sql = psprintf("ANALYZE %s;", name);
+			break;
+		default:				/* never_vacuumed */
+			f->summary = psprintf("%s (%.0f rows) has never been vacuumed: its visibility map is empty, so index-only scans read the table, and its rows are not frozen yet",
+								  name, m->rows);
+			f->fix_sql = psprintf("VACUUM (ANALYZE) %s;", name);
+			break;
+	}
+	f->evidence = apes_table_evidence(m);
+}
+
+/* A per-table finding whose details wait until a rendering shows it. */
+static ApesFinding *
+apes_table_finding(ApesCheckId check, ApesSeverity severity, ApesRel *r, PgStat_StatTabEntry *tab, List **out)
+{
+	ApesFinding *f = apes_new_finding(check, severity, apes_qualified_name(r));
+	MaintTable *m = palloc(sizeof(MaintTable));
+
+	m->rel = r;
+	m->live = tab ? apes_live_tuples(tab) : 0;
+	m->dead = tab ? apes_dead_tuples(tab) : 0;
+	m->rows = apes_table_rows(r, tab);
+	m->changed = tab ? apes_mod_since_analyze(tab) : 0;
+	m->threshold = apes_autovacuum_threshold(r);
+	m->last_vacuum = tab ? apes_last_vacuum(tab) : 0;
+	m->last_autovacuum = tab ? apes_last_autovacuum(tab) : 0;
+	m->last_analyze = tab ? Max(apes_last_analyze(tab), apes_last_autoanalyze(tab)) : 0;
+	f->details = apes_table_details;
+	f->details_arg = m;
+	*out = lappend(*out, f);
+	return f;
 }
 
 /* autovacuum_behind: dead rows past twice its threshold, no vacuum for a while, and no worker on it now. */
@@ -98,45 +172,24 @@ apes_check_autovacuum_behind(ApesCatalog *cat, ApesRel *r, PgStat_StatTabEntry *
 							 List **out)
 {
 	double		threshold = apes_autovacuum_threshold(r);
-	double		dead = apes_dead_tuples(tab);
 	TimestampTz last = apes_last_any_vacuum(tab);
-	char	   *name;
 	ApesFinding *f;
 
-	if (!r->av_enabled || dead < 2 * threshold || list_member_oid(vacuuming, r->oid))
+	if (!r->av_enabled || apes_dead_tuples(tab) < 2 * threshold || list_member_oid(vacuuming, r->oid))
 		return;
 	if (last != 0 && !TimestampDifferenceExceeds(last, cat->now, apes_autovacuum_behind_min_s * 1000))
 		return;
-	name = apes_qualified_name(r);
-	f = apes_new_finding(APES_CHECK_autovacuum_behind, APES_WARNING, name);
-	f->summary = psprintf("%s has %.0f dead rows, %.1f times its autovacuum threshold of %.0f, and %s: autovacuum does not keep up (too few workers, cost limits, or a held horizon); VACUUM it, and tune its autovacuum settings",
-						  name, dead, dead / Max(threshold, 1), threshold,
-						  last == 0 ? "has never been vacuumed" :
-						  psprintf("was last vacuumed at %s", timestamptz_to_str(last)));
+	f = apes_table_finding(APES_CHECK_autovacuum_behind, APES_WARNING, r, tab, out);
 	/* never vacuumed: it may have crossed the threshold a moment ago; a vacuum long ago says autovacuum had time */
 	f->confidence = last == 0 ? APES_MEDIUM : APES_HIGH;
-	f->fix_sql = psprintf("VACUUM (VERBOSE, ANALYZE) %s;", name);
-	f->evidence = apes_table_evidence(r, tab, threshold, false);
-	*out = lappend(*out, f);
 }
 
 /* autovacuum_disabled: autovacuum_enabled = false on a table with rows. */
 static void
 apes_check_autovacuum_disabled(ApesRel *r, PgStat_StatTabEntry *tab, List **out)
 {
-	char	   *name;
-	ApesFinding *f;
-
-	if (r->av_enabled || apes_table_rows(r, tab) <= 0)
-		return;
-	name = apes_qualified_name(r);
-	f = apes_new_finding(APES_CHECK_autovacuum_disabled, APES_WARNING, name);
-	f->summary = psprintf("autovacuum is disabled on %s (%.0f rows, %lld dead): its dead rows stay until someone vacuums it, and only anti-wraparound vacuums still run",
-						  name, apes_table_rows(r, tab), (long long) (tab ? apes_dead_tuples(tab) : 0));
-	f->fix_sql = psprintf("ALTER TABLE %s RESET (autovacuum_enabled);", name);
-	f->undo_sql = psprintf("ALTER TABLE %s SET (autovacuum_enabled = false);", name);
-	f->evidence = apes_table_evidence(r, tab, apes_autovacuum_threshold(r), false);
-	*out = lappend(*out, f);
+	if (!r->av_enabled && apes_table_rows(r, tab) > 0)
+		apes_table_finding(APES_CHECK_autovacuum_disabled, APES_WARNING, r, tab, out);
 }
 
 /*
@@ -161,39 +214,19 @@ apes_check_never(ApesCatalog *cat, ApesRel *r, PgStat_StatTabEntry *tab, List **
 {
 	double		rows = apes_table_rows(r, tab);
 	TimestampTz born;
-	char	   *name;
-	ApesFinding *f;
 
-	if (rows <= 0 && (tab == NULL || apes_mod_since_analyze(tab) <= 0))
+	if (tab == NULL || (rows <= 0 && apes_mod_since_analyze(tab) <= 0))
 		return;
 	/* a table made (or rewritten) less than autovacuum_behind_min ago: autovacuum has not had its chance yet */
 	born = apes_rel_born(r);
 	if (born != 0 && !TimestampDifferenceExceeds(born, cat->now, apes_autovacuum_behind_min_s * 1000))
 		return;
-	if (tab != NULL && Max(apes_last_analyze(tab), apes_last_autoanalyze(tab)) == 0 && r->relnatts > 0 &&
-		apes_no_column_statistics(r))
-	{
-		double		changed = tab ? apes_mod_since_analyze(tab) : 0;
-
-		name = apes_qualified_name(r);
-		f = apes_new_finding(APES_CHECK_never_analyzed,
-							 Max(rows, changed) >= APES_NEVER_ANALYZED_WARN_ROWS ? APES_WARNING : APES_INFO, name);
-		f->summary = psprintf("%s has never been analyzed (%.0f rows changed): the planner guesses its size and contents",
-							  name, Max(rows, changed));
-		f->fix_sql = psprintf("ANALYZE %s;", name);
-		f->evidence = apes_table_evidence(r, tab, -1, false);
-		*out = lappend(*out, f);
-	}
-	if (tab != NULL && apes_last_any_vacuum(tab) == 0 && r->relallvisible == 0 && rows >= APES_NEVER_VACUUMED_MIN_ROWS)
-	{
-		name = apes_qualified_name(r);
-		f = apes_new_finding(APES_CHECK_never_vacuumed, APES_INFO, name);
-		f->summary = psprintf("%s (%.0f rows) has never been vacuumed: its visibility map is empty, so index-only scans read the table, and its rows are not frozen yet",
-							  name, rows);
-		f->fix_sql = psprintf("VACUUM (ANALYZE) %s;", name);
-		f->evidence = apes_table_evidence(r, tab, apes_autovacuum_threshold(r), false);
-		*out = lappend(*out, f);
-	}
+	if (Max(apes_last_analyze(tab), apes_last_autoanalyze(tab)) == 0 && r->relnatts > 0 && apes_no_column_statistics(r))
+		apes_table_finding(APES_CHECK_never_analyzed,
+						   Max(rows, apes_mod_since_analyze(tab)) >= APES_NEVER_ANALYZED_WARN_ROWS ? APES_WARNING : APES_INFO,
+						   r, tab, out);
+	if (apes_last_any_vacuum(tab) == 0 && r->relallvisible == 0 && rows >= APES_NEVER_VACUUMED_MIN_ROWS)
+		apes_table_finding(APES_CHECK_never_vacuumed, APES_INFO, r, tab, out);
 }
 
 /* The tables a publication replicates (every table when one publication is FOR ALL TABLES: *all set). */
@@ -249,25 +282,16 @@ apes_has_primary_key(ApesRel *r)
 	return false;
 }
 
-/*
- * table_without_primary_key: info; a warning when a publication replicates the table's updates or deletes and its
- * replica identity cannot identify a row (default without a key, or nothing): they fail on the publisher.
- */
+/* Summary, evidence and DDL of table_without_primary_key, when a rendering shows it. */
 static void
-apes_check_primary_key(ApesRel *r, bool published, List **out)
+apes_primary_key_details(ApesFinding *f, bool bulk)
 {
-	bool		identity_ok;
-	char	   *name;
-	ApesFinding *f;
+	ApesRel    *r = ((MaintTable *) f->details_arg)->rel;
+	bool		published = ((MaintTable *) f->details_arg)->published;
+	char	   *name = f->object_name;
 	ApesJson	ev;
 
-	if (r->ispartition || apes_has_primary_key(r))
-		return;
-	identity_ok = r->relreplident == REPLICA_IDENTITY_FULL || r->relreplident == REPLICA_IDENTITY_INDEX;
-	name = apes_qualified_name(r);
-	f = apes_new_finding(APES_CHECK_table_without_primary_key, published && !identity_ok ? APES_WARNING : APES_INFO,
-						 name);
-	f->summary = published && !identity_ok ?
+	f->summary = f->severity == APES_WARNING ?
 		psprintf("%s has no primary key and no usable replica identity, and a publication replicates its updates and deletes: every UPDATE and DELETE on it fails; add a primary key, or set REPLICA IDENTITY",
 				 name) :
 		psprintf("%s has no primary key: rows cannot be told apart reliably (logical replication, tools that edit rows, deduplication)%s",
@@ -279,6 +303,29 @@ apes_check_primary_key(ApesRel *r, bool published, List **out)
 				   r->relreplident == REPLICA_IDENTITY_NOTHING ? "nothing" :
 				   r->relreplident == REPLICA_IDENTITY_FULL ? "full" : "index");
 	f->evidence = apes_json_end(&ev);
+}
+
+/*
+ * table_without_primary_key: info; a warning when a publication replicates the table's updates or deletes and its
+ * replica identity cannot identify a row (default without a key, or nothing): they fail on the publisher.
+ */
+static void
+apes_check_primary_key(ApesRel *r, bool published, List **out)
+{
+	bool		identity_ok;
+	ApesFinding *f;
+	MaintTable *m;
+
+	if (r->ispartition || apes_has_primary_key(r))
+		return;
+	identity_ok = r->relreplident == REPLICA_IDENTITY_FULL || r->relreplident == REPLICA_IDENTITY_INDEX;
+	f = apes_new_finding(APES_CHECK_table_without_primary_key, published && !identity_ok ? APES_WARNING : APES_INFO,
+						 apes_qualified_name(r));
+	m = palloc0(sizeof(MaintTable));
+	m->rel = r;
+	m->published = published;
+	f->details = apes_primary_key_details;
+	f->details_arg = m;
 	*out = lappend(*out, f);
 }
 

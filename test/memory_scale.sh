@@ -3,8 +3,8 @@
 # backend holds the same memory (within 10%) in a database of 10 relations and in one of 10,000.
 #
 #   - apes_mem_small: 5 tables with a primary key (10 relations); apes_mem_big: 5,000 of them (10,000 relations), built
-#     by one DO block (a few seconds).  Each table has 5 rows; every tenth has 3 of them deleted and autovacuum off, so
-#     dead rows stay for the bloat checks.  Both have pg_stat_statements and pg_apes_health (whose own tables, about 20
+#     by one DO block (a few seconds).  Each table has 5 rows; every tenth has 3 of them deleted, dead rows that stay
+#     for the bloat checks (below autovacuum's threshold).  Both have pg_stat_statements and pg_apes_health (whose own tables, about 20
 #     relations, are in both).
 #   - in each database, for each report, a fresh session calls the report once (caches, plans warm up), then again, and
 #     measures the backend's memory as sum(used_bytes) of pg_backend_memory_contexts (used, not total: a context's
@@ -51,7 +51,7 @@ trap cleanup EXIT
 started=$(date +%s%N)
 ms_since() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
 
-# build DB N: N tables with a primary key (2N relations), 5 rows each; every tenth has 3 dead rows and no autovacuum
+# build DB N: N tables with a primary key (2N relations), 5 rows each; every tenth has 3 dead rows
 build() {
     dropdb --if-exists --force "$1" >/dev/null 2>&1
     createdb "$1"
@@ -63,8 +63,10 @@ CREATE EXTENSION pg_apes_health;
 DO \$\$
 BEGIN
     FOR i IN 1..$2 LOOP
-        EXECUTE format('CREATE TABLE public.t%s (id int PRIMARY KEY, v int)%s', i,
-                       CASE WHEN i % 10 = 0 THEN ' WITH (autovacuum_enabled = off)' ELSE '' END);
+        -- (no autovacuum_enabled = off: 3 dead rows of 5 never reach autovacuum's threshold of 51, and a table
+        -- with autovacuum off is an autovacuum_disabled finding since 0.6.0: the number of findings, and with it
+        -- the rows a call returns, would grow with the relations and blur what this test measures)
+        EXECUTE format('CREATE TABLE public.t%s (id int PRIMARY KEY, v int)', i);
         EXECUTE format('INSERT INTO public.t%s SELECT g, g FROM generate_series(1, 5) g', i);
         IF i % 10 = 0 THEN
             EXECUTE format('DELETE FROM public.t%s WHERE id <= 3', i);

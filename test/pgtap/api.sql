@@ -30,8 +30,8 @@ SELECT is(
           WITH ORDINALITY AS a(n, t, m, o)
     WHERE p.oid = 'apes.findings(text)'::regprocedure AND m = 't'),
   'check_id text, area text, severity text, object_name text, summary text, wasted_bytes bigint, '
-  'confidence text, evidence jsonb, fix_sql text, undo_sql text',
-  'apes.findings() returns the ten columns of the findings model, in order');
+  'confidence text, evidence jsonb, fix_sql text, undo_sql text, acknowledged boolean',
+  'apes.findings() returns the columns of the findings model, in order (acknowledged last, from 0.6.0)');
 SELECT is((SELECT proargdefaults IS NOT NULL FROM pg_proc WHERE oid = 'apes.findings(text)'::regprocedure), true,
           'the area argument has a default');
 
