@@ -1634,3 +1634,207 @@ SELECT pg_catalog.pg_extension_config_dump('apes.server_history', '');
 SELECT pg_catalog.pg_extension_config_dump('apes.server_database_history', '');
 SELECT pg_catalog.pg_extension_config_dump('apes.settings_history', '');
 SELECT pg_catalog.pg_extension_config_dump('apes.sequence_history', '');
+
+-- ==== issue 16: HTML report and metrics ====
+-- ---------------------------------------------------------------------------------------------------------------------
+-- Prometheus metrics (docs/metrics.md): apes.metrics() is the text exposition format, apes.metric_samples() the same
+-- samples as rows for postgres_exporter's custom queries (contrib/postgres_exporter/queries.yaml).
+-- ---------------------------------------------------------------------------------------------------------------------
+
+-- The metric families: name, type, help, label names, and how postgres_exporter's custom queries name each one
+-- (metric = exporter_namespace || '_' || exporter_column).
+CREATE FUNCTION apes.metric_families()
+RETURNS TABLE (metric text, type text, help text, labels text[], exporter_namespace text, exporter_column text)
+AS 'MODULE_PATHNAME', 'apes_metric_families'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION apes.metric_families() IS 'the metric families apes.metrics() writes, with their help text and labels';
+
+-- The figures of apes.metrics() read from system views, as (metric, label values in the family's order, value), for
+-- the families named; per object, the first top_n objects get series of their own and the rest one series labelled
+-- 'other' (summed; for lags and shares, the largest).  An object named 'other' itself goes into that series.
+-- Internal to apes.metrics() and apes.metric_samples(), which check each row against the families.
+CREATE FUNCTION apes.metric_rows(families text[], top_n integer)
+RETURNS TABLE (metric text, labels text[], value double precision)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    pgss     record;
+    here_lsn pg_lsn;
+BEGIN
+    IF top_n IS NULL OR top_n < 0 THEN
+        RAISE EXCEPTION 'top_n must be 0 or more' USING ERRCODE = '22023';
+    END IF;
+    families := coalesce(families, '{}');
+
+    IF 'apes_snapshot_age_seconds' = ANY (families) THEN
+        RETURN QUERY
+        SELECT 'apes_snapshot_age_seconds', '{}'::text[],
+               coalesce(extract(epoch FROM clock_timestamp() - (SELECT max(s.taken_at) FROM apes.snapshot s))::float8,
+                        'Infinity'::float8);
+    END IF;
+
+    IF 'apes_client_connections' = ANY (families) THEN
+        RETURN QUERY
+        WITH p AS (SELECT coalesce(x.database, '') AS db, x.application AS app, sum(x.sessions) AS sessions,
+                          sum(x.active) AS active, sum(x.idle) AS idle, sum(x.idle_in_transaction) AS iit,
+                          sum(x.idle_in_transaction_aborted) AS iita, sum(x.hidden_sessions) AS hidden
+                     FROM apes.pools() x
+                    GROUP BY 1, 2),
+             r AS (SELECT p.*, NOT (p.db = 'other' AND p.app = 'other')
+                               AND row_number() OVER (PARTITION BY p.db = 'other' AND p.app = 'other'
+                                                      ORDER BY p.sessions DESC, p.db, p.app) <= top_n AS top
+                     FROM p),
+             g AS (SELECT CASE WHEN r.top THEN r.db ELSE 'other' END AS db,
+                          CASE WHEN r.top THEN r.app ELSE 'other' END AS app, NOT r.top AS is_other,
+                          sum(r.sessions) AS sessions, sum(r.active) AS active, sum(r.idle) AS idle,
+                          sum(r.iit) AS iit, sum(r.iita) AS iita, sum(r.hidden) AS hidden
+                     FROM r GROUP BY 1, 2, 3)
+        SELECT 'apes_client_connections', ARRAY[g.db, g.app, s.state], s.n::float8
+          FROM g
+         CROSS JOIN LATERAL (VALUES (1, 'active', g.active), (2, 'idle', g.idle), (3, 'idle_in_transaction', g.iit),
+                                    (4, 'idle_in_transaction_aborted', g.iita), (5, 'hidden', g.hidden),
+                                    (6, 'unknown', g.sessions - g.active - g.idle - g.iit - g.iita - g.hidden))
+                             AS s(ord, state, n)
+         ORDER BY g.is_other, g.sessions DESC, g.db, g.app, s.ord;
+    END IF;
+
+    IF families && ARRAY['apes_replication_lag_seconds', 'apes_replication_lag_bytes',
+                         'apes_replication_slot_retained_bytes'] THEN
+        here_lsn := CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END;
+    END IF;
+
+    IF families && ARRAY['apes_replication_lag_seconds', 'apes_replication_lag_bytes'] THEN
+        RETURN QUERY
+        WITH s AS (SELECT coalesce(w.application_name, '') AS standby,
+                          max(greatest(pg_wal_lsn_diff(here_lsn, w.replay_lsn), 0))::float8 AS bytes,
+                          max(extract(epoch FROM w.replay_lag))::float8 AS secs
+                     FROM pg_stat_replication w
+                    GROUP BY 1),
+             r AS (SELECT s.standby, s.bytes,
+                          coalesce(s.secs, CASE WHEN s.bytes = 0 THEN 0 END) AS secs,
+                          s.standby <> 'other'
+                          AND row_number() OVER (PARTITION BY s.standby = 'other'
+                                                 ORDER BY s.bytes DESC NULLS LAST, s.standby) <= top_n AS top
+                     FROM s),
+             g AS (SELECT CASE WHEN r.top THEN r.standby ELSE 'other' END AS standby, NOT r.top AS is_other,
+                          max(r.bytes) AS bytes, max(r.secs) AS secs
+                     FROM r GROUP BY 1, 2)
+        SELECT x.metric, ARRAY[g.standby], x.v
+          FROM g
+         CROSS JOIN LATERAL (VALUES (1, 'apes_replication_lag_seconds', g.secs),
+                                    (2, 'apes_replication_lag_bytes', g.bytes)) AS x(ord, metric, v)
+         WHERE x.metric = ANY (families)
+         ORDER BY x.ord, g.is_other, g.bytes DESC NULLS LAST, g.standby;
+    END IF;
+
+    IF 'apes_replication_slot_retained_bytes' = ANY (families) THEN
+        RETURN QUERY
+        WITH s AS (SELECT l.slot_name::text AS slot, coalesce(l.wal_status, 'none') AS status,
+                          coalesce(greatest(pg_wal_lsn_diff(here_lsn, l.restart_lsn), 0), 0)::float8 AS bytes
+                     FROM pg_replication_slots l),
+             r AS (SELECT s.*, s.slot <> 'other'
+                               AND row_number() OVER (PARTITION BY s.slot = 'other'
+                                                      ORDER BY s.bytes DESC, s.slot) <= top_n AS top
+                     FROM s)
+        SELECT 'apes_replication_slot_retained_bytes', ARRAY[g.slot, g.status], g.bytes
+          FROM (SELECT CASE WHEN r.top THEN r.slot ELSE 'other' END AS slot, r.status, NOT r.top AS is_other,
+                       sum(r.bytes) AS bytes
+                  FROM r GROUP BY 1, 2, 3) g
+         ORDER BY g.is_other, g.bytes DESC, g.slot, g.status;
+    END IF;
+
+    IF families && ARRAY['apes_archiver_archived_total', 'apes_archiver_failed_total',
+                         'apes_archiver_last_success_age_seconds'] THEN
+        RETURN QUERY
+        SELECT x.metric, '{}'::text[], x.v
+          FROM pg_stat_archiver a
+         CROSS JOIN LATERAL (VALUES (1, 'apes_archiver_archived_total', a.archived_count::float8),
+                                    (2, 'apes_archiver_failed_total', a.failed_count::float8),
+                                    (3, 'apes_archiver_last_success_age_seconds',
+                                     extract(epoch FROM clock_timestamp() - a.last_archived_time)::float8))
+                             AS x(ord, metric, v)
+         WHERE x.metric = ANY (families)
+         ORDER BY x.ord;
+    END IF;
+
+    IF 'apes_sequence_used_ratio' = ANY (families) THEN
+        RETURN QUERY
+        WITH s AS (SELECT quote_ident(q.schemaname) || '.' || quote_ident(q.sequencename) AS seq,
+                          (CASE WHEN q.max_value = q.min_value THEN 1
+                                WHEN q.increment_by > 0
+                                THEN (q.last_value::numeric - q.min_value) / (q.max_value::numeric - q.min_value)
+                                ELSE (q.max_value::numeric - q.last_value) / (q.max_value::numeric - q.min_value)
+                           END)::float8 AS used
+                     FROM pg_sequences q
+                    WHERE q.last_value IS NOT NULL),
+             r AS (SELECT s.*, s.seq <> 'other'
+                               AND row_number() OVER (PARTITION BY s.seq = 'other'
+                                                      ORDER BY s.used DESC, s.seq) <= top_n AS top
+                     FROM s)
+        SELECT 'apes_sequence_used_ratio', ARRAY[g.seq], g.used
+          FROM (SELECT CASE WHEN r.top THEN r.seq ELSE 'other' END AS seq, NOT r.top AS is_other,
+                       max(r.used) AS used
+                  FROM r GROUP BY 1, 2) g
+         ORDER BY g.is_other, g.used DESC, g.seq;
+    END IF;
+
+    IF families && ARRAY['apes_statement_exec_seconds_total', 'apes_statement_calls_total'] THEN
+        pgss := apes.pgss_status();
+        IF pgss.status = 'ok' THEN
+            -- this database's statements, as apes.snapshot() keeps them; nested and top-level executions together
+            RETURN QUERY EXECUTE format($q$
+                WITH s AS (SELECT x.queryid, x.userid, sum(x.total_exec_time::numeric) / 1000 AS secs,
+                                  sum(x.calls) AS calls
+                             FROM %I.pg_stat_statements(false) x
+                            WHERE x.dbid = (SELECT d.oid FROM pg_database d WHERE d.datname = current_database())
+                            GROUP BY x.queryid, x.userid),
+                     r AS (SELECT s.*, s.queryid IS NOT NULL
+                                       AND row_number() OVER (PARTITION BY s.queryid IS NULL
+                                                              ORDER BY s.secs DESC, s.queryid, s.userid) <= $1 AS top
+                             FROM s),
+                     g AS (SELECT CASE WHEN r.top THEN r.queryid::text ELSE 'other' END AS qid,
+                                  CASE WHEN r.top THEN coalesce((SELECT a.rolname::text FROM pg_roles a
+                                                                  WHERE a.oid = r.userid), r.userid::text)
+                                       ELSE 'other' END AS usr,
+                                  NOT r.top AS is_other, sum(r.secs) AS secs, sum(r.calls) AS calls
+                             FROM r GROUP BY 1, 2, 3)
+                SELECT x.metric, ARRAY[g.qid, g.usr], x.v::float8
+                  FROM g
+                 CROSS JOIN LATERAL (VALUES (1, 'apes_statement_exec_seconds_total', g.secs),
+                                            (2, 'apes_statement_calls_total', g.calls)) AS x(ord, metric, v)
+                 WHERE x.metric = ANY ($2)
+                 ORDER BY x.ord, g.is_other, g.secs DESC, g.qid, g.usr$q$, pgss.schema_name)
+            USING top_n, families;
+        END IF;
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION apes.metric_rows(text[], integer) IS
+    'the figures of apes.metrics() read from system views, top_n objects per family (used by apes.metrics())';
+
+-- Every metric family in Prometheus' text exposition format (version 0.0.4): findings by area, check and severity,
+-- wasted bytes by area, the duration of the findings, snapshot age, client connections, replication, slots,
+-- archiving, sequences, statements; per-object series bounded by pg_apes_health.metrics_top_n.
+CREATE FUNCTION apes.metrics()
+RETURNS text
+AS 'MODULE_PATHNAME', 'apes_metrics'
+LANGUAGE C STABLE PARALLEL UNSAFE;
+COMMENT ON FUNCTION apes.metrics() IS 'health metrics in Prometheus'' text exposition format';
+
+-- The samples of apes.metrics() as rows, for the families named (NULL: all), computing only what they need.
+CREATE FUNCTION apes.metric_samples(families text[] DEFAULT NULL)
+RETURNS TABLE (metric text, labels jsonb, value double precision)
+AS 'MODULE_PATHNAME', 'apes_metric_samples'
+LANGUAGE C STABLE PARALLEL UNSAFE;
+COMMENT ON FUNCTION apes.metric_samples(text[]) IS
+    'the samples of apes.metrics() as rows (labels as jsonb), for postgres_exporter''s custom queries';
+
+REVOKE ALL ON FUNCTION apes.metric_families() FROM PUBLIC;
+REVOKE ALL ON FUNCTION apes.metric_rows(text[], integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION apes.metrics() FROM PUBLIC;
+REVOKE ALL ON FUNCTION apes.metric_samples(text[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION apes.metric_families() TO pg_monitor;
+GRANT EXECUTE ON FUNCTION apes.metric_rows(text[], integer) TO pg_monitor;
+GRANT EXECUTE ON FUNCTION apes.metrics() TO pg_monitor;
+GRANT EXECUTE ON FUNCTION apes.metric_samples(text[]) TO pg_monitor;

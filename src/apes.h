@@ -64,7 +64,22 @@ struct ApesCatalog;
 /* An area's collector: appends its findings (ApesFinding *) to *out. */
 typedef void (*ApesCollector) (struct ApesCatalog *cat, List **out);
 
+/* Totals over a list of findings, for the verdict. */
+#define APES_NSEVERITIES 3
+typedef struct ApesTotals
+{
+	int			by_severity[APES_NSEVERITIES];
+	int			total;
+	int64		wasted_bytes;
+} ApesTotals;
+
 /* findings.c */
+extern List *apes_collect_all(struct ApesCatalog **catp);
+extern int	apes_area_count(void);
+extern const char *apes_area_name(int i);
+extern ApesTotals apes_totals(List *findings);
+extern const char *apes_status(ApesTotals *t);
+extern char *apes_verdict(ApesTotals *t);
 extern ApesFinding *apes_new_finding(ApesCheckId check, ApesSeverity severity, const char *object_name);
 extern void apes_finding_details(ApesFinding *f, bool bulk);
 extern bool apes_error_ends_call(int sqlerrcode);
@@ -117,6 +132,7 @@ extern int	apes_blocked_min_wait_s;
 extern int	apes_churn_max_per_s;
 extern char *apes_pgbouncer_dsn;
 extern int	apes_pgbouncer_timeout_ms;
+extern int	apes_metrics_top_n;
 
 /* index_health.c */
 extern void apes_collect_index_findings(struct ApesCatalog *cat, List **out);
