@@ -1838,3 +1838,257 @@ GRANT EXECUTE ON FUNCTION apes.metric_families() TO pg_monitor;
 GRANT EXECUTE ON FUNCTION apes.metric_rows(text[], integer) TO pg_monitor;
 GRANT EXECUTE ON FUNCTION apes.metrics() TO pg_monitor;
 GRANT EXECUTE ON FUNCTION apes.metric_samples(text[]) TO pg_monitor;
+
+-- ---------------------------------------------------------------------------------------------------------------------
+-- The HTML report (docs/report.md): apes.report_html() renders the findings and charts over a period of the history.
+-- ---------------------------------------------------------------------------------------------------------------------
+
+-- Episodes of findings resolved after a moment, found without reading the others: the report's findings-over-time
+-- chart reads the episodes open during its period (the open ones through finding_history_open_idx).
+CREATE INDEX finding_history_resolved_idx ON apes.finding_history (resolved_at) WHERE resolved_at IS NOT NULL;
+
+-- The series of the report's charts over a period, from the snapshots in it: at most 200 points (the last snapshot
+-- of each of 200 equal slices of the period), so the cost follows the period and the top_n objects shown, not the
+-- length of the history or the size of the catalog.  One row per point of a series:
+--   db_size          every database's size (server_database_history), the top_n largest at the end
+--   relation_size    the top_n largest tables and indexes at the end (relation_history)
+--   statement_time   execution seconds per minute of the top_n statements of the period (as apes.query_stats()
+--                    ranks them), between consecutive points of one statistics series
+--   connections      sessions by state (facet: the application; NULL: the other applications together)
+--   findings         findings open at each point, by severity (finding_history)
+--   wal              WAL bytes written per minute (server_history.wal_lsn)
+--   checkpoints      checkpoints per hour, timed and requested
+-- A rate needs two points of one series (same server start, no reset between): otherwise it is NULL, a gap.
+-- Internal to apes.report_html().
+CREATE FUNCTION apes.report_series(since timestamptz, until timestamptz, top_n integer)
+RETURNS TABLE (chart text, facet text, series_no integer, series text, x timestamptz, y double precision)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    slice    double precision;
+    pt_id    bigint[];
+    pt_at    timestamptz[];
+    base_id  bigint;
+    all_id   bigint[];     -- base_id (when there is one), then the points
+    first_ord integer;     -- the ord of all_id[1]: 0 for base_id, 1 for the first point
+    last_id  bigint;
+    start_id bigint;
+    end_id   bigint;
+BEGIN
+    IF since IS NULL OR until IS NULL OR NOT isfinite(since) OR NOT isfinite(until) OR since > until THEN
+        RAISE EXCEPTION 'the period must have finite bounds, since before until' USING ERRCODE = '22023';
+    END IF;
+    IF top_n IS NULL OR top_n < 1 THEN
+        RAISE EXCEPTION 'top_n must be 1 or more' USING ERRCODE = '22023';
+    END IF;
+    -- the points: the last snapshot of each of 200 slices of the period
+    slice := greatest(extract(epoch FROM until - since)::float8 / 200, 1e-6);
+    SELECT array_agg(q.snapshot_id ORDER BY q.taken_at), array_agg(q.taken_at ORDER BY q.taken_at)
+      INTO pt_id, pt_at
+      FROM (SELECT DISTINCT ON (floor(extract(epoch FROM s.taken_at - since)::float8 / slice))
+                   s.snapshot_id, s.taken_at
+              FROM apes.snapshot s
+             WHERE s.taken_at >= since AND s.taken_at <= until
+             ORDER BY floor(extract(epoch FROM s.taken_at - since)::float8 / slice), s.taken_at DESC) q;
+    IF pt_id IS NULL THEN
+        RETURN;
+    END IF;
+    -- the snapshot before the first point: where the first rate starts
+    SELECT s.snapshot_id INTO base_id FROM apes.snapshot s WHERE s.taken_at < pt_at[1]
+     ORDER BY s.taken_at DESC LIMIT 1;
+
+    all_id := CASE WHEN base_id IS NULL THEN pt_id ELSE base_id || pt_id END;
+    first_ord := CASE WHEN base_id IS NULL THEN 1 ELSE 0 END;
+
+    -- database sizes: the top_n largest at the last point that has them
+    SELECT max(h.snapshot_id) INTO last_id FROM apes.server_database_history h WHERE h.snapshot_id = ANY (pt_id);
+    IF last_id IS NOT NULL THEN
+        RETURN QUERY
+        WITH pp AS MATERIALIZED (SELECT (u.ord - 1 + first_ord)::integer AS ord, s.snapshot_id, s.taken_at, s.server_start,
+                                   s.pgss_reset
+                              FROM unnest(all_id) WITH ORDINALITY AS u(id, ord)
+                              JOIN apes.snapshot s ON s.snapshot_id = u.id),
+             top AS (SELECT h.datid, h.datname::text AS name, row_number() OVER (ORDER BY h.size_bytes DESC, h.datname) AS rk
+                       FROM apes.server_database_history h
+                      WHERE h.snapshot_id = last_id AND h.size_bytes IS NOT NULL
+                      ORDER BY h.size_bytes DESC, h.datname LIMIT top_n)
+        SELECT 'db_size', NULL::text, t.rk::integer, t.name, pp.taken_at, h.size_bytes::float8
+          FROM top t CROSS JOIN pp
+          LEFT JOIN apes.server_database_history h ON h.snapshot_id = pp.snapshot_id AND h.datid = t.datid
+         WHERE pp.ord >= 1
+         ORDER BY t.rk, pp.taken_at;
+    END IF;
+
+    -- tables and indexes: the top_n largest at the last point that has relation history
+    SELECT max(u.id) INTO last_id FROM unnest(pt_id) u(id)
+     WHERE EXISTS (SELECT 1 FROM apes.relation_history h WHERE h.snapshot_id = u.id);
+    IF last_id IS NOT NULL THEN
+        RETURN QUERY
+        WITH pp AS MATERIALIZED (SELECT (u.ord - 1 + first_ord)::integer AS ord, s.snapshot_id, s.taken_at, s.server_start,
+                                   s.pgss_reset
+                              FROM unnest(all_id) WITH ORDINALITY AS u(id, ord)
+                              JOIN apes.snapshot s ON s.snapshot_id = u.id),
+             top AS (SELECT h.relid, row_number() OVER (ORDER BY h.total_bytes DESC, h.relid) AS rk
+                       FROM apes.relation_history h
+                      WHERE h.snapshot_id = last_id AND h.total_bytes IS NOT NULL
+                      ORDER BY h.total_bytes DESC, h.relid LIMIT top_n)
+        SELECT 'relation_size', NULL::text, t.rk::integer,
+               coalesce((SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname)
+                           FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = t.relid),
+                        format('relation %s (dropped)', t.relid)),
+               pp.taken_at, h.total_bytes::float8
+          FROM top t CROSS JOIN pp
+          LEFT JOIN apes.relation_history h ON h.snapshot_id = pp.snapshot_id AND h.relid = t.relid
+         WHERE pp.ord >= 1
+         ORDER BY t.rk, pp.taken_at;
+    END IF;
+
+    -- statements: the period's top_n by execution time, bounded as apes.query_stats() bounds the period
+    BEGIN
+        SELECT b.start_id, b.end_id INTO start_id, end_id FROM apes.period_bounds(since, until) b;
+    EXCEPTION WHEN invalid_parameter_value THEN
+        NULL;   -- no snapshot with statements in the period
+    END;
+    IF start_id IS NOT NULL AND end_id IS NOT NULL AND end_id <> 0 THEN
+        RETURN QUERY
+        WITH pp AS MATERIALIZED (SELECT (u.ord - 1 + first_ord)::integer AS ord, s.snapshot_id, s.taken_at, s.server_start,
+                                   s.pgss_reset
+                              FROM unnest(all_id) WITH ORDINALITY AS u(id, ord)
+                              JOIN apes.snapshot s ON s.snapshot_id = u.id),
+             top AS (SELECT d.dbid, d.userid, d.queryid, d.toplevel,
+                            row_number() OVER (ORDER BY d.total_exec_time DESC, d.queryid) AS rk
+                       FROM apes.statement_deltas(start_id, end_id) d
+                      ORDER BY d.total_exec_time DESC, d.queryid LIMIT top_n),
+             v AS (SELECT t.rk, t.queryid, t.dbid, t.userid, pp.ord, pp.taken_at, pp.server_start, pp.pgss_reset,
+                          h.total_exec_time
+                     FROM top t CROSS JOIN pp
+                     LEFT JOIN apes.statement_history h
+                            ON h.snapshot_id = pp.snapshot_id AND h.dbid = t.dbid AND h.userid = t.userid
+                           AND h.queryid = t.queryid AND h.toplevel = t.toplevel),
+             r AS (SELECT v.*, lag(v.total_exec_time) OVER w AS prev_time, lag(v.taken_at) OVER w AS prev_at,
+                          lag(v.server_start) OVER w AS prev_start, lag(v.pgss_reset) OVER w AS prev_reset
+                     FROM v WINDOW w AS (PARTITION BY v.rk ORDER BY v.ord))
+        SELECT 'statement_time', NULL::text, r.rk::integer,
+               format('%s: %s', r.queryid,
+                      left(regexp_replace(coalesce(apes.statement_query(r.dbid, r.userid, r.queryid), 'text not recorded'),
+                                          '\s+', ' ', 'g'), 60)),
+               r.taken_at,
+               CASE WHEN r.prev_at IS NOT NULL AND r.server_start = r.prev_start
+                         AND r.pgss_reset IS NOT DISTINCT FROM r.prev_reset
+                         AND coalesce(r.total_exec_time, 0) >= coalesce(r.prev_time, 0)
+                    THEN (coalesce(r.total_exec_time, 0) - coalesce(r.prev_time, 0)) / 1000
+                         / (extract(epoch FROM r.taken_at - r.prev_at)::float8 / 60) END
+          FROM r
+         WHERE r.ord >= 1
+         ORDER BY r.rk, r.taken_at;
+    END IF;
+
+    -- connections by state, per application (the top_n by their largest number of sessions), from pool_history
+    RETURN QUERY
+    WITH pp AS MATERIALIZED (SELECT (u.ord - 1 + first_ord)::integer AS ord, s.snapshot_id, s.taken_at, s.server_start,
+                                   s.pgss_reset
+                              FROM unnest(all_id) WITH ORDINALITY AS u(id, ord)
+                              JOIN apes.snapshot s ON s.snapshot_id = u.id),
+         ph AS (SELECT pp.snapshot_id, h.application, sum(h.sessions) AS sessions, sum(h.active) AS active,
+                       sum(h.idle_in_transaction) AS iit
+                  FROM pp JOIN apes.pool_history h ON h.snapshot_id = pp.snapshot_id
+                 WHERE pp.ord >= 1
+                 GROUP BY 1, 2),
+         top AS (SELECT ph.application, row_number() OVER (ORDER BY max(ph.sessions) DESC, ph.application) AS rk
+                   FROM ph GROUP BY ph.application ORDER BY max(ph.sessions) DESC, ph.application LIMIT top_n),
+         facets AS (SELECT t.application AS facet, t.rk FROM top t
+                    UNION ALL
+                    SELECT NULL, top_n + 1 WHERE EXISTS (SELECT 1 FROM ph WHERE ph.application NOT IN (SELECT t.application FROM top t))),
+         g AS (SELECT f.facet, f.rk, pp.taken_at, coalesce(sum(ph.sessions), 0) AS sessions,
+                      coalesce(sum(ph.active), 0) AS active, coalesce(sum(ph.iit), 0) AS iit
+                 FROM facets f CROSS JOIN pp
+                 LEFT JOIN ph ON ph.snapshot_id = pp.snapshot_id
+                             AND (ph.application = f.facet
+                                  OR (f.facet IS NULL AND ph.application NOT IN (SELECT t.application FROM top t)))
+                WHERE pp.ord >= 1
+                GROUP BY 1, 2, 3)
+    SELECT 'connections', g.facet, s.no, s.state, g.taken_at, s.n::float8
+      FROM g CROSS JOIN LATERAL (VALUES (1, 'active', g.active), (2, 'idle in transaction', g.iit),
+                                        (3, 'idle', g.sessions - g.active - g.iit)) AS s(no, state, n)
+     ORDER BY g.rk, s.no, g.taken_at;
+
+    -- findings open at each point, by severity: the episodes open during the period, counted by a running sum of
+    -- their starts and ends (a finding first seen at a point counts there; one resolved at a point does not)
+    RETURN QUERY
+    WITH pp AS MATERIALIZED (SELECT (u.ord - 1 + first_ord)::integer AS ord, s.snapshot_id, s.taken_at, s.server_start,
+                                   s.pgss_reset
+                              FROM unnest(all_id) WITH ORDINALITY AS u(id, ord)
+                              JOIN apes.snapshot s ON s.snapshot_id = u.id),
+         e AS (SELECT h.severity, h.first_seen, h.resolved_at
+                 FROM apes.finding_history h
+                WHERE h.resolved_at IS NULL AND h.first_seen <= until
+               UNION ALL
+               SELECT h.severity, h.first_seen, h.resolved_at
+                 FROM apes.finding_history h
+                WHERE h.resolved_at IS NOT NULL AND h.resolved_at > since AND h.first_seen <= until),
+         sev AS (SELECT * FROM (VALUES (1, 'critical'), (2, 'warning'), (3, 'info')) AS v(no, severity)),
+         ev AS (SELECT e.severity, e.first_seen AS t, 1 AS d, false AS is_point FROM e
+                UNION ALL
+                SELECT e.severity, e.resolved_at, -1, false FROM e WHERE e.resolved_at IS NOT NULL
+                UNION ALL
+                SELECT sev.severity, pp.taken_at, 0, true
+                  FROM sev CROSS JOIN pp WHERE pp.ord >= 1),
+         run AS (SELECT ev.severity, ev.t, ev.is_point,
+                        sum(ev.d) OVER (PARTITION BY ev.severity ORDER BY ev.t) AS n
+                   FROM ev)
+    SELECT 'findings', NULL::text, sev.no, sev.severity, run.t, run.n::float8
+      FROM run JOIN sev ON sev.severity = run.severity
+     WHERE run.is_point
+     ORDER BY sev.no, run.t;
+
+    -- WAL per minute and checkpoints per hour, between consecutive points of one server run (server_history)
+    RETURN QUERY
+    WITH pp AS MATERIALIZED (SELECT (u.ord - 1 + first_ord)::integer AS ord, s.snapshot_id, s.taken_at, s.server_start,
+                                   s.pgss_reset
+                              FROM unnest(all_id) WITH ORDINALITY AS u(id, ord)
+                              JOIN apes.snapshot s ON s.snapshot_id = u.id),
+         v AS (SELECT pp.ord, pp.taken_at, pp.server_start, h.wal_lsn, h.checkpoints_timed, h.checkpoints_req,
+                      h.checkpointer_reset
+                 FROM pp
+                 LEFT JOIN apes.server_history h ON h.snapshot_id = pp.snapshot_id),
+         r AS (SELECT v.*, lag(v.taken_at) OVER w AS prev_at, lag(v.server_start) OVER w AS prev_start,
+                      lag(v.wal_lsn) OVER w AS prev_lsn, lag(v.checkpoints_timed) OVER w AS prev_timed,
+                      lag(v.checkpoints_req) OVER w AS prev_req, lag(v.checkpointer_reset) OVER w AS prev_reset
+                 FROM v WINDOW w AS (ORDER BY v.ord)),
+         q AS (SELECT r.*, r.prev_at IS NOT NULL AND r.server_start = r.prev_start AS same_run,
+                      extract(epoch FROM r.taken_at - r.prev_at)::float8 AS secs
+                 FROM r WHERE r.ord >= 1)
+    SELECT x.chart, NULL::text, x.no, x.series, q.taken_at, x.v
+      FROM q CROSS JOIN LATERAL (
+             VALUES ('wal', 1, 'WAL written',
+                     CASE WHEN q.same_run AND q.wal_lsn >= q.prev_lsn
+                          THEN pg_wal_lsn_diff(q.wal_lsn, q.prev_lsn)::float8 / (q.secs / 60) END),
+                    ('checkpoints', 1, 'timed',
+                     CASE WHEN q.same_run AND q.checkpointer_reset IS NOT DISTINCT FROM q.prev_reset
+                               AND q.checkpoints_timed >= q.prev_timed
+                          THEN (q.checkpoints_timed - q.prev_timed)::float8 / (q.secs / 3600) END),
+                    ('checkpoints', 2, 'requested',
+                     CASE WHEN q.same_run AND q.checkpointer_reset IS NOT DISTINCT FROM q.prev_reset
+                               AND q.checkpoints_req >= q.prev_req
+                          THEN (q.checkpoints_req - q.prev_req)::float8 / (q.secs / 3600) END)) AS x(chart, no, series, v)
+     ORDER BY x.chart DESC, x.no, q.taken_at;
+END
+$$;
+COMMENT ON FUNCTION apes.report_series(timestamptz, timestamptz, integer) IS
+    'the series of apes.report_html()''s charts over a period (used by apes.report_html())';
+
+-- One self-contained HTML document for people: the verdict and findings as apes.health_report() gives them, then
+-- charts of the period's history (sizes, statement time, connections, findings, WAL, checkpoints) and its top
+-- statements.  Inline CSS and SVG only: no script, font, image or request of any kind.
+CREATE FUNCTION apes.report_html(since timestamptz DEFAULT now() - interval '1 day', until timestamptz DEFAULT now())
+RETURNS text
+AS 'MODULE_PATHNAME', 'apes_report_html'
+LANGUAGE C STABLE PARALLEL UNSAFE;
+COMMENT ON FUNCTION apes.report_html(timestamptz, timestamptz) IS
+    'health report as one self-contained HTML document, with charts of the history over a period';
+
+REVOKE ALL ON FUNCTION apes.report_series(timestamptz, timestamptz, integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION apes.report_html(timestamptz, timestamptz) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION apes.report_series(timestamptz, timestamptz, integer) TO pg_monitor;
+GRANT EXECUTE ON FUNCTION apes.report_html(timestamptz, timestamptz) TO pg_monitor;

@@ -133,6 +133,7 @@ extern int	apes_churn_max_per_s;
 extern char *apes_pgbouncer_dsn;
 extern int	apes_pgbouncer_timeout_ms;
 extern int	apes_metrics_top_n;
+extern int	apes_report_top_n;
 
 /* index_health.c */
 extern void apes_collect_index_findings(struct ApesCatalog *cat, List **out);

@@ -44,6 +44,7 @@ int			apes_churn_max_per_s = 5;
 char	   *apes_pgbouncer_dsn = NULL;
 int			apes_pgbouncer_timeout_ms = 2000;
 int			apes_metrics_top_n = 10;
+int			apes_report_top_n = 10;
 
 void		_PG_init(void);
 
@@ -193,6 +194,9 @@ _PG_init(void)
 							"Most objects apes.metrics() gives a series of their own, per metric (connection pools, standbys, replication slots, sequences, statements).",
 							"The rest are summed into one series labelled other (for lags and shares: the largest of the rest), so the number of series stays bounded. 0 puts every object in the other series.",
 							&apes_metrics_top_n, 10, 0, 1000, PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_apes_health.report_top_n",
+							"Most statements, relations, databases and applications apes.report_html() charts and lists.",
+							NULL, &apes_report_top_n, 10, 1, 100, PGC_USERSET, 0, NULL, NULL, NULL);
 	apes_reserve_guc_prefix("pg_apes_health");
 }
 
