@@ -44,9 +44,10 @@ test:
 demo:
 	test/demo.sh
 
-# docs/checks.md from the registry of checks (apes.checks), in a throwaway cluster with the installed extension.
+# docs/checks.md from the registry of checks (apes.checks), and contrib/postgres_exporter/queries.yaml from the metric
+# families (apes.metric_families()), in a throwaway cluster with the installed extension.
 docs:
-	test/cluster.sh sh -c 'createdb apes_docs && psql -X -q -d apes_docs -c "CREATE EXTENSION pg_apes_health" && psql -X -At -d apes_docs -f test/checks_doc.sql >docs/checks.md'
+	test/cluster.sh sh -c 'createdb apes_docs && psql -X -q -d apes_docs -c "CREATE EXTENSION pg_apes_health" && psql -X -At -d apes_docs -f test/checks_doc.sql >docs/checks.md && psql -X -q -At -d apes_docs -f contrib/postgres_exporter/generate.sql >contrib/postgres_exporter/queries.yaml'
 
 # The index-health benchmark (10,000 tables, ~41,000 indexes) in a throwaway cluster.
 bench:

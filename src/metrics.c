@@ -62,8 +62,8 @@ static const ApesMetricFamily apes_metric_families_list[] = {
 	"pg_apes_health library version (the value is always 1)"},
 	{"apes_findings", "gauge", "findings", {"area", "check", "severity", NULL}, APES_MS_FINDINGS,
 	"Findings of apes.findings() now, by area, check and severity: every check of the registry, zeros included"},
-	{"apes_wasted_bytes", "gauge", "bytes", {"area", NULL}, APES_MS_FINDINGS,
-	"Bytes the findings of each area would give back if fixed"},
+	{"apes_wasted_bytes", "gauge", "wasted_bytes", {"area", "check", "severity", NULL}, APES_MS_FINDINGS,
+	"Bytes the findings would give back if fixed, by area, check and severity (the same series as apes_findings; sum by area for an area's)"},
 	{"apes_report_duration_seconds", "gauge", "duration_seconds", {NULL}, APES_MS_FINDINGS,
 	"Seconds this call spent computing the findings"},
 	{"apes_snapshot_age_seconds", "gauge", "age_seconds", {NULL}, APES_MS_SQL,
@@ -193,8 +193,8 @@ apes_metric_area_index(const char *area)
 
 /*
  * The families of the findings model, from one collection (in a memory context of its own, gone when counted):
- * findings by area, check and severity for every check of the registry (area_failed once per area), wasted bytes
- * by area, and the collection's duration.
+ * findings and their wasted bytes by area, check and severity for every check of the registry (area_failed once per
+ * area), and the collection's duration.
  */
 static void
 apes_metric_findings(List **samples, const bool *wanted)
@@ -205,7 +205,8 @@ apes_metric_findings(List **samples, const bool *wanted)
 	int			nareas = apes_area_count();
 	int		   *counts = palloc0(sizeof(int) * APES_NCHECKS * APES_NSEVERITIES);
 	int		   *failed = palloc0(sizeof(int) * nareas * APES_NSEVERITIES);
-	int64	   *wasted = palloc0(sizeof(int64) * nareas);
+	int64	   *wasted = palloc0(sizeof(int64) * APES_NCHECKS * APES_NSEVERITIES);
+	int64	   *failed_wasted = palloc0(sizeof(int64) * nareas * APES_NSEVERITIES);
 	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "apes metrics findings", ALLOCSET_DEFAULT_SIZES);
 	MemoryContext old;
 	TimestampTz start;
@@ -220,51 +221,50 @@ apes_metric_findings(List **samples, const bool *wanted)
 	foreach(lc, findings)
 	{
 		ApesFinding *f = lfirst(lc);
-		int			a = apes_metric_area_index(f->area);
+		int64		bytes = Max(f->wasted_bytes, 0);
 
 		if (f->check == APES_CHECK_area_failed)
 		{
+			int			a = apes_metric_area_index(f->area);
+
 			if (a >= 0)
+			{
 				failed[a * APES_NSEVERITIES + f->severity]++;
+				failed_wasted[a * APES_NSEVERITIES + f->severity] += bytes;
+			}
 		}
 		else
+		{
 			counts[f->check * APES_NSEVERITIES + f->severity]++;
-		if (a >= 0 && f->wasted_bytes > 0)
-			wasted[a] += f->wasted_bytes;
+			wasted[f->check * APES_NSEVERITIES + f->severity] += bytes;
+		}
 	}
 	apes_catalog_free(cat);
 	seconds = (double) (GetCurrentTimestamp() - start) / USECS_PER_SEC;
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(cxt);
 
-	if (wanted[fam_findings])
+	/* one series per check and severity, in registry order; area_failed once per area */
+	for (int c = 0; c < APES_NCHECKS; c++)
 	{
-		for (int c = 0; c < APES_NCHECKS; c++)
-		{
-			const ApesCheck *check = &apes_checks[c];
-			bool		any_area = strcmp(check->area, "*") == 0;
+		const ApesCheck *check = &apes_checks[c];
+		bool		any_area = strcmp(check->area, "*") == 0;
 
-			for (int a = 0; a < (any_area ? nareas : 1); a++)
-				for (int s = 0; s < APES_NSEVERITIES; s++)
-				{
-					const char *labels[3];
+		for (int a = 0; a < (any_area ? nareas : 1); a++)
+			for (int s = 0; s < APES_NSEVERITIES; s++)
+			{
+				int			k = (any_area ? a : c) * APES_NSEVERITIES + s;
+				const char *labels[3];
 
-					labels[0] = any_area ? apes_area_name(a) : check->area;
-					labels[1] = check->id;
-					labels[2] = apes_severity_name(s);
-					apes_metric_add(samples, fam_findings,
-									any_area ? failed[a * APES_NSEVERITIES + s] : counts[c * APES_NSEVERITIES + s],
-									3, labels);
-				}
-		}
+				labels[0] = any_area ? apes_area_name(a) : check->area;
+				labels[1] = check->id;
+				labels[2] = apes_severity_name(s);
+				if (wanted[fam_findings])
+					apes_metric_add(samples, fam_findings, any_area ? failed[k] : counts[k], 3, labels);
+				if (wanted[fam_wasted])
+					apes_metric_add(samples, fam_wasted, (double) (any_area ? failed_wasted[k] : wasted[k]), 3, labels);
+			}
 	}
-	if (wanted[fam_wasted])
-		for (int a = 0; a < nareas; a++)
-		{
-			const char *labels[1] = {apes_area_name(a)};
-
-			apes_metric_add(samples, fam_wasted, (double) wasted[a], 1, labels);
-		}
 	if (wanted[fam_duration])
 		apes_metric_add(samples, fam_duration, seconds, 0, NULL);
 }
