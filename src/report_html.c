@@ -298,6 +298,8 @@ apes_time_tick(TimestampTz t, double period_secs)
 
 	if (timestamp2tm(t, &tz, &tm, &fsec, &tzn, NULL) != 0)
 		return pstrdup("");
+	if (period_secs <= 600)
+		return psprintf("%02d:%02d:%02d", tm.tm_hour, tm.tm_min, tm.tm_sec);
 	if (period_secs <= 36 * 3600)
 		return psprintf("%02d:%02d", tm.tm_hour, tm.tm_min);
 	if (period_secs <= 10 * 86400)
@@ -565,7 +567,7 @@ static const char *const apes_report_css =
 "table{border-collapse:collapse;font-size:0.82rem;width:100%}"
 "th,td{border-bottom:1px solid #d0d7de;padding:0.25rem 0.4rem;text-align:right;vertical-align:top}"
 "th:first-child,td:first-child,td.text,th.text{text-align:left}"
-"td.text{overflow-wrap:anywhere;min-width:12rem}"
+"td.text{overflow-wrap:anywhere}#statements td.text{min-width:12rem}"
 "td code{font-size:0.95em;white-space:pre-wrap}"
 "footer{margin-top:2rem;color:#57606a;font-size:0.8rem}"
 "@media print{body{font-size:10pt;padding:0}.charts{display:block}figure.chart{margin:0 0 0.6rem;"
@@ -1095,10 +1097,10 @@ apes_report_history(StringInfo buf, ApesHistory *h, ErrorData *series_error, Err
 			appendStringInfo(buf, "<tr><td>%d</td><td class=\"text\"><span class=\"tag\">", ++rank);
 			apes_html(buf, r->name);
 			appendStringInfoString(buf, "</span><br/><code>");
-			if (len > 600)
+			if (len > 300)
 			{
-				/* a long text is cut at a character boundary */
-				int			cut = pg_mbcliplen(query, len, 600);
+				/* a long text is cut at a character boundary (apes.query_stats() has it whole) */
+				int			cut = pg_mbcliplen(query, len, 300);
 				char	   *part = pnstrdup(query, cut);
 
 				apes_html(buf, part);
