@@ -35,7 +35,7 @@ $(patsubst %.c,%.o,$(shell grep -l APES_VERSION src/*.c src/*.h 2>/dev/null | gr
 # The warning set CI builds with (kept out of the default so packagers are not broken by -Werror).
 STRICT_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers -Werror
 
-.PHONY: test demo docs bench bench-bloat bench-history bench-pool bench-scale strict
+.PHONY: test demo docs bench bench-bloat bench-history bench-pool bench-scale bench-report strict
 # One command: install what is missing, build, start a throwaway cluster, run pg_regress and pgTAP.
 test:
 	test/run_tests.sh
@@ -69,6 +69,11 @@ bench-scale:
 # The pool benchmark (250 sessions in several states; pools, capacity and blocking against plain SQL).
 bench-pool:
 	bench/pool/run.sh
+
+# The report benchmark: apes.report_html() and apes.metrics() on the 10,000-table catalog with 30 days of history,
+# against plain SQL doing the same aggregation (bench/report/README.md).
+bench-report:
+	bench/report/run.sh
 
 strict:
 	$(MAKE) PG_CFLAGS='$(STRICT_CFLAGS)'
