@@ -424,9 +424,9 @@ apes_read_history(void *arg)
 	args[2] = Int32GetDatum(apes_report_top_n);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	ret = SPI_execute_with_args("SELECT count(*), min(s.taken_at), max(s.taken_at), "
-								"EXISTS (SELECT 1 FROM apes.snapshot a) "
-								"FROM apes.snapshot s WHERE s.taken_at >= $1 AND s.taken_at <= $2",
+	ret = SPI_execute_with_args("SELECT pg_catalog.count(*), pg_catalog.min(s.taken_at), pg_catalog.max(s.taken_at), "
+								"EXISTS (SELECT 1 FROM apes.snapshot a) FROM apes.snapshot s "
+								"WHERE s.taken_at OPERATOR(pg_catalog.>=) $1 AND s.taken_at OPERATOR(pg_catalog.<=) $2",
 								2, argtypes, args, NULL, true, 0);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "reading apes.snapshot failed: %s", SPI_result_code_string(ret));
@@ -495,7 +495,7 @@ apes_read_statements(void *arg)
 		elog(ERROR, "SPI_connect failed");
 	ret = SPI_execute_with_args("SELECT apes.statement_name(q.dbid, q.userid, q.queryid, q.toplevel), q.query, "
 								"q.calls, q.total_exec_ms, q.mean_exec_ms, q.stddev_exec_ms, q.rows_per_call, "
-								"q.shared_hit_ratio, q.temp_blks_written, q.wal_bytes::float8, q.basis, "
+								"q.shared_hit_ratio, q.temp_blks_written, q.wal_bytes::pg_catalog.float8, q.basis, "
 								"pg_catalog.array_to_string(q.flags, ', ') "
 								"FROM apes.query_stats($1, $2) q LIMIT $3",
 								3, argtypes, args, NULL, true, 0);
@@ -1168,7 +1168,7 @@ apes_report_html(PG_FUNCTION_ARGS)
 
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
-		ret = SPI_execute("SELECT min(s.taken_at) FROM apes.snapshot s", true, 1);
+		ret = SPI_execute("SELECT pg_catalog.min(s.taken_at) FROM apes.snapshot s", true, 1);
 		if (ret != SPI_OK_SELECT || SPI_processed != 1)
 			elog(ERROR, "reading apes.snapshot failed: %s", SPI_result_code_string(ret));
 		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);

@@ -80,6 +80,26 @@ SELECT (SELECT count(*) FROM regexp_matches(apes.report_html(), '<article class=
          AS rest_named;
 RESET pg_apes_health.report_limit;
 
+-- a hostile search_path at call time: trojan operators for the comparisons the report's own queries make (public
+-- searched before pg_catalog) are never called, by the report or by the metrics
+CREATE SEQUENCE public.report_trojan_seq;
+CREATE FUNCTION public.report_trojan_cmp(timestamptz, timestamptz) RETURNS boolean LANGUAGE sql
+    AS $$ SELECT nextval('public.report_trojan_seq') IS NULL $$;
+CREATE OPERATOR public.>= (LEFTARG = timestamptz, RIGHTARG = timestamptz, FUNCTION = public.report_trojan_cmp);
+CREATE OPERATOR public.<= (LEFTARG = timestamptz, RIGHTARG = timestamptz, FUNCTION = public.report_trojan_cmp);
+SET search_path = public, pg_catalog;
+SELECT length(apes.report_html(:'t1')) > 0 AS rendered, length(apes.report_html('-infinity')) > 0 AS rendered_all,
+       length(apes.metrics()) > 0 AS metrics;
+RESET search_path;
+SELECT is_called AS trojan_called FROM public.report_trojan_seq;
+SET search_path = public, pg_catalog;
+SELECT now() >= now() AS captured_here;   -- the trap is armed: an unqualified comparison is captured
+RESET search_path;
+SELECT is_called AS trap_works FROM public.report_trojan_seq;
+DROP OPERATOR public.>= (timestamptz, timestamptz), public.<= (timestamptz, timestamptz);
+DROP FUNCTION public.report_trojan_cmp(timestamptz, timestamptz);
+DROP SEQUENCE public.report_trojan_seq;
+
 -- no history yet: said so, and every chart says "no data"
 BEGIN;
 DELETE FROM apes.snapshot;
