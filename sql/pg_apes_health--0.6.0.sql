@@ -1870,8 +1870,11 @@ DECLARE
     pt_id    bigint[];
     pt_at    timestamptz[];
     base_id  bigint;
-    all_id   bigint[];     -- base_id (when there is one), then the points
-    first_ord integer;     -- the ord of all_id[1]: 0 for base_id, 1 for the first point
+    p_ord    integer[];    -- the points (1, 2, ...) after the snapshot before them (0), when there is one
+    p_id     bigint[];
+    p_at     timestamptz[];
+    p_start  timestamptz[];
+    p_reset  timestamptz[];
     last_id  bigint;
     start_id bigint;
     end_id   bigint;
@@ -1898,17 +1901,19 @@ BEGIN
     SELECT s.snapshot_id INTO base_id FROM apes.snapshot s WHERE s.taken_at < pt_at[1]
      ORDER BY s.taken_at DESC LIMIT 1;
 
-    all_id := CASE WHEN base_id IS NULL THEN pt_id ELSE base_id || pt_id END;
-    first_ord := CASE WHEN base_id IS NULL THEN 1 ELSE 0 END;
+    -- the points, with the snapshot before them (ord 0) when there is one: arrays the queries below unnest as pp
+    SELECT array_agg(u.ord::integer - CASE WHEN base_id IS NULL THEN 0 ELSE 1 END ORDER BY u.ord),
+           array_agg(s.snapshot_id ORDER BY u.ord), array_agg(s.taken_at ORDER BY u.ord),
+           array_agg(s.server_start ORDER BY u.ord), array_agg(s.pgss_reset ORDER BY u.ord)
+      INTO p_ord, p_id, p_at, p_start, p_reset
+      FROM unnest(CASE WHEN base_id IS NULL THEN pt_id ELSE base_id || pt_id END) WITH ORDINALITY AS u(id, ord)
+      JOIN apes.snapshot s ON s.snapshot_id = u.id;
 
     -- database sizes: the top_n largest at the last point that has them
     SELECT max(h.snapshot_id) INTO last_id FROM apes.server_database_history h WHERE h.snapshot_id = ANY (pt_id);
     IF last_id IS NOT NULL THEN
         RETURN QUERY
-        WITH pp AS MATERIALIZED (SELECT (u.ord - 1 + first_ord)::integer AS ord, s.snapshot_id, s.taken_at, s.server_start,
-                                   s.pgss_reset
-                              FROM unnest(all_id) WITH ORDINALITY AS u(id, ord)
-                              JOIN apes.snapshot s ON s.snapshot_id = u.id),
+        WITH pp AS (SELECT * FROM unnest(p_ord, p_id, p_at, p_start, p_reset) AS x(ord, snapshot_id, taken_at, server_start, pgss_reset)),
              top AS (SELECT h.datid, h.datname::text AS name, row_number() OVER (ORDER BY h.size_bytes DESC, h.datname) AS rk
                        FROM apes.server_database_history h
                       WHERE h.snapshot_id = last_id AND h.size_bytes IS NOT NULL
@@ -1925,10 +1930,7 @@ BEGIN
      WHERE EXISTS (SELECT 1 FROM apes.relation_history h WHERE h.snapshot_id = u.id);
     IF last_id IS NOT NULL THEN
         RETURN QUERY
-        WITH pp AS MATERIALIZED (SELECT (u.ord - 1 + first_ord)::integer AS ord, s.snapshot_id, s.taken_at, s.server_start,
-                                   s.pgss_reset
-                              FROM unnest(all_id) WITH ORDINALITY AS u(id, ord)
-                              JOIN apes.snapshot s ON s.snapshot_id = u.id),
+        WITH pp AS (SELECT * FROM unnest(p_ord, p_id, p_at, p_start, p_reset) AS x(ord, snapshot_id, taken_at, server_start, pgss_reset)),
              top AS (SELECT h.relid, row_number() OVER (ORDER BY h.total_bytes DESC, h.relid) AS rk
                        FROM apes.relation_history h
                       WHERE h.snapshot_id = last_id AND h.total_bytes IS NOT NULL
@@ -1952,10 +1954,7 @@ BEGIN
     END;
     IF start_id IS NOT NULL AND end_id IS NOT NULL AND end_id <> 0 THEN
         RETURN QUERY
-        WITH pp AS MATERIALIZED (SELECT (u.ord - 1 + first_ord)::integer AS ord, s.snapshot_id, s.taken_at, s.server_start,
-                                   s.pgss_reset
-                              FROM unnest(all_id) WITH ORDINALITY AS u(id, ord)
-                              JOIN apes.snapshot s ON s.snapshot_id = u.id),
+        WITH pp AS (SELECT * FROM unnest(p_ord, p_id, p_at, p_start, p_reset) AS x(ord, snapshot_id, taken_at, server_start, pgss_reset)),
              top AS (SELECT d.dbid, d.userid, d.queryid, d.toplevel,
                             row_number() OVER (ORDER BY d.total_exec_time DESC, d.queryid) AS rk
                        FROM apes.statement_deltas(start_id, end_id) d
@@ -1986,10 +1985,7 @@ BEGIN
 
     -- connections by state, per application (the top_n by their largest number of sessions), from pool_history
     RETURN QUERY
-    WITH pp AS MATERIALIZED (SELECT (u.ord - 1 + first_ord)::integer AS ord, s.snapshot_id, s.taken_at, s.server_start,
-                                   s.pgss_reset
-                              FROM unnest(all_id) WITH ORDINALITY AS u(id, ord)
-                              JOIN apes.snapshot s ON s.snapshot_id = u.id),
+    WITH pp AS (SELECT * FROM unnest(p_ord, p_id, p_at, p_start, p_reset) AS x(ord, snapshot_id, taken_at, server_start, pgss_reset)),
          ph AS (SELECT pp.snapshot_id, h.application, sum(h.sessions) AS sessions, sum(h.active) AS active,
                        sum(h.idle_in_transaction) AS iit
                   FROM pp JOIN apes.pool_history h ON h.snapshot_id = pp.snapshot_id
@@ -2016,10 +2012,7 @@ BEGIN
     -- findings open at each point, by severity: the episodes open during the period, counted by a running sum of
     -- their starts and ends (a finding first seen at a point counts there; one resolved at a point does not)
     RETURN QUERY
-    WITH pp AS MATERIALIZED (SELECT (u.ord - 1 + first_ord)::integer AS ord, s.snapshot_id, s.taken_at, s.server_start,
-                                   s.pgss_reset
-                              FROM unnest(all_id) WITH ORDINALITY AS u(id, ord)
-                              JOIN apes.snapshot s ON s.snapshot_id = u.id),
+    WITH pp AS (SELECT * FROM unnest(p_ord, p_id, p_at, p_start, p_reset) AS x(ord, snapshot_id, taken_at, server_start, pgss_reset)),
          e AS (SELECT h.severity, h.first_seen, h.resolved_at
                  FROM apes.finding_history h
                 WHERE h.resolved_at IS NULL AND h.first_seen <= until
@@ -2044,10 +2037,7 @@ BEGIN
 
     -- WAL per minute and checkpoints per hour, between consecutive points of one server run (server_history)
     RETURN QUERY
-    WITH pp AS MATERIALIZED (SELECT (u.ord - 1 + first_ord)::integer AS ord, s.snapshot_id, s.taken_at, s.server_start,
-                                   s.pgss_reset
-                              FROM unnest(all_id) WITH ORDINALITY AS u(id, ord)
-                              JOIN apes.snapshot s ON s.snapshot_id = u.id),
+    WITH pp AS (SELECT * FROM unnest(p_ord, p_id, p_at, p_start, p_reset) AS x(ord, snapshot_id, taken_at, server_start, pgss_reset)),
          v AS (SELECT pp.ord, pp.taken_at, pp.server_start, h.wal_lsn, h.checkpoints_timed, h.checkpoints_req,
                       h.checkpointer_reset
                  FROM pp

@@ -137,12 +137,14 @@ DELETE FROM apes.snapshot;
 SELECT line FROM regexp_split_to_table(apes.metrics(), E'\n') line WHERE line LIKE 'apes_snapshot_age_seconds %';
 ROLLBACK;
 
--- bad input
+-- bad input (no CONTEXT lines: they would name lines of the functions)
+\set SHOW_CONTEXT never
 SELECT * FROM apes.metric_samples('{apes_no_such_metric}');
 SELECT * FROM apes.metric_samples('{NULL}');
 SELECT count(*) AS all_families FROM (SELECT DISTINCT metric FROM apes.metric_samples(NULL)) m;
 SELECT * FROM apes.metric_rows('{apes_snapshot_age_seconds}', -1);
 SET pg_apes_health.metrics_top_n = -1;
+\set SHOW_CONTEXT errors
 
 -- as a pg_monitor member: the same families
 CREATE ROLE regress_metrics_monitor IN ROLE pg_monitor;

@@ -162,13 +162,15 @@ SELECT html LIKE '%5 snapshots, the first at 2001-01-01 00:00, the last at 2001-
   FROM (SELECT apes.report_html('2000-12-31 23:59:30+00', '2001-01-01 00:05+00') AS html) x;
 ROLLBACK;
 
--- bad input
+-- bad input (no CONTEXT lines: they would name lines of the functions)
+\set SHOW_CONTEXT never
 SELECT apes.report_html(now(), now() - interval '1 hour');
 SELECT apes.report_html(now(), '-infinity');
 SELECT apes.report_html(NULL, NULL) LIKE '<!DOCTYPE html>%' AS defaults;
 SELECT apes.report_html('-infinity', 'infinity') LIKE '<!DOCTYPE html>%' AS whole_history;
 SELECT * FROM apes.report_series(now(), now() - interval '1 hour', 10);
 SELECT * FROM apes.report_series(now() - interval '1 hour', now(), 0);
+\set SHOW_CONTEXT errors
 
 DROP SCHEMA regress_report CASCADE;
 SET client_min_messages = warning;
