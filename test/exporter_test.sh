@@ -17,12 +17,9 @@ db=apes_exporter_test
 role=apes_exporter
 password=$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')
 work=$(mktemp -d)
-pids=()
-fds=()
+. test/idle_sessions.sh
 cleanup() {
-    for fd in "${fds[@]}"; do exec {fd}>&- || true; done
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+    background_stop
     psql -X -q -d postgres -c "SELECT pg_drop_replication_slot('apes_exporter_test_slot')
                                  FROM pg_replication_slots WHERE slot_name = 'apes_exporter_test_slot'" \
         -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "DROP ROLE IF EXISTS $role" >/dev/null 2>&1 || true
@@ -63,23 +60,8 @@ else
     bad "contrib/postgres_exporter/queries.yaml differs from what generate.sql gives (make docs):"; head -40 "$work/yaml.diff"
 fi
 
-# a pool of two idle sessions: psql reading its commands from a FIFO that stays open until the end
-open_session() {
-    local fifo=$work/session$1.fifo fd
-    mkfifo "$fifo"
-    PGAPPNAME='apes "pool" \ test' psql -X -q -d "$db" <"$fifo" >/dev/null 2>&1 &
-    pids+=($!)
-    exec {fd}>"$fifo"
-    fds+=("$fd")
-    echo "SELECT 1;" >&"$fd"
-}
-open_session 1
-open_session 2
-for _ in $(seq 1 100); do
-    [ "$(psql -X -At -d "$db" -c "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'apes \"pool\" \\ test'
-                                   AND state = 'idle'")" = 2 ] && break
-    sleep 0.1
-done
+# a pool of two idle sessions (test/idle_sessions.sh)
+idle_sessions "$db" 'apes "pool" \ test' 2
 
 # promtool accepts apes.metrics() (format and lint)
 PGUSER=$role PGPASSWORD=$password psql -X -At -d "$db" -c "SELECT apes.metrics()" >"$work/apes.txt"
@@ -96,7 +78,7 @@ DATA_SOURCE_NAME="host=$PGHOST port=$PGPORT user=$role password=$password dbname
         --extend.query-path=contrib/postgres_exporter/queries.yaml --disable-default-metrics \
         --disable-settings-metrics --no-collector.database --no-collector.bgwriter --log.level=warn \
         >"$work/exporter.log" 2>&1 &
-pids+=($!)
+bg_pids+=($!)
 up=0
 for _ in $(seq 1 150); do
     if curl -sf "http://127.0.0.1:$port/metrics" -o /dev/null; then up=1; break; fi

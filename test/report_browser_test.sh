@@ -17,12 +17,9 @@ db=apes_browser_test
 out=${APES_REPORT_WORK:-$PWD/test/work/report_browser}
 mkdir -p "$out"
 work=$(mktemp -d)
-pids=()
-fds=()
+. test/idle_sessions.sh
 cleanup() {
-    for fd in "${fds[@]}"; do exec {fd}>&- || true; done
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+    background_stop
     psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
     rm -rf "$work"
 }
@@ -51,23 +48,8 @@ CREATE INDEX "v_idx" ON shop."<script>alert(1)</script>" (v);
 CREATE INDEX "v_idx</svg>" ON shop."<script>alert(1)</script>" (v);
 CREATE TABLE shop."café_日本" (id bigint, t text);
 SQL
-# a pool of two idle sessions (psql reading commands from a FIFO that stays open until the end)
-open_session() {
-    local fifo=$work/session$1.fifo fd
-    mkfifo "$fifo"
-    PGAPPNAME='shop <b>web</b> "x"' psql -X -q -d "$db" <"$fifo" >/dev/null 2>&1 &
-    pids+=($!)
-    exec {fd}>"$fifo"
-    fds+=("$fd")
-    echo "SELECT 1;" >&"$fd"
-}
-open_session 1
-open_session 2
-for _ in $(seq 1 100); do
-    [ "$(psql -X -At -d "$db" -c "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'shop <b>web%'
-                                   AND state = 'idle'")" = 2 ] && break
-    sleep 0.1
-done
+# a pool of two idle sessions (test/idle_sessions.sh)
+idle_sessions "$db" 'shop <b>web</b> "x"' 2
 # four snapshots around activity: rows, a statement with a hostile text, a checkpoint
 since=$(psql -X -At -d "$db" -c "SELECT now() - interval '1 second'")
 for i in 1 2 3 4; do
