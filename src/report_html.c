@@ -332,11 +332,11 @@ apes_nice_step(double range, int target)
 	return (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * mag;
 }
 
-/* Append an SVG number (one decimal). */
+/* Append an SVG coordinate (one decimal; 0 for what is not a finite number, which no coordinate should be). */
 static void
 apes_svg_num(StringInfo buf, double v)
 {
-	appendStringInfoString(buf, apes_num(v, 1));
+	appendStringInfoString(buf, apes_num(isfinite(v) ? v : 0, 1));
 }
 
 /* The chart of a kind (and facet) in a list, made when missing. */
@@ -630,7 +630,8 @@ static void
 apes_draw_chart(StringInfo buf, const ApesChart *c, int id, TimestampTz since, TimestampTz until)
 {
 	const ApesChartSpec *spec = c->spec;
-	double		period = (double) (until - since) / USECS_PER_SEC;
+	double		span = (double) Max(until - since, 1);	/* microseconds; a period of one moment is one long */
+	double		period = span / USECS_PER_SEC;
 	double		plot_w = CH_W - CH_LEFT - CH_RIGHT;
 	double		plot_h = CH_H - CH_TOP - CH_BOTTOM;
 	double		ymax = 0;
@@ -644,8 +645,6 @@ apes_draw_chart(StringInfo buf, const ApesChart *c, int id, TimestampTz since, T
 	int			i;
 	StringInfoData desc;
 
-	if (period <= 0)
-		period = 1;
 	/* the largest value (of the stacked sums for stacked charts) */
 	foreach(lc, c->series)
 	{
@@ -742,7 +741,7 @@ apes_draw_chart(StringInfo buf, const ApesChart *c, int id, TimestampTz since, T
 	for (i = 0; i <= 4; i++)
 	{
 		double		x = CH_LEFT + plot_w * i / 4;
-		TimestampTz t = since + (TimestampTz) ((double) (until - since) * i / 4);
+		TimestampTz t = since + (TimestampTz) ((double) (until - since) * i / 4);	/* 0 when since = until */
 
 		appendStringInfoString(buf, "<line x1=\"");
 		apes_svg_num(buf, x);
@@ -778,7 +777,7 @@ apes_draw_chart(StringInfo buf, const ApesChart *c, int id, TimestampTz since, T
 
 		for (int k = 0; k < first->npoints; k++)
 		{
-			double		x = CH_LEFT + plot_w * (double) (first->x[k] - since) / (double) (until - since);
+			double		x = CH_LEFT + plot_w * (double) (first->x[k] - since) / span;
 			double		base = 0;
 
 			CHECK_FOR_INTERRUPTS();
@@ -819,7 +818,7 @@ apes_draw_chart(StringInfo buf, const ApesChart *c, int id, TimestampTz since, T
 			CHECK_FOR_INTERRUPTS();
 			for (int k = 0; k < s->npoints; k++)
 			{
-				double		x = CH_LEFT + plot_w * (double) (s->x[k] - since) / (double) (until - since);
+				double		x = CH_LEFT + plot_w * (double) (s->x[k] - since) / span;
 				double		y = isnan(s->y[k]) ? 0 : CH_TOP + plot_h - (s->y[k] / scale) / top * plot_h;
 				bool		prev = k > 0 && !isnan(s->y[k - 1]);
 				bool		next = k + 1 < s->npoints && !isnan(s->y[k + 1]);

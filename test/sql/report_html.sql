@@ -160,6 +160,9 @@ SELECT chart, series, to_char(x AT TIME ZONE 'UTC', 'HH24:MI') AS at, y
 SELECT html LIKE '%5 snapshots, the first at 2001-01-01 00:00, the last at 2001-01-01 00:04%' AS period_said,
        (SELECT count(*) FROM regexp_matches(html, '>no data</text>', 'g')) AS no_data_charts
   FROM (SELECT apes.report_html('2000-12-31 23:59:30+00', '2001-01-01 00:05+00') AS html) x;
+-- a period of one moment, at a snapshot: every coordinate a number
+SELECT html LIKE '%1 snapshot, the first at 2001-01-01 00:02%' AS one_snapshot, html !~ '="-?(nan|inf|-)"' AS coordinates
+  FROM (SELECT apes.report_html('2001-01-01 00:02+00', '2001-01-01 00:02+00') AS html) x;
 ROLLBACK;
 
 -- bad input (no CONTEXT lines: they would name lines of the functions)
