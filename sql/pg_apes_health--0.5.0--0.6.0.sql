@@ -599,10 +599,8 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     slice    double precision;
-    pt_id    bigint[];
-    pt_at    timestamptz[];
-    base_id  bigint;
-    p_ord    integer[];    -- the points (1, 2, ...) after the snapshot before them (0), when there is one
+    base     record;
+    p_ord    integer[];    -- the points 1, 2, ..., after the snapshot before them (0) when there is one
     p_id     bigint[];
     p_at     timestamptz[];
     p_start  timestamptz[];
@@ -617,68 +615,76 @@ BEGIN
     IF top_n IS NULL OR top_n < 1 THEN
         RAISE EXCEPTION 'top_n must be 1 or more' USING ERRCODE = '22023';
     END IF;
-    -- the points: the last snapshot of each of 200 slices of the period
+    -- the points: the last snapshot of each of 200 slices of the period (an index range scan of the period)
     slice := greatest(extract(epoch FROM until - since)::float8 / 200, 1e-6);
-    SELECT array_agg(q.snapshot_id ORDER BY q.taken_at), array_agg(q.taken_at ORDER BY q.taken_at)
-      INTO pt_id, pt_at
-      FROM (SELECT DISTINCT ON (floor(extract(epoch FROM s.taken_at - since)::float8 / slice))
-                   s.snapshot_id, s.taken_at
-              FROM apes.snapshot s
-             WHERE s.taken_at >= since AND s.taken_at <= until
-             ORDER BY floor(extract(epoch FROM s.taken_at - since)::float8 / slice), s.taken_at DESC) q;
-    IF pt_id IS NULL THEN
+    SELECT array_agg(q.ord ORDER BY q.ord), array_agg(q.snapshot_id ORDER BY q.ord), array_agg(q.taken_at ORDER BY q.ord),
+           array_agg(q.server_start ORDER BY q.ord), array_agg(q.pgss_reset ORDER BY q.ord)
+      INTO p_ord, p_id, p_at, p_start, p_reset
+      FROM (SELECT row_number() OVER (ORDER BY d.taken_at)::integer AS ord, d.*
+              FROM (SELECT DISTINCT ON (floor(extract(epoch FROM s.taken_at - since)::float8 / slice))
+                           s.snapshot_id, s.taken_at, s.server_start, s.pgss_reset
+                      FROM apes.snapshot s
+                     WHERE s.taken_at >= since AND s.taken_at <= until
+                     ORDER BY floor(extract(epoch FROM s.taken_at - since)::float8 / slice), s.taken_at DESC) d) q;
+    IF p_id IS NULL THEN
         RETURN;
     END IF;
-    -- the snapshot before the first point: where the first rate starts
-    SELECT s.snapshot_id INTO base_id FROM apes.snapshot s WHERE s.taken_at < pt_at[1]
-     ORDER BY s.taken_at DESC LIMIT 1;
-
-    -- the points, with the snapshot before them (ord 0) when there is one: arrays the queries below unnest as pp
-    SELECT array_agg(u.ord::integer - CASE WHEN base_id IS NULL THEN 0 ELSE 1 END ORDER BY u.ord),
-           array_agg(s.snapshot_id ORDER BY u.ord), array_agg(s.taken_at ORDER BY u.ord),
-           array_agg(s.server_start ORDER BY u.ord), array_agg(s.pgss_reset ORDER BY u.ord)
-      INTO p_ord, p_id, p_at, p_start, p_reset
-      FROM unnest(CASE WHEN base_id IS NULL THEN pt_id ELSE base_id || pt_id END) WITH ORDINALITY AS u(id, ord)
-      JOIN apes.snapshot s ON s.snapshot_id = u.id;
+    -- the snapshot before the first point, where the first rate starts: point 0
+    SELECT s.snapshot_id, s.taken_at, s.server_start, s.pgss_reset INTO base
+      FROM apes.snapshot s WHERE s.taken_at < p_at[1] ORDER BY s.taken_at DESC LIMIT 1;
+    IF FOUND THEN
+        p_ord := 0 || p_ord;
+        p_id := base.snapshot_id || p_id;
+        p_at := base.taken_at || p_at;
+        p_start := base.server_start || p_start;
+        p_reset := base.pgss_reset || p_reset;
+    END IF;
+    -- Each query below reads the points as pp (unnest of the arrays) and looks each series up at each point by
+    -- primary key: per point, not over the history.
 
     -- database sizes: the top_n largest at the last point that has them
-    SELECT max(h.snapshot_id) INTO last_id FROM apes.server_database_history h WHERE h.snapshot_id = ANY (pt_id);
+    SELECT max(h.snapshot_id) INTO last_id FROM apes.server_database_history h WHERE h.snapshot_id = ANY (p_id);
     IF last_id IS NOT NULL THEN
         RETURN QUERY
-        WITH pp AS (SELECT * FROM unnest(p_ord, p_id, p_at, p_start, p_reset) AS x(ord, snapshot_id, taken_at, server_start, pgss_reset)),
+        WITH pp AS (SELECT * FROM unnest(p_ord, p_id, p_at) AS u(ord, snapshot_id, taken_at)),
              top AS (SELECT h.datid, h.datname::text AS name, row_number() OVER (ORDER BY h.size_bytes DESC, h.datname) AS rk
                        FROM apes.server_database_history h
                       WHERE h.snapshot_id = last_id AND h.size_bytes IS NOT NULL
                       ORDER BY h.size_bytes DESC, h.datname LIMIT top_n)
-        SELECT 'db_size', NULL::text, t.rk::integer, t.name, pp.taken_at, h.size_bytes::float8
+        SELECT 'db_size', NULL::text, t.rk::integer, t.name, pp.taken_at,
+               (SELECT h.size_bytes::float8 FROM apes.server_database_history h
+                 WHERE h.snapshot_id = pp.snapshot_id AND h.datid = t.datid)
           FROM top t CROSS JOIN pp
-          LEFT JOIN apes.server_database_history h ON h.snapshot_id = pp.snapshot_id AND h.datid = t.datid
          WHERE pp.ord >= 1
          ORDER BY t.rk, pp.taken_at;
     END IF;
 
     -- tables and indexes: the top_n largest at the last point that has relation history
-    SELECT max(u.id) INTO last_id FROM unnest(pt_id) u(id)
+    SELECT max(u.id) INTO last_id FROM unnest(p_id) u(id)
      WHERE EXISTS (SELECT 1 FROM apes.relation_history h WHERE h.snapshot_id = u.id);
     IF last_id IS NOT NULL THEN
         RETURN QUERY
-        WITH pp AS (SELECT * FROM unnest(p_ord, p_id, p_at, p_start, p_reset) AS x(ord, snapshot_id, taken_at, server_start, pgss_reset)),
-             top AS (SELECT h.relid, row_number() OVER (ORDER BY h.total_bytes DESC, h.relid) AS rk
-                       FROM apes.relation_history h
-                      WHERE h.snapshot_id = last_id AND h.total_bytes IS NOT NULL
-                      ORDER BY h.total_bytes DESC, h.relid LIMIT top_n)
-        SELECT 'relation_size', NULL::text, t.rk::integer,
-               coalesce((SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname)
-                           FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = t.relid),
-                        format('relation %s (dropped)', t.relid)),
-               pp.taken_at, h.total_bytes::float8
+        WITH pp AS (SELECT * FROM unnest(p_ord, p_id, p_at) AS u(ord, snapshot_id, taken_at)),
+             top AS MATERIALIZED (   -- names looked up once per relation
+                    SELECT r.relid, r.rk,
+                            coalesce((SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname)
+                                        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                                       WHERE c.oid = r.relid),
+                                     format('relation %s (dropped)', r.relid)) AS name
+                       FROM (SELECT h.relid, row_number() OVER (ORDER BY h.total_bytes DESC, h.relid) AS rk
+                               FROM apes.relation_history h
+                              WHERE h.snapshot_id = last_id AND h.total_bytes IS NOT NULL
+                              ORDER BY h.total_bytes DESC, h.relid LIMIT top_n) r)
+        SELECT 'relation_size', NULL::text, t.rk::integer, t.name, pp.taken_at,
+               (SELECT h.total_bytes::float8 FROM apes.relation_history h
+                 WHERE h.snapshot_id = pp.snapshot_id AND h.relid = t.relid)
           FROM top t CROSS JOIN pp
-          LEFT JOIN apes.relation_history h ON h.snapshot_id = pp.snapshot_id AND h.relid = t.relid
          WHERE pp.ord >= 1
          ORDER BY t.rk, pp.taken_at;
     END IF;
 
-    -- statements: the period's top_n by execution time, bounded as apes.query_stats() bounds the period
+    -- statements: the period's top_n by execution time, bounded as apes.query_stats() bounds the period; a rate
+    -- only between two points of one statistics series, and only when the counter did not go down
     BEGIN
         SELECT b.start_id, b.end_id INTO start_id, end_id FROM apes.period_bounds(since, until) b;
     EXCEPTION WHEN invalid_parameter_value THEN
@@ -686,25 +692,27 @@ BEGIN
     END;
     IF start_id IS NOT NULL AND end_id IS NOT NULL AND end_id <> 0 THEN
         RETURN QUERY
-        WITH pp AS (SELECT * FROM unnest(p_ord, p_id, p_at, p_start, p_reset) AS x(ord, snapshot_id, taken_at, server_start, pgss_reset)),
-             top AS (SELECT d.dbid, d.userid, d.queryid, d.toplevel,
-                            row_number() OVER (ORDER BY d.total_exec_time DESC, d.queryid) AS rk
-                       FROM apes.statement_deltas(start_id, end_id) d
-                      ORDER BY d.total_exec_time DESC, d.queryid LIMIT top_n),
-             v AS (SELECT t.rk, t.queryid, t.dbid, t.userid, pp.ord, pp.taken_at, pp.server_start, pp.pgss_reset,
-                          h.total_exec_time
-                     FROM top t CROSS JOIN pp
-                     LEFT JOIN apes.statement_history h
-                            ON h.snapshot_id = pp.snapshot_id AND h.dbid = t.dbid AND h.userid = t.userid
-                           AND h.queryid = t.queryid AND h.toplevel = t.toplevel),
+        WITH pp AS (SELECT * FROM unnest(p_ord, p_id, p_at, p_start, p_reset)
+                                 AS u(ord, snapshot_id, taken_at, server_start, pgss_reset)),
+             top AS MATERIALIZED (   -- texts looked up once per statement
+                    SELECT d.*,
+                            format('%s: %s', d.queryid,
+                                   left(regexp_replace(coalesce(apes.statement_query(d.dbid, d.userid, d.queryid),
+                                                                'text not recorded'), '\s+', ' ', 'g'), 60)) AS name
+                       FROM (SELECT e.dbid, e.userid, e.queryid, e.toplevel,
+                                    row_number() OVER (ORDER BY e.total_exec_time DESC, e.queryid) AS rk
+                               FROM apes.statement_deltas(start_id, end_id) e
+                              ORDER BY e.total_exec_time DESC, e.queryid LIMIT top_n) d),
+             v AS MATERIALIZED (   -- one look-up per statement and point
+                  SELECT t.rk, t.name, pp.ord, pp.taken_at, pp.server_start, pp.pgss_reset,
+                          (SELECT h.total_exec_time FROM apes.statement_history h
+                            WHERE h.snapshot_id = pp.snapshot_id AND h.dbid = t.dbid AND h.userid = t.userid
+                              AND h.queryid = t.queryid AND h.toplevel = t.toplevel) AS total_exec_time
+                     FROM top t CROSS JOIN pp),
              r AS (SELECT v.*, lag(v.total_exec_time) OVER w AS prev_time, lag(v.taken_at) OVER w AS prev_at,
                           lag(v.server_start) OVER w AS prev_start, lag(v.pgss_reset) OVER w AS prev_reset
                      FROM v WINDOW w AS (PARTITION BY v.rk ORDER BY v.ord))
-        SELECT 'statement_time', NULL::text, r.rk::integer,
-               format('%s: %s', r.queryid,
-                      left(regexp_replace(coalesce(apes.statement_query(r.dbid, r.userid, r.queryid), 'text not recorded'),
-                                          '\s+', ' ', 'g'), 60)),
-               r.taken_at,
+        SELECT 'statement_time', NULL::text, r.rk::integer, r.name, r.taken_at,
                CASE WHEN r.prev_at IS NOT NULL AND r.server_start = r.prev_start
                          AND r.pgss_reset IS NOT DISTINCT FROM r.prev_reset
                          AND coalesce(r.total_exec_time, 0) >= coalesce(r.prev_time, 0)
@@ -715,19 +723,23 @@ BEGIN
          ORDER BY r.rk, r.taken_at;
     END IF;
 
-    -- connections by state, per application (the top_n by their largest number of sessions), from pool_history
+    -- connections by state, per application (the top_n by their largest number of sessions), from pool_history:
+    -- each point's pools read by the point (OFFSET 0 keeps the lookup per point)
     RETURN QUERY
-    WITH pp AS (SELECT * FROM unnest(p_ord, p_id, p_at, p_start, p_reset) AS x(ord, snapshot_id, taken_at, server_start, pgss_reset)),
-         ph AS (SELECT pp.snapshot_id, h.application, sum(h.sessions) AS sessions, sum(h.active) AS active,
-                       sum(h.idle_in_transaction) AS iit
-                  FROM pp JOIN apes.pool_history h ON h.snapshot_id = pp.snapshot_id
-                 WHERE pp.ord >= 1
-                 GROUP BY 1, 2),
+    WITH pp AS (SELECT * FROM unnest(p_ord, p_id, p_at) AS u(ord, snapshot_id, taken_at)),
+         ph AS MATERIALIZED (
+             SELECT pp.snapshot_id, a.*
+               FROM pp CROSS JOIN LATERAL (SELECT h.application, sum(h.sessions) AS sessions, sum(h.active) AS active,
+                                                  sum(h.idle_in_transaction) AS iit
+                                             FROM apes.pool_history h WHERE h.snapshot_id = pp.snapshot_id
+                                            GROUP BY h.application OFFSET 0) a
+              WHERE pp.ord >= 1),
          top AS (SELECT ph.application, row_number() OVER (ORDER BY max(ph.sessions) DESC, ph.application) AS rk
                    FROM ph GROUP BY ph.application ORDER BY max(ph.sessions) DESC, ph.application LIMIT top_n),
          facets AS (SELECT t.application AS facet, t.rk FROM top t
                     UNION ALL
-                    SELECT NULL, top_n + 1 WHERE EXISTS (SELECT 1 FROM ph WHERE ph.application NOT IN (SELECT t.application FROM top t))),
+                    SELECT NULL, top_n + 1
+                     WHERE EXISTS (SELECT 1 FROM ph WHERE ph.application NOT IN (SELECT t.application FROM top t))),
          g AS (SELECT f.facet, f.rk, pp.taken_at, coalesce(sum(ph.sessions), 0) AS sessions,
                       coalesce(sum(ph.active), 0) AS active, coalesce(sum(ph.iit), 0) AS iit
                  FROM facets f CROSS JOIN pp
@@ -741,10 +753,11 @@ BEGIN
                                         (3, 'idle', g.sessions - g.active - g.iit)) AS s(no, state, n)
      ORDER BY g.rk, s.no, g.taken_at;
 
-    -- findings open at each point, by severity: the episodes open during the period, counted by a running sum of
-    -- their starts and ends (a finding first seen at a point counts there; one resolved at a point does not)
+    -- findings open at each point, by severity: the episodes open during the period (the open ones through
+    -- finding_history_open_idx, those resolved since it began through finding_history_resolved_idx), counted by a
+    -- running sum of their starts and ends (first seen at a point: counted there; resolved at a point: not)
     RETURN QUERY
-    WITH pp AS (SELECT * FROM unnest(p_ord, p_id, p_at, p_start, p_reset) AS x(ord, snapshot_id, taken_at, server_start, pgss_reset)),
+    WITH pp AS (SELECT * FROM unnest(p_ord, p_at) AS u(ord, taken_at)),
          e AS (SELECT h.severity, h.first_seen, h.resolved_at
                  FROM apes.finding_history h
                 WHERE h.resolved_at IS NULL AND h.first_seen <= until
@@ -757,10 +770,8 @@ BEGIN
                 UNION ALL
                 SELECT e.severity, e.resolved_at, -1, false FROM e WHERE e.resolved_at IS NOT NULL
                 UNION ALL
-                SELECT sev.severity, pp.taken_at, 0, true
-                  FROM sev CROSS JOIN pp WHERE pp.ord >= 1),
-         run AS (SELECT ev.severity, ev.t, ev.is_point,
-                        sum(ev.d) OVER (PARTITION BY ev.severity ORDER BY ev.t) AS n
+                SELECT sev.severity, pp.taken_at, 0, true FROM sev CROSS JOIN pp WHERE pp.ord >= 1),
+         run AS (SELECT ev.severity, ev.t, ev.is_point, sum(ev.d) OVER (PARTITION BY ev.severity ORDER BY ev.t) AS n
                    FROM ev)
     SELECT 'findings', NULL::text, sev.no, sev.severity, run.t, run.n::float8
       FROM run JOIN sev ON sev.severity = run.severity
@@ -769,11 +780,11 @@ BEGIN
 
     -- WAL per minute and checkpoints per hour, between consecutive points of one server run (server_history)
     RETURN QUERY
-    WITH pp AS (SELECT * FROM unnest(p_ord, p_id, p_at, p_start, p_reset) AS x(ord, snapshot_id, taken_at, server_start, pgss_reset)),
-         v AS (SELECT pp.ord, pp.taken_at, pp.server_start, h.wal_lsn, h.checkpoints_timed, h.checkpoints_req,
-                      h.checkpointer_reset
-                 FROM pp
-                 LEFT JOIN apes.server_history h ON h.snapshot_id = pp.snapshot_id),
+    WITH pp AS (SELECT * FROM unnest(p_ord, p_id, p_at, p_start) AS u(ord, snapshot_id, taken_at, server_start)),
+         v AS (SELECT pp.*, h.*
+                 FROM pp LEFT JOIN LATERAL (SELECT x.wal_lsn, x.checkpoints_timed, x.checkpoints_req, x.checkpointer_reset
+                                              FROM apes.server_history x WHERE x.snapshot_id = pp.snapshot_id
+                                            OFFSET 0) h ON true),
          r AS (SELECT v.*, lag(v.taken_at) OVER w AS prev_at, lag(v.server_start) OVER w AS prev_start,
                       lag(v.wal_lsn) OVER w AS prev_lsn, lag(v.checkpoints_timed) OVER w AS prev_timed,
                       lag(v.checkpoints_req) OVER w AS prev_req, lag(v.checkpointer_reset) OVER w AS prev_reset
