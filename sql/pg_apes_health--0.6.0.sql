@@ -1657,6 +1657,7 @@ CREATE FUNCTION apes.metric_rows(families text[], top_n integer)
 RETURNS TABLE (metric text, labels text[], value double precision)
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_custom_plan   -- plans for the period and families asked, never a generic one kept
 AS $$
 DECLARE
     pgss     record;
@@ -1864,6 +1865,7 @@ CREATE FUNCTION apes.report_series(since timestamptz, until timestamptz, top_n i
 RETURNS TABLE (chart text, facet text, series_no integer, series text, x timestamptz, y double precision)
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_custom_plan   -- plans for the period and families asked, never a generic one kept
 AS $$
 DECLARE
     slice    double precision;
