@@ -614,9 +614,7 @@ apes_chart_title(StringInfo buf, const ApesChart *c)
 static char *
 apes_y_title(const ApesChartSpec *spec, int power)
 {
-	if (spec->unit == APES_UNIT_BYTES)
-		return psprintf("%s (%s)", spec->y_title, apes_byte_units[power]);
-	if (spec->unit == APES_UNIT_BYTES_PER_MIN)
+	if (spec->unit == APES_UNIT_BYTES || spec->unit == APES_UNIT_BYTES_PER_MIN)
 		return psprintf("%s (%s)", spec->y_title, apes_byte_units[power]);
 	return pstrdup(spec->y_title);
 }
