@@ -14,7 +14,7 @@ PG_CPPFLAGS += -Isrc -DAPES_VERSION=\"$(EXTVERSION)\" -I$(shell $(PG_CONFIG) --i
 SHLIB_LINK += -L$(shell $(PG_CONFIG) --libdir) -lpq
 
 # pg_regress: inputs in test/sql, expected output in expected/ (top level).
-REGRESS = install index_health findings demo table_bloat index_bloat bloat_findings history finding_history pools iit_timeout maintenance acknowledge bad_input memory privileges security
+REGRESS = install index_health findings demo table_bloat index_bloat bloat_findings history finding_history pools iit_timeout maintenance acknowledge metrics report_html bad_input memory privileges security
 REGRESS_OPTS = --inputdir=test --outputdir=.
 
 # Isolation tests (concurrency): specs in test/specs, expected output in expected/.
@@ -35,7 +35,7 @@ $(patsubst %.c,%.o,$(shell grep -l APES_VERSION src/*.c src/*.h 2>/dev/null | gr
 # The warning set CI builds with (kept out of the default so packagers are not broken by -Werror).
 STRICT_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers -Werror
 
-.PHONY: test demo docs bench bench-bloat bench-history bench-pool bench-scale strict
+.PHONY: test demo docs bench bench-bloat bench-history bench-pool bench-scale bench-report strict
 # One command: install what is missing, build, start a throwaway cluster, run pg_regress and pgTAP.
 test:
 	test/run_tests.sh
@@ -44,9 +44,10 @@ test:
 demo:
 	test/demo.sh
 
-# docs/checks.md from the registry of checks (apes.checks), in a throwaway cluster with the installed extension.
+# docs/checks.md from the registry of checks (apes.checks), and contrib/postgres_exporter/queries.yaml from the metric
+# families (apes.metric_families()), in a throwaway cluster with the installed extension.
 docs:
-	test/cluster.sh sh -c 'createdb apes_docs && psql -X -q -d apes_docs -c "CREATE EXTENSION pg_apes_health" && psql -X -At -d apes_docs -f test/checks_doc.sql >docs/checks.md'
+	test/cluster.sh sh -c 'createdb apes_docs && psql -X -q -d apes_docs -c "CREATE EXTENSION pg_apes_health" && psql -X -At -d apes_docs -f test/checks_doc.sql >docs/checks.md && psql -X -q -At -d apes_docs -f contrib/postgres_exporter/generate.sql >contrib/postgres_exporter/queries.yaml'
 
 # The index-health benchmark (10,000 tables, ~41,000 indexes) in a throwaway cluster.
 bench:
@@ -68,6 +69,11 @@ bench-scale:
 # The pool benchmark (250 sessions in several states; pools, capacity and blocking against plain SQL).
 bench-pool:
 	bench/pool/run.sh
+
+# The report benchmark: apes.report_html() and apes.metrics() on the 10,000-table catalog with 30 days of history,
+# against plain SQL doing the same aggregation (bench/report/README.md).
+bench-report:
+	bench/report/run.sh
 
 strict:
 	$(MAKE) PG_CFLAGS='$(STRICT_CFLAGS)'

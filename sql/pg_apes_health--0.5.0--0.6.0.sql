@@ -1239,3 +1239,465 @@ $$;
 COMMENT ON FUNCTION apes.purge(interval) IS 'remove snapshots older than the retention; returns how many';
 
 -- ==== end of the replaced functions ====
+
+-- ==== issue 16: HTML report and metrics ====
+-- ---------------------------------------------------------------------------------------------------------------------
+-- Prometheus metrics (docs/metrics.md): apes.metrics() is the text exposition format, apes.metric_samples() the same
+-- samples as rows for postgres_exporter's custom queries (contrib/postgres_exporter/queries.yaml).
+-- ---------------------------------------------------------------------------------------------------------------------
+
+-- The metric families: name, type, help, label names, and how postgres_exporter's custom queries name each one
+-- (metric = exporter_namespace || '_' || exporter_column).
+CREATE FUNCTION apes.metric_families()
+RETURNS TABLE (metric text, type text, help text, labels text[], exporter_namespace text, exporter_column text)
+AS 'MODULE_PATHNAME', 'apes_metric_families'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION apes.metric_families() IS 'the metric families apes.metrics() writes, with their help text and labels';
+
+-- The figures of apes.metrics() read from system views, as (metric, label values in the family's order, value), for
+-- the families named; per object, the first top_n objects get series of their own and the rest one series labelled
+-- 'other' (summed; for lags and shares, the largest).  An object named 'other' itself goes into that series.
+-- Internal to apes.metrics() and apes.metric_samples(), which check each row against the families.
+CREATE FUNCTION apes.metric_rows(families text[], top_n integer)
+RETURNS TABLE (metric text, labels text[], value double precision)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_custom_plan   -- plans for the period and families asked, never a generic one kept
+AS $$
+DECLARE
+    pgss     record;
+    here_lsn pg_lsn;
+BEGIN
+    IF top_n IS NULL OR top_n < 0 THEN
+        RAISE EXCEPTION 'top_n must be 0 or more' USING ERRCODE = '22023';
+    END IF;
+    families := coalesce(families, '{}');
+
+    IF 'apes_snapshot_age_seconds' = ANY (families) THEN
+        RETURN QUERY
+        SELECT 'apes_snapshot_age_seconds', '{}'::text[],
+               coalesce(extract(epoch FROM clock_timestamp() - (SELECT max(s.taken_at) FROM apes.snapshot s))::float8,
+                        'Infinity'::float8);
+    END IF;
+
+    IF 'apes_client_connections' = ANY (families) THEN
+        RETURN QUERY
+        WITH p AS (SELECT coalesce(x.database, '') AS db, x.application AS app, sum(x.sessions) AS sessions,
+                          sum(x.active) AS active, sum(x.idle) AS idle, sum(x.idle_in_transaction) AS iit,
+                          sum(x.idle_in_transaction_aborted) AS iita, sum(x.hidden_sessions) AS hidden
+                     FROM apes.pools() x
+                    GROUP BY 1, 2),
+             r AS (SELECT p.*, NOT (p.db = 'other' AND p.app = 'other')
+                               AND row_number() OVER (PARTITION BY p.db = 'other' AND p.app = 'other'
+                                                      ORDER BY p.sessions DESC, p.db, p.app) <= top_n AS top
+                     FROM p),
+             g AS (SELECT CASE WHEN r.top THEN r.db ELSE 'other' END AS db,
+                          CASE WHEN r.top THEN r.app ELSE 'other' END AS app, NOT r.top AS is_other,
+                          sum(r.sessions) AS sessions, sum(r.active) AS active, sum(r.idle) AS idle,
+                          sum(r.iit) AS iit, sum(r.iita) AS iita, sum(r.hidden) AS hidden
+                     FROM r GROUP BY 1, 2, 3)
+        SELECT 'apes_client_connections', ARRAY[g.db, g.app, s.state], s.n::float8
+          FROM g
+         CROSS JOIN LATERAL (VALUES (1, 'active', g.active), (2, 'idle', g.idle), (3, 'idle_in_transaction', g.iit),
+                                    (4, 'idle_in_transaction_aborted', g.iita), (5, 'hidden', g.hidden),
+                                    (6, 'unknown', g.sessions - g.active - g.idle - g.iit - g.iita - g.hidden))
+                             AS s(ord, state, n)
+         ORDER BY g.is_other, g.sessions DESC, g.db, g.app, s.ord;
+    END IF;
+
+    IF families && ARRAY['apes_replication_lag_seconds', 'apes_replication_lag_bytes',
+                         'apes_replication_slot_retained_bytes'] THEN
+        here_lsn := CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END;
+    END IF;
+
+    IF families && ARRAY['apes_replication_lag_seconds', 'apes_replication_lag_bytes'] THEN
+        RETURN QUERY
+        WITH s AS (SELECT coalesce(w.application_name, '') AS standby,
+                          max(greatest(pg_wal_lsn_diff(here_lsn, w.replay_lsn), 0))::float8 AS bytes,
+                          max(extract(epoch FROM w.replay_lag))::float8 AS secs
+                     FROM pg_stat_replication w
+                    GROUP BY 1),
+             r AS (SELECT s.standby, s.bytes,
+                          coalesce(s.secs, CASE WHEN s.bytes = 0 THEN 0 END) AS secs,
+                          s.standby <> 'other'
+                          AND row_number() OVER (PARTITION BY s.standby = 'other'
+                                                 ORDER BY s.bytes DESC NULLS LAST, s.standby) <= top_n AS top
+                     FROM s),
+             g AS (SELECT CASE WHEN r.top THEN r.standby ELSE 'other' END AS standby, NOT r.top AS is_other,
+                          max(r.bytes) AS bytes, max(r.secs) AS secs
+                     FROM r GROUP BY 1, 2)
+        SELECT x.metric, ARRAY[g.standby], x.v
+          FROM g
+         CROSS JOIN LATERAL (VALUES (1, 'apes_replication_lag_seconds', g.secs),
+                                    (2, 'apes_replication_lag_bytes', g.bytes)) AS x(ord, metric, v)
+         WHERE x.metric = ANY (families)
+         ORDER BY x.ord, g.is_other, g.bytes DESC NULLS LAST, g.standby;
+    END IF;
+
+    IF 'apes_replication_slot_retained_bytes' = ANY (families) THEN
+        RETURN QUERY
+        WITH s AS (SELECT l.slot_name::text AS slot, coalesce(l.wal_status, 'none') AS status,
+                          coalesce(greatest(pg_wal_lsn_diff(here_lsn, l.restart_lsn), 0), 0)::float8 AS bytes
+                     FROM pg_replication_slots l),
+             r AS (SELECT s.*, s.slot <> 'other'
+                               AND row_number() OVER (PARTITION BY s.slot = 'other'
+                                                      ORDER BY s.bytes DESC, s.slot) <= top_n AS top
+                     FROM s)
+        SELECT 'apes_replication_slot_retained_bytes', ARRAY[g.slot, g.status], g.bytes
+          FROM (SELECT CASE WHEN r.top THEN r.slot ELSE 'other' END AS slot, r.status, NOT r.top AS is_other,
+                       sum(r.bytes) AS bytes
+                  FROM r GROUP BY 1, 2, 3) g
+         ORDER BY g.is_other, g.bytes DESC, g.slot, g.status;
+    END IF;
+
+    IF families && ARRAY['apes_archiver_archived_total', 'apes_archiver_failed_total',
+                         'apes_archiver_last_success_age_seconds'] THEN
+        RETURN QUERY
+        SELECT x.metric, '{}'::text[], x.v
+          FROM pg_stat_archiver a
+         CROSS JOIN LATERAL (VALUES (1, 'apes_archiver_archived_total', a.archived_count::float8),
+                                    (2, 'apes_archiver_failed_total', a.failed_count::float8),
+                                    (3, 'apes_archiver_last_success_age_seconds',
+                                     extract(epoch FROM clock_timestamp() - a.last_archived_time)::float8))
+                             AS x(ord, metric, v)
+         WHERE x.metric = ANY (families)
+         ORDER BY x.ord;
+    END IF;
+
+    IF 'apes_sequence_used_ratio' = ANY (families) THEN
+        RETURN QUERY
+        WITH s AS (SELECT quote_ident(q.schemaname) || '.' || quote_ident(q.sequencename) AS seq,
+                          (CASE WHEN q.max_value = q.min_value THEN 1
+                                WHEN q.increment_by > 0
+                                THEN (q.last_value::numeric - q.min_value) / (q.max_value::numeric - q.min_value)
+                                ELSE (q.max_value::numeric - q.last_value) / (q.max_value::numeric - q.min_value)
+                           END)::float8 AS used
+                     FROM pg_sequences q
+                    WHERE q.last_value IS NOT NULL),
+             r AS (SELECT s.*, s.seq <> 'other'
+                               AND row_number() OVER (PARTITION BY s.seq = 'other'
+                                                      ORDER BY s.used DESC, s.seq) <= top_n AS top
+                     FROM s)
+        SELECT 'apes_sequence_used_ratio', ARRAY[g.seq], g.used
+          FROM (SELECT CASE WHEN r.top THEN r.seq ELSE 'other' END AS seq, NOT r.top AS is_other,
+                       max(r.used) AS used
+                  FROM r GROUP BY 1, 2) g
+         ORDER BY g.is_other, g.used DESC, g.seq;
+    END IF;
+
+    IF families && ARRAY['apes_statement_exec_seconds_total', 'apes_statement_calls_total'] THEN
+        pgss := apes.pgss_status();
+        IF pgss.status = 'ok' THEN
+            -- this database's statements, as apes.snapshot() keeps them; nested and top-level executions together
+            RETURN QUERY EXECUTE format($q$
+                WITH s AS (SELECT x.queryid, x.userid, sum(x.total_exec_time::numeric) / 1000 AS secs,
+                                  sum(x.calls) AS calls
+                             FROM %I.pg_stat_statements(false) x
+                            WHERE x.dbid = (SELECT d.oid FROM pg_database d WHERE d.datname = current_database())
+                            GROUP BY x.queryid, x.userid),
+                     r AS (SELECT s.*, s.queryid IS NOT NULL
+                                       AND row_number() OVER (PARTITION BY s.queryid IS NULL
+                                                              ORDER BY s.secs DESC, s.queryid, s.userid) <= $1 AS top
+                             FROM s),
+                     g AS (SELECT CASE WHEN r.top THEN r.queryid::text ELSE 'other' END AS qid,
+                                  CASE WHEN r.top THEN coalesce((SELECT a.rolname::text FROM pg_roles a
+                                                                  WHERE a.oid = r.userid), r.userid::text)
+                                       ELSE 'other' END AS usr,
+                                  NOT r.top AS is_other, sum(r.secs) AS secs, sum(r.calls) AS calls
+                             FROM r GROUP BY 1, 2, 3)
+                SELECT x.metric, ARRAY[g.qid, g.usr], x.v::float8
+                  FROM g
+                 CROSS JOIN LATERAL (VALUES (1, 'apes_statement_exec_seconds_total', g.secs),
+                                            (2, 'apes_statement_calls_total', g.calls)) AS x(ord, metric, v)
+                 WHERE x.metric = ANY ($2)
+                 ORDER BY x.ord, g.is_other, g.secs DESC, g.qid, g.usr$q$, pgss.schema_name)
+            USING top_n, families;
+        END IF;
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION apes.metric_rows(text[], integer) IS
+    'the figures of apes.metrics() read from system views, top_n objects per family (used by apes.metrics())';
+
+-- Every metric family in Prometheus' text exposition format (version 0.0.4): findings by area, check and severity,
+-- wasted bytes by area, the duration of the findings, snapshot age, client connections, replication, slots,
+-- archiving, sequences, statements; per-object series bounded by pg_apes_health.metrics_top_n.
+CREATE FUNCTION apes.metrics()
+RETURNS text
+AS 'MODULE_PATHNAME', 'apes_metrics'
+LANGUAGE C STABLE PARALLEL UNSAFE;
+COMMENT ON FUNCTION apes.metrics() IS 'health metrics in Prometheus'' text exposition format';
+
+-- The samples of apes.metrics() as rows, for the families named (NULL: all), computing only what they need.
+CREATE FUNCTION apes.metric_samples(families text[] DEFAULT NULL)
+RETURNS TABLE (metric text, labels jsonb, value double precision)
+AS 'MODULE_PATHNAME', 'apes_metric_samples'
+LANGUAGE C STABLE PARALLEL UNSAFE;
+COMMENT ON FUNCTION apes.metric_samples(text[]) IS
+    'the samples of apes.metrics() as rows (labels as jsonb), for postgres_exporter''s custom queries';
+
+REVOKE ALL ON FUNCTION apes.metric_families() FROM PUBLIC;
+REVOKE ALL ON FUNCTION apes.metric_rows(text[], integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION apes.metrics() FROM PUBLIC;
+REVOKE ALL ON FUNCTION apes.metric_samples(text[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION apes.metric_families() TO pg_monitor;
+GRANT EXECUTE ON FUNCTION apes.metric_rows(text[], integer) TO pg_monitor;
+GRANT EXECUTE ON FUNCTION apes.metrics() TO pg_monitor;
+GRANT EXECUTE ON FUNCTION apes.metric_samples(text[]) TO pg_monitor;
+
+-- ---------------------------------------------------------------------------------------------------------------------
+-- The HTML report (docs/report.md): apes.report_html() renders the findings and charts over a period of the history.
+-- ---------------------------------------------------------------------------------------------------------------------
+
+-- Episodes of findings resolved after a moment, found without reading the others: the report's findings-over-time
+-- chart reads the episodes open during its period (the open ones through finding_history_open_idx).
+CREATE INDEX finding_history_resolved_idx ON apes.finding_history (resolved_at) WHERE resolved_at IS NOT NULL;
+
+-- The series of the report's charts over a period, from the snapshots in it: at most 200 points (the last snapshot
+-- of each of 200 equal slices of the period), so the cost follows the period and the top_n objects shown, not the
+-- length of the history or the size of the catalog.  One row per point of a series:
+--   db_size          every database's size (server_database_history), the top_n largest at the end
+--   relation_size    the top_n largest tables and indexes at the end (relation_history)
+--   statement_time   execution seconds per minute of the top_n statements of the period (as apes.query_stats()
+--                    ranks them), between consecutive points of one statistics series
+--   connections      sessions by state (facet: the application; NULL: the other applications together)
+--   findings         findings open at each point, by severity (finding_history)
+--   wal              WAL bytes written per minute (server_history.wal_lsn)
+--   checkpoints      checkpoints per hour, timed and requested
+-- A rate needs two points of one series (same server start, no reset between): otherwise it is NULL, a gap.
+-- Internal to apes.report_html().
+CREATE FUNCTION apes.report_series(since timestamptz, until timestamptz, top_n integer)
+RETURNS TABLE (chart text, facet text, series_no integer, series text, x timestamptz, y double precision)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_custom_plan   -- plans for the period and families asked, never a generic one kept
+AS $$
+DECLARE
+    slice    double precision;
+    base     record;
+    p_ord    integer[];    -- the points 1, 2, ..., after the snapshot before them (0) when there is one
+    p_id     bigint[];
+    p_at     timestamptz[];
+    p_start  timestamptz[];
+    p_reset  timestamptz[];
+    last_id  bigint;
+    start_id bigint;
+    end_id   bigint;
+BEGIN
+    IF since IS NULL OR until IS NULL OR NOT isfinite(since) OR NOT isfinite(until) OR since > until THEN
+        RAISE EXCEPTION 'the period must have finite bounds, since before until' USING ERRCODE = '22023';
+    END IF;
+    IF top_n IS NULL OR top_n < 1 THEN
+        RAISE EXCEPTION 'top_n must be 1 or more' USING ERRCODE = '22023';
+    END IF;
+    -- the points: the last snapshot of each of 200 slices of the period (an index range scan of the period)
+    slice := greatest(extract(epoch FROM until - since)::float8 / 200, 1e-6);
+    SELECT array_agg(q.ord ORDER BY q.ord), array_agg(q.snapshot_id ORDER BY q.ord), array_agg(q.taken_at ORDER BY q.ord),
+           array_agg(q.server_start ORDER BY q.ord), array_agg(q.pgss_reset ORDER BY q.ord)
+      INTO p_ord, p_id, p_at, p_start, p_reset
+      FROM (SELECT row_number() OVER (ORDER BY d.taken_at)::integer AS ord, d.*
+              FROM (SELECT DISTINCT ON (floor(extract(epoch FROM s.taken_at - since)::float8 / slice))
+                           s.snapshot_id, s.taken_at, s.server_start, s.pgss_reset
+                      FROM apes.snapshot s
+                     WHERE s.taken_at >= since AND s.taken_at <= until
+                     ORDER BY floor(extract(epoch FROM s.taken_at - since)::float8 / slice), s.taken_at DESC) d) q;
+    IF p_id IS NULL THEN
+        RETURN;
+    END IF;
+    -- the snapshot before the first point, where the first rate starts: point 0
+    SELECT s.snapshot_id, s.taken_at, s.server_start, s.pgss_reset INTO base
+      FROM apes.snapshot s WHERE s.taken_at < p_at[1] ORDER BY s.taken_at DESC LIMIT 1;
+    IF FOUND THEN
+        p_ord := 0 || p_ord;
+        p_id := base.snapshot_id || p_id;
+        p_at := base.taken_at || p_at;
+        p_start := base.server_start || p_start;
+        p_reset := base.pgss_reset || p_reset;
+    END IF;
+    -- Each query below reads the points as pp (unnest of the arrays) and looks each series up at each point by
+    -- primary key: per point, not over the history.
+
+    -- database sizes: the top_n largest at the last point that has them
+    SELECT max(h.snapshot_id) INTO last_id FROM apes.server_database_history h WHERE h.snapshot_id = ANY (p_id);
+    IF last_id IS NOT NULL THEN
+        RETURN QUERY
+        WITH pp AS (SELECT * FROM unnest(p_ord, p_id, p_at) AS u(ord, snapshot_id, taken_at)),
+             top AS (SELECT h.datid, h.datname::text AS name, row_number() OVER (ORDER BY h.size_bytes DESC, h.datname) AS rk
+                       FROM apes.server_database_history h
+                      WHERE h.snapshot_id = last_id AND h.size_bytes IS NOT NULL
+                      ORDER BY h.size_bytes DESC, h.datname LIMIT top_n)
+        SELECT 'db_size', NULL::text, t.rk::integer, t.name, pp.taken_at,
+               (SELECT h.size_bytes::float8 FROM apes.server_database_history h
+                 WHERE h.snapshot_id = pp.snapshot_id AND h.datid = t.datid)
+          FROM top t CROSS JOIN pp
+         WHERE pp.ord >= 1
+         ORDER BY t.rk, pp.taken_at;
+    END IF;
+
+    -- tables and indexes: the top_n largest at the last point that has relation history
+    SELECT max(u.id) INTO last_id FROM unnest(p_id) u(id)
+     WHERE EXISTS (SELECT 1 FROM apes.relation_history h WHERE h.snapshot_id = u.id);
+    IF last_id IS NOT NULL THEN
+        RETURN QUERY
+        WITH pp AS (SELECT * FROM unnest(p_ord, p_id, p_at) AS u(ord, snapshot_id, taken_at)),
+             top AS MATERIALIZED (   -- names looked up once per relation
+                    SELECT r.relid, r.rk,
+                            coalesce((SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname)
+                                        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                                       WHERE c.oid = r.relid),
+                                     format('relation %s (dropped)', r.relid)) AS name
+                       FROM (SELECT h.relid, row_number() OVER (ORDER BY h.total_bytes DESC, h.relid) AS rk
+                               FROM apes.relation_history h
+                              WHERE h.snapshot_id = last_id AND h.total_bytes IS NOT NULL
+                              ORDER BY h.total_bytes DESC, h.relid LIMIT top_n) r)
+        SELECT 'relation_size', NULL::text, t.rk::integer, t.name, pp.taken_at,
+               (SELECT h.total_bytes::float8 FROM apes.relation_history h
+                 WHERE h.snapshot_id = pp.snapshot_id AND h.relid = t.relid)
+          FROM top t CROSS JOIN pp
+         WHERE pp.ord >= 1
+         ORDER BY t.rk, pp.taken_at;
+    END IF;
+
+    -- statements: the period's top_n by execution time, bounded as apes.query_stats() bounds the period; a rate
+    -- only between two points of one statistics series, and only when the counter did not go down
+    BEGIN
+        SELECT b.start_id, b.end_id INTO start_id, end_id FROM apes.period_bounds(since, until) b;
+    EXCEPTION WHEN invalid_parameter_value THEN
+        NULL;   -- no snapshot with statements in the period
+    END;
+    IF start_id IS NOT NULL AND end_id IS NOT NULL AND end_id <> 0 THEN
+        RETURN QUERY
+        WITH pp AS (SELECT * FROM unnest(p_ord, p_id, p_at, p_start, p_reset)
+                                 AS u(ord, snapshot_id, taken_at, server_start, pgss_reset)),
+             top AS MATERIALIZED (   -- texts looked up once per statement
+                    SELECT d.*,
+                            format('%s: %s', d.queryid,
+                                   left(regexp_replace(coalesce(apes.statement_query(d.dbid, d.userid, d.queryid),
+                                                                'text not recorded'), '\s+', ' ', 'g'), 60)) AS name
+                       FROM (SELECT e.dbid, e.userid, e.queryid, e.toplevel,
+                                    row_number() OVER (ORDER BY e.total_exec_time DESC, e.queryid) AS rk
+                               FROM apes.statement_deltas(start_id, end_id) e
+                              ORDER BY e.total_exec_time DESC, e.queryid LIMIT top_n) d),
+             v AS MATERIALIZED (   -- one look-up per statement and point
+                  SELECT t.rk, t.name, pp.ord, pp.taken_at, pp.server_start, pp.pgss_reset,
+                          (SELECT h.total_exec_time FROM apes.statement_history h
+                            WHERE h.snapshot_id = pp.snapshot_id AND h.dbid = t.dbid AND h.userid = t.userid
+                              AND h.queryid = t.queryid AND h.toplevel = t.toplevel) AS total_exec_time
+                     FROM top t CROSS JOIN pp),
+             r AS (SELECT v.*, lag(v.total_exec_time) OVER w AS prev_time, lag(v.taken_at) OVER w AS prev_at,
+                          lag(v.server_start) OVER w AS prev_start, lag(v.pgss_reset) OVER w AS prev_reset
+                     FROM v WINDOW w AS (PARTITION BY v.rk ORDER BY v.ord))
+        SELECT 'statement_time', NULL::text, r.rk::integer, r.name, r.taken_at,
+               CASE WHEN r.prev_at IS NOT NULL AND r.server_start = r.prev_start
+                         AND r.pgss_reset IS NOT DISTINCT FROM r.prev_reset
+                         AND coalesce(r.total_exec_time, 0) >= coalesce(r.prev_time, 0)
+                    THEN (coalesce(r.total_exec_time, 0) - coalesce(r.prev_time, 0)) / 1000
+                         / (extract(epoch FROM r.taken_at - r.prev_at)::float8 / 60) END
+          FROM r
+         WHERE r.ord >= 1
+         ORDER BY r.rk, r.taken_at;
+    END IF;
+
+    -- connections by state, per application (the top_n by their largest number of sessions), from pool_history:
+    -- each point's pools read by the point (OFFSET 0 keeps the lookup per point)
+    RETURN QUERY
+    WITH pp AS (SELECT * FROM unnest(p_ord, p_id, p_at) AS u(ord, snapshot_id, taken_at)),
+         ph AS MATERIALIZED (
+             SELECT pp.snapshot_id, a.*
+               FROM pp CROSS JOIN LATERAL (SELECT h.application, sum(h.sessions) AS sessions, sum(h.active) AS active,
+                                                  sum(h.idle_in_transaction) AS iit
+                                             FROM apes.pool_history h WHERE h.snapshot_id = pp.snapshot_id
+                                            GROUP BY h.application OFFSET 0) a
+              WHERE pp.ord >= 1),
+         top AS (SELECT ph.application, row_number() OVER (ORDER BY max(ph.sessions) DESC, ph.application) AS rk
+                   FROM ph GROUP BY ph.application ORDER BY max(ph.sessions) DESC, ph.application LIMIT top_n),
+         facets AS (SELECT t.application AS facet, t.rk FROM top t
+                    UNION ALL
+                    SELECT NULL, top_n + 1
+                     WHERE EXISTS (SELECT 1 FROM ph WHERE ph.application NOT IN (SELECT t.application FROM top t))),
+         g AS (SELECT f.facet, f.rk, pp.taken_at, coalesce(sum(ph.sessions), 0) AS sessions,
+                      coalesce(sum(ph.active), 0) AS active, coalesce(sum(ph.iit), 0) AS iit
+                 FROM facets f CROSS JOIN pp
+                 LEFT JOIN ph ON ph.snapshot_id = pp.snapshot_id
+                             AND (ph.application = f.facet
+                                  OR (f.facet IS NULL AND ph.application NOT IN (SELECT t.application FROM top t)))
+                WHERE pp.ord >= 1
+                GROUP BY 1, 2, 3)
+    SELECT 'connections', g.facet, s.no, s.state, g.taken_at, s.n::float8
+      FROM g CROSS JOIN LATERAL (VALUES (1, 'active', g.active), (2, 'idle in transaction', g.iit),
+                                        (3, 'idle', g.sessions - g.active - g.iit)) AS s(no, state, n)
+     ORDER BY g.rk, s.no, g.taken_at;
+
+    -- findings open at each point, by severity: the episodes open during the period (the open ones through
+    -- finding_history_open_idx, those resolved since it began through finding_history_resolved_idx), counted by a
+    -- running sum of their starts and ends (first seen at a point: counted there; resolved at a point: not)
+    RETURN QUERY
+    WITH pp AS (SELECT * FROM unnest(p_ord, p_at) AS u(ord, taken_at)),
+         e AS (SELECT h.severity, h.first_seen, h.resolved_at
+                 FROM apes.finding_history h
+                WHERE h.resolved_at IS NULL AND h.first_seen <= until
+               UNION ALL
+               SELECT h.severity, h.first_seen, h.resolved_at
+                 FROM apes.finding_history h
+                WHERE h.resolved_at IS NOT NULL AND h.resolved_at > since AND h.first_seen <= until),
+         sev AS (SELECT * FROM (VALUES (1, 'critical'), (2, 'warning'), (3, 'info')) AS v(no, severity)),
+         ev AS (SELECT e.severity, e.first_seen AS t, 1 AS d, false AS is_point FROM e
+                UNION ALL
+                SELECT e.severity, e.resolved_at, -1, false FROM e WHERE e.resolved_at IS NOT NULL
+                UNION ALL
+                SELECT sev.severity, pp.taken_at, 0, true FROM sev CROSS JOIN pp WHERE pp.ord >= 1),
+         run AS (SELECT ev.severity, ev.t, ev.is_point, sum(ev.d) OVER (PARTITION BY ev.severity ORDER BY ev.t) AS n
+                   FROM ev)
+    SELECT 'findings', NULL::text, sev.no, sev.severity, run.t, run.n::float8
+      FROM run JOIN sev ON sev.severity = run.severity
+     WHERE run.is_point
+     ORDER BY sev.no, run.t;
+
+    -- WAL per minute and checkpoints per hour, between consecutive points of one server run (server_history)
+    RETURN QUERY
+    WITH pp AS (SELECT * FROM unnest(p_ord, p_id, p_at, p_start) AS u(ord, snapshot_id, taken_at, server_start)),
+         v AS (SELECT pp.*, h.*
+                 FROM pp LEFT JOIN LATERAL (SELECT x.wal_lsn, x.checkpoints_timed, x.checkpoints_req, x.checkpointer_reset
+                                              FROM apes.server_history x WHERE x.snapshot_id = pp.snapshot_id
+                                            OFFSET 0) h ON true),
+         r AS (SELECT v.*, lag(v.taken_at) OVER w AS prev_at, lag(v.server_start) OVER w AS prev_start,
+                      lag(v.wal_lsn) OVER w AS prev_lsn, lag(v.checkpoints_timed) OVER w AS prev_timed,
+                      lag(v.checkpoints_req) OVER w AS prev_req, lag(v.checkpointer_reset) OVER w AS prev_reset
+                 FROM v WINDOW w AS (ORDER BY v.ord)),
+         q AS (SELECT r.*, r.prev_at IS NOT NULL AND r.server_start = r.prev_start AS same_run,
+                      extract(epoch FROM r.taken_at - r.prev_at)::float8 AS secs
+                 FROM r WHERE r.ord >= 1)
+    SELECT x.chart, NULL::text, x.no, x.series, q.taken_at, x.v
+      FROM q CROSS JOIN LATERAL (
+             VALUES ('wal', 1, 'WAL written',
+                     CASE WHEN q.same_run AND q.wal_lsn >= q.prev_lsn
+                          THEN pg_wal_lsn_diff(q.wal_lsn, q.prev_lsn)::float8 / (q.secs / 60) END),
+                    ('checkpoints', 1, 'timed',
+                     CASE WHEN q.same_run AND q.checkpointer_reset IS NOT DISTINCT FROM q.prev_reset
+                               AND q.checkpoints_timed >= q.prev_timed
+                          THEN (q.checkpoints_timed - q.prev_timed)::float8 / (q.secs / 3600) END),
+                    ('checkpoints', 2, 'requested',
+                     CASE WHEN q.same_run AND q.checkpointer_reset IS NOT DISTINCT FROM q.prev_reset
+                               AND q.checkpoints_req >= q.prev_req
+                          THEN (q.checkpoints_req - q.prev_req)::float8 / (q.secs / 3600) END)) AS x(chart, no, series, v)
+     ORDER BY x.chart DESC, x.no, q.taken_at;
+END
+$$;
+COMMENT ON FUNCTION apes.report_series(timestamptz, timestamptz, integer) IS
+    'the series of apes.report_html()''s charts over a period (used by apes.report_html())';
+
+-- One self-contained HTML document for people: the verdict and findings as apes.health_report() gives them, then
+-- charts of the period's history (sizes, statement time, connections, findings, WAL, checkpoints) and its top
+-- statements.  Inline CSS and SVG only: no script, font, image or request of any kind.
+CREATE FUNCTION apes.report_html(since timestamptz DEFAULT now() - interval '1 day', until timestamptz DEFAULT now())
+RETURNS text
+AS 'MODULE_PATHNAME', 'apes_report_html'
+LANGUAGE C STABLE PARALLEL UNSAFE;
+COMMENT ON FUNCTION apes.report_html(timestamptz, timestamptz) IS
+    'health report as one self-contained HTML document, with charts of the history over a period';
+
+REVOKE ALL ON FUNCTION apes.report_series(timestamptz, timestamptz, integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION apes.report_html(timestamptz, timestamptz) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION apes.report_series(timestamptz, timestamptz, integer) TO pg_monitor;
+GRANT EXECUTE ON FUNCTION apes.report_html(timestamptz, timestamptz) TO pg_monitor;
+

@@ -65,7 +65,24 @@ struct ApesCatalog;
 /* An area's collector: appends its findings (ApesFinding *) to *out. */
 typedef void (*ApesCollector) (struct ApesCatalog *cat, List **out);
 
+/* Totals over a list of findings, for the verdict. */
+#define APES_NSEVERITIES 3
+typedef struct ApesTotals
+{
+	int			by_severity[APES_NSEVERITIES];
+	int			total;
+	int64		wasted_bytes;
+	int			acknowledged;	/* findings left out by acknowledgement */
+} ApesTotals;
+
 /* findings.c */
+extern List *apes_collect_all(struct ApesCatalog **catp);
+extern int	apes_area_count(void);
+extern const char *apes_area_name(int i);
+extern ApesTotals apes_totals(List *findings);
+extern List *apes_unacknowledged(List *findings, int *n);
+extern const char *apes_status(ApesTotals *t);
+extern char *apes_verdict(ApesTotals *t);
 extern ApesFinding *apes_new_finding(ApesCheckId check, ApesSeverity severity, const char *object_name);
 extern void apes_finding_details(ApesFinding *f, bool bulk);
 extern bool apes_error_ends_call(int sqlerrcode);
@@ -133,6 +150,8 @@ extern int	apes_disk_days_min;
 extern int	apes_autovacuum_behind_min_s;
 extern int	apes_sequence_max_pct;
 extern int	apes_growth_max_per_day_mb;
+extern int	apes_metrics_top_n;
+extern int	apes_report_top_n;
 
 /* index_health.c */
 extern void apes_collect_index_findings(struct ApesCatalog *cat, List **out);

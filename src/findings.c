@@ -47,7 +47,6 @@ static const ApesArea apes_areas[] = {
 };
 
 #define APES_NAREAS lengthof(apes_areas)
-#define APES_NSEVERITIES 3
 
 static const char *const severity_names[] = {"critical", "warning", "info"};
 static const char *const confidence_names[] = {"high", "medium", "low"};
@@ -267,6 +266,28 @@ apes_collect(const ApesArea *area, ApesCatalog **catp)
 	return out;
 }
 
+/* Every finding of every area, in report order, for a rendering; the caller frees *catp when done. */
+List *
+apes_collect_all(ApesCatalog **catp)
+{
+	return apes_collect(NULL, catp);
+}
+
+/* How many areas there are (apes_area_name() names each). */
+int
+apes_area_count(void)
+{
+	return APES_NAREAS;
+}
+
+/* The name of area i, 0 <= i < apes_area_count(), in the order reports list them. */
+const char *
+apes_area_name(int i)
+{
+	Assert(i >= 0 && i < APES_NAREAS);
+	return apes_areas[i].name;
+}
+
 /* The key of a finding for apes.findings_new(): check id, severity and object, separated by a unit separator. */
 static char *
 apes_finding_key(const char *check_id, const char *severity, const char *object_name)
@@ -425,17 +446,8 @@ apes_findings_new(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
-/* Totals over a list of findings, for the verdict: acknowledged findings are counted apart, and only there. */
-typedef struct ApesTotals
-{
-	int			by_severity[APES_NSEVERITIES];
-	int			total;
-	int64		wasted_bytes;
-	int			acknowledged;
-} ApesTotals;
-
 /* The findings without the acknowledged ones (the list the reports render); *n gets how many were left out. */
-static List *
+List *
 apes_unacknowledged(List *findings, int *n)
 {
 	List	   *out = NIL;
@@ -454,8 +466,8 @@ apes_unacknowledged(List *findings, int *n)
 	return *n > 0 ? out : findings;
 }
 
-/* Count findings by severity and add up what they would reclaim, the acknowledged ones apart. */
-static ApesTotals
+/* Count findings by severity and add up what they would reclaim, the acknowledged ones apart (and only there). */
+ApesTotals
 apes_totals(List *findings)
 {
 	ApesTotals	t = {{0}, 0, 0, 0};
@@ -479,7 +491,7 @@ apes_totals(List *findings)
 }
 
 /* "critical", "warning" or "ok": the worst severity found (info alone is ok). */
-static const char *
+const char *
 apes_status(ApesTotals *t)
 {
 	if (t->by_severity[APES_CRITICAL] > 0)
@@ -537,8 +549,8 @@ apes_append_one_line(StringInfo buf, const char *text)
 	}
 }
 
-/* The one-line verdict both reports start with. */
-static char *
+/* The one-line verdict every report starts with. */
+char *
 apes_verdict(ApesTotals *t)
 {
 	char	   *acked = t->acknowledged == 0 ? "" :

@@ -58,6 +58,8 @@ int			apes_disk_days_min = 7;
 int			apes_autovacuum_behind_min_s = 3600;
 int			apes_sequence_max_pct = 75;
 int			apes_growth_max_per_day_mb = 1024;
+int			apes_metrics_top_n = 10;
+int			apes_report_top_n = 10;
 
 void		_PG_init(void);
 
@@ -250,6 +252,13 @@ _PG_init(void)
 	DefineCustomIntVariable("pg_apes_health.growth_max_per_day",
 							"Bytes a day a relation may grow by over the window before relation_growth_fast reports it.",
 							NULL, &apes_growth_max_per_day_mb, 1024, 1, INT_MAX, PGC_USERSET, GUC_UNIT_MB, NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_apes_health.metrics_top_n",
+							"Most objects apes.metrics() gives a series of their own, per metric (connection pools, standbys, replication slots, sequences, statements).",
+							"The rest are summed into one series labelled other (for lags and shares: the largest of the rest), so the number of series stays bounded. 0 puts every object in the other series.",
+							&apes_metrics_top_n, 10, 0, 1000, PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_apes_health.report_top_n",
+							"Most statements, relations, databases and applications apes.report_html() charts and lists.",
+							NULL, &apes_report_top_n, 10, 1, 100, PGC_USERSET, 0, NULL, NULL, NULL);
 	apes_reserve_guc_prefix("pg_apes_health");
 }
 

@@ -104,3 +104,10 @@ psql -X -d apes_demo -c "SELECT database, role, application, sessions, active, i
 echo "== who blocks whom (SELECT * FROM apes.blocking)"
 psql -X -d apes_demo -c "SELECT blocked_application, lock_type, lock_mode, root_blocker_application,
                                 root_blocker_state, root_blocks FROM apes.blocking"
+# the HTML report of the demo database (one more snapshot first, so the pools above are in its history), in a file
+# that outlives the throwaway cluster
+report=${APES_DEMO_REPORT:-$PWD/test/work/demo/apes_demo_report.html}
+mkdir -p "$(dirname "$report")"
+psql -X -q -d apes_demo -c "SELECT apes.snapshot()" >/dev/null
+psql -X -At -d apes_demo -c "SELECT apes.report_html()" >"$report"
+echo "== the HTML report (SELECT apes.report_html()), self-contained, to open in any browser: $report"

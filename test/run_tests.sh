@@ -206,6 +206,16 @@ name="the PgBouncer connection's host name lookup ends at pgbouncer_timeout, a c
 check test/dns_test.sh
 cat "$log/check.out"
 
+echo "== Prometheus: apes.metrics() through Debian's postgres_exporter and promtool"
+name="prometheus-postgres-exporter with contrib/postgres_exporter/queries.yaml serves apes.metrics()'s series and values; promtool accepts them"
+check test/exporter_test.sh
+cat "$log/check.out"
+
+echo "== the HTML report in headless Chromium"
+name="apes.report_html() in Chromium: no request, no console error, every chart drawn and described, counts equal to health_json()"
+check test/report_browser_test.sh
+cat "$log/check.out"
+
 if [ "${APES_FULL_CHECKS:-1}" = 1 ]; then
     echo "== fuzzing with sqlsmith (a fixed seed in CI; docs/fuzzing.md for longer runs)"
     name="sqlsmith as a pg_monitor role, then every function with edge-case arguments: no crash, no XX000 of ours"

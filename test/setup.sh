@@ -4,7 +4,8 @@
 set -euo pipefail
 
 packages=(postgresql-15 postgresql-contrib postgresql-server-dev-15 postgresql-15-pgtap
-          libtap-parser-sourcehandler-pgtap-perl postgresql-15-cron libipc-run-perl libpq-dev pgbouncer sqlsmith valgrind make gcc)
+          libtap-parser-sourcehandler-pgtap-perl postgresql-15-cron libipc-run-perl libpq-dev pgbouncer sqlsmith valgrind make gcc
+          prometheus prometheus-postgres-exporter chromium nodejs python3 curl)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

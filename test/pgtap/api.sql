@@ -8,7 +8,7 @@
 \pset pager off
 
 BEGIN;
-SELECT plan(41);
+SELECT plan(53);
 
 -- the schema and the functions
 SELECT has_schema('apes');
@@ -63,6 +63,22 @@ SELECT table_privs_are('apes', 'bloat_estimates', 'public', ARRAY[]::text[]);
 SELECT table_privs_are('apes', 'bloat_estimates', 'pg_monitor', ARRAY['SELECT']);
 SELECT is((SELECT count(*) FROM apes.bloat_estimates WHERE basis <> 'catalog estimate'), 0::bigint,
           'every row of apes.bloat_estimates says it is an estimate');
+
+-- the HTML report and the metrics: pg_monitor, not PUBLIC; bad input is 22023
+SELECT has_function('apes', 'report_html', ARRAY['timestamp with time zone', 'timestamp with time zone'],
+                    'apes.report_html(timestamptz, timestamptz) exists');
+SELECT function_privs_are('apes', 'report_html', ARRAY['timestamp with time zone', 'timestamp with time zone'], 'public', ARRAY[]::text[]);
+SELECT function_privs_are('apes', 'report_html', ARRAY['timestamp with time zone', 'timestamp with time zone'], 'pg_monitor', ARRAY['EXECUTE']);
+SELECT has_function('apes', 'metrics', ARRAY[]::text[], 'apes.metrics() exists');
+SELECT function_privs_are('apes', 'metrics', ARRAY[]::text[], 'public', ARRAY[]::text[]);
+SELECT function_privs_are('apes', 'metrics', ARRAY[]::text[], 'pg_monitor', ARRAY['EXECUTE']);
+SELECT has_function('apes', 'metric_samples', ARRAY['text[]'], 'apes.metric_samples(text[]) exists');
+SELECT function_privs_are('apes', 'metric_samples', ARRAY['text[]'], 'pg_monitor', ARRAY['EXECUTE']);
+SELECT matches(apes.report_html(), '^<!DOCTYPE html>', 'apes.report_html() is an HTML document');
+SELECT matches(apes.metrics(), E'^# HELP apes_build_info [^\n]*\n# TYPE apes_build_info gauge\n', 'apes.metrics() starts with HELP and TYPE');
+SELECT throws_ok($$ SELECT apes.report_html(now(), now() - interval '1 hour') $$, '22023', 'since must not be after until',
+                 'a period ending before it starts is 22023');
+SELECT throws_ok($$ SELECT * FROM apes.metric_samples('{nope}') $$, '22023', 'unknown metric "nope"', 'an unknown metric is 22023');
 
 -- errors: unknown areas are 22023 with the valid list in the hint
 SELECT throws_ok($$ SELECT * FROM apes.findings('nope') $$, '22023', 'unknown area "nope"', 'unknown area is 22023');

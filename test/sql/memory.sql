@@ -13,6 +13,8 @@ BEGIN
         PERFORM count(*) FROM apes.bloat_estimates;
         PERFORM count(*) FROM apes.pools;
         PERFORM count(*) FROM apes.connection_capacity();
+        PERFORM apes.report_html();
+        PERFORM apes.metrics();
         IF i IN (2, 12) THEN
             INSERT INTO mem VALUES (i, pg_temp.backend_bytes());
         END IF;

@@ -46,7 +46,10 @@ for my $q (
     q{SELECT count(*) = 0 FROM apes.blocking},
     q{SELECT count(*) = 1 FROM apes.connection_churn()},
     q{SELECT count(*) >= 0 FROM apes.query_stats()},
-    q{SELECT count(*) > 0 FROM apes.snapshot})
+    q{SELECT count(*) > 0 FROM apes.snapshot},
+    q{SELECT apes.report_html() LIKE '%<figure class="chart"%'},
+    q{SELECT apes.metrics() LIKE '%apes_snapshot_age_seconds %'},
+    q{SELECT count(*) > 0 FROM apes.metric_samples('{apes_replication_lag_bytes,apes_replication_slot_retained_bytes,apes_findings}')})
 {
     is($standby->safe_psql('postgres', $q), 't', "on the standby: $q");
 }
