@@ -14,7 +14,7 @@ PG_CPPFLAGS += -Isrc -DAPES_VERSION=\"$(EXTVERSION)\" -I$(shell $(PG_CONFIG) --i
 SHLIB_LINK += -L$(shell $(PG_CONFIG) --libdir) -lpq
 
 # pg_regress: inputs in test/sql, expected output in expected/ (top level).
-REGRESS = install index_health findings demo table_bloat index_bloat bloat_findings history finding_history pools iit_timeout bad_input memory privileges security
+REGRESS = install index_health findings demo table_bloat index_bloat bloat_findings history finding_history pools iit_timeout bad_input memory privileges security index_advice
 REGRESS_OPTS = --inputdir=test --outputdir=.
 
 # Isolation tests (concurrency): specs in test/specs, expected output in expected/.

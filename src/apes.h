@@ -117,6 +117,17 @@ extern int	apes_blocked_min_wait_s;
 extern int	apes_churn_max_per_s;
 extern char *apes_pgbouncer_dsn;
 extern int	apes_pgbouncer_timeout_ms;
+extern int	apes_simulation_time_budget_ms;
+extern int	apes_simulation_statements;
+extern double apes_keep_cost_ratio;
+extern int	apes_missing_index_min_gain_pct;
+extern int	apes_missing_index_min_share_pct;
+extern char *apes_standby_dsns;
+extern int	apes_standby_timeout_ms;
+extern int	apes_rarely_used_max_scans;
+extern int	apes_rarely_used_writes_per_scan;
+extern int	apes_null_heavy_min_pct;
+extern int	apes_null_heavy_min_size_kb;
 
 /* index_health.c */
 extern void apes_collect_index_findings(struct ApesCatalog *cat, List **out);
@@ -127,6 +138,10 @@ extern void apes_collect_bloat_findings(struct ApesCatalog *cat, List **out);
 /* query_findings.c and table_usage.c: the 'query' area */
 extern void apes_collect_query_findings(struct ApesCatalog *cat, List **out);
 extern void apes_collect_table_usage_findings(struct ApesCatalog *cat, List **out);
+struct ApesRel;
+struct PgStat_StatTabEntry;
+extern bool apes_seq_scan_heavy(struct ApesRel *r, struct PgStat_StatTabEntry *tab, double *per_scan,
+								int64 *idx_scans);
 
 /* pool_findings.c and pgbouncer.c: the 'pool' area */
 extern void apes_collect_pool_findings(struct ApesCatalog *cat, List **out);

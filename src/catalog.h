@@ -62,6 +62,7 @@ typedef struct ApesRel
 	bool		bloat_candidate;	/* scratch for one report: big enough to be a bloat candidate */
 	bool		bloat_active;	/* scratch: never vacuumed nor analyzed, but has rows */
 	bool		bloat_columns;	/* scratch: its columns are needed (the table of a candidate index) */
+	bool		index_columns;	/* scratch: index_null_heavy needs its columns' statistics */
 	List	   *children;		/* partitions (ApesRel *), for partitioned tables and indexes */
 	List	   *indexes;		/* for tables: their indexes (ApesIndex *), oldest first */
 	List	   *fks;			/* for tables: their foreign keys (ApesForeignKey *) */

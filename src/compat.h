@@ -138,4 +138,11 @@ apes_init_materialized_srf(FunctionCallInfo fcinfo)
 #define apes_transam_oldest_xid() (ShmemVariableCache->oldestXid)
 #endif
 
+/* MERGE arrived in 15. */
+#if PG_VERSION_NUM >= 150000
+#define apes_is_merge_stmt(node) IsA((node), MergeStmt)
+#else
+#define apes_is_merge_stmt(node) false
+#endif
+
 #endif							/* APES_COMPAT_H */
