@@ -141,6 +141,8 @@ typedef struct ApesCatalog
 	TimestampTz now;
 	TimestampTz stats_since;	/* counters cover at least [stats_since, now] */
 	const char *stats_since_basis;	/* "stats_reset" or "server_start" */
+	int			shown_limit;	/* findings the rendering shows per severity and area (0: all): work done only for
+								 * findings no rendering shows may stop there (index_health.c's simulations) */
 } ApesCatalog;
 
 extern ApesCatalog *apes_catalog_load(void);

@@ -138,6 +138,15 @@ apes_init_materialized_srf(FunctionCallInfo fcinfo)
 #define apes_transam_oldest_xid() (ShmemVariableCache->oldestXid)
 #endif
 
+/* EXECUTE privilege on a function: object_aclcheck() from 16, pg_proc_aclcheck() before. */
+#include "catalog/pg_proc.h"
+#include "utils/acl.h"
+#if PG_VERSION_NUM >= 160000
+#define apes_proc_aclcheck(proc, role) object_aclcheck(ProcedureRelationId, (proc), (role), ACL_EXECUTE)
+#else
+#define apes_proc_aclcheck(proc, role) pg_proc_aclcheck((proc), (role), ACL_EXECUTE)
+#endif
+
 /* MERGE arrived in 15. */
 #if PG_VERSION_NUM >= 150000
 #define apes_is_merge_stmt(node) IsA((node), MergeStmt)

@@ -243,14 +243,19 @@ apes_collect_area(const ApesArea *area, ApesCatalog *cat, List **out)
 	*out = lappend(*out, f);
 }
 
-/* Every finding of one area (or of all when area is NULL), in report order; the caller frees *catp when done. */
+/*
+ * Every finding of one area (or of all when area is NULL), in report order; the caller frees *catp when done.
+ * shown_limit: how many findings per severity and area the caller shows (0: all of them).
+ */
 static List *
-apes_collect(const ApesArea *area, ApesCatalog **catp)
+apes_collect(const ApesArea *area, ApesCatalog **catp, int shown_limit)
 {
 	bool		need_catalog = area == NULL || area->needs_catalog;
 	int			stats = need_catalog ? apes_stats_begin() : -1;
 	ApesCatalog *cat = need_catalog ? apes_catalog_load() : apes_catalog_empty();
 	List	   *out = NIL;
+
+	cat->shown_limit = shown_limit;
 
 	for (int i = 0; i < APES_NAREAS; i++)
 	{
@@ -356,7 +361,7 @@ apes_findings(PG_FUNCTION_ARGS)
 	List	   *findings;
 
 	apes_findings_result(fcinfo, "apes.findings()");
-	findings = apes_collect(area, &cat);
+	findings = apes_collect(area, &cat, 0);
 	apes_put_findings((ReturnSetInfo *) fcinfo->resultinfo, findings, NULL, 0);
 	apes_catalog_free(cat);
 	return (Datum) 0;
@@ -414,7 +419,7 @@ apes_findings_new(PG_FUNCTION_ARGS)
 	for (int i = 0; i < nchecks; i++)
 		known[i] = apes_finding_key(checks[i], sevs[i], objs[i]);
 	qsort(known, nchecks, sizeof(char *), pg_qsort_strcmp);
-	findings = apes_collect(NULL, &cat);
+	findings = apes_collect(NULL, &cat, 0);
 	apes_put_findings((ReturnSetInfo *) fcinfo->resultinfo, findings, known, nchecks);
 	apes_catalog_free(cat);
 	return (Datum) 0;
@@ -527,7 +532,7 @@ Datum
 apes_health_report(PG_FUNCTION_ARGS)
 {
 	ApesCatalog *cat;
-	List	   *findings = apes_collect(NULL, &cat);
+	List	   *findings = apes_collect(NULL, &cat, apes_report_limit);
 	ApesTotals	t = apes_totals(findings);
 	StringInfoData buf;
 	ListCell   *lc;
@@ -622,7 +627,7 @@ Datum
 apes_health_json(PG_FUNCTION_ARGS)
 {
 	ApesCatalog *cat;
-	List	   *findings = apes_collect(NULL, &cat);
+	List	   *findings = apes_collect(NULL, &cat, apes_report_limit);
 	ApesTotals	t = apes_totals(findings);
 	ApesJson	j;
 	Jsonb	   *result;

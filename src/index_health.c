@@ -1738,16 +1738,19 @@ apes_finding_size_cmp(const ListCell *a, const ListCell *b)
 
 /*
  * Simulate the drop of every index an index_unused, index_rarely_used, index_redundant or index_duplicate finding
- * names, largest first, until the budget is spent.  A drop that makes a top statement costlier than
- * pg_apes_health.keep_cost_ratio makes the finding a "keep": info, nothing reclaimed, no DDL.  A drop not checked
- * (no pg_stat_statements, budget spent) lowers the finding's confidence by a step, except for a duplicate (its twin
- * serves every plan it served).
+ * names, largest first, until the budget is spent, or, for a rendering that shows pg_apes_health.report_limit
+ * findings per group, until that many drops are confirmed: the smaller ones rank below them and are not shown.  A drop
+ * that makes a top statement costlier than pg_apes_health.keep_cost_ratio makes the finding a "keep": info, nothing
+ * reclaimed, no DDL.  A drop not checked (no pg_stat_statements, budget spent) lowers the finding's confidence by a
+ * step, except for a duplicate (its twin serves every plan it served) and for those left out because no rendering
+ * shows them.
  */
 static void
 apes_simulate_drops(IndexCheckState *st)
 {
 	List	   *todo = NIL;
 	ApesWorkload *w = apes_index_workload(st);
+	int			confirmed = 0;
 	ListCell   *lc;
 
 	foreach(lc, *st->out)
@@ -1766,6 +1769,11 @@ apes_simulate_drops(IndexCheckState *st)
 		IndexFindingArgs *a = f->details_arg;
 
 		CHECK_FOR_INTERRUPTS();
+		if (st->cat->shown_limit > 0 && confirmed >= st->cat->shown_limit)
+		{
+			a->sim = apes_drop_sim_not_run("not simulated for this report: it ranks below the findings the report shows (apes.findings() and apes.simulate_drop() check it)");
+			continue;
+		}
 		if (w == NULL)
 			a->sim = apes_drop_sim_not_run("the simulation budget is 0 (pg_apes_health.simulation_time_budget)");
 		else if (w->unavailable != NULL)
@@ -1781,6 +1789,8 @@ apes_simulate_drops(IndexCheckState *st)
 		}
 		else if (a->sim->not_run != NULL && f->check != APES_CHECK_index_duplicate && f->confidence < APES_LOW)
 			f->confidence++;
+		else if (a->sim->not_run == NULL && f->severity == APES_WARNING)
+			confirmed++;
 	}
 }
 

@@ -47,12 +47,15 @@
 #include "catalog/pg_authid.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_depend.h"
+#include "catalog/pg_extension.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_rewrite.h"
 #include "catalog/pg_type.h"
 #include "commands/defrem.h"
+#include "commands/extension.h"
+#include "executor/executor.h"
+#include "executor/tuptable.h"
 #include "common/keywords.h"
-#include "executor/spi.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
@@ -61,6 +64,7 @@
 #include "optimizer/plancat.h"
 #include "optimizer/tlist.h"
 #include "parser/analyze.h"
+#include "parser/parse_func.h"
 #include "parser/parse_type.h"
 #include "parser/parser.h"
 #include "parser/parsetree.h"
@@ -78,12 +82,14 @@
 #include "utils/rel.h"
 #include "utils/rls.h"
 #include "utils/syscache.h"
+#include "utils/tuplestore.h"
 
 #include "apes.h"
 #include "workload.h"
 
 #define APES_MAX_SEARCH_COLS 32		/* columns remembered per statement */
 #define APES_MAX_VIEW_DEPTH 8			/* views over views followed this deep */
+#define APES_TOKEN_INDEX_AFTER 8		/* tables asked about before every text is filed under its names */
 
 /* The scenario the planner is shown right now, or NULL: the hook does nothing then. */
 static ApesScenario *apes_active_scenario = NULL;
@@ -313,81 +319,225 @@ apes_free_fake_oid(void)
 	return InvalidOid;
 }
 
+/* Statements (indexes into the array arg) by total time, the most first (ties by queryid: the same order twice). */
+static int
+apes_stmt_time_cmp(const void *a, const void *b, void *arg)
+{
+	const ApesStatement *x = &((ApesStatement *) arg)[*(const int *) a];
+	const ApesStatement *y = &((ApesStatement *) arg)[*(const int *) b];
+
+	if (x->total_ms != y->total_ms)
+		return x->total_ms > y->total_ms ? -1 : 1;
+	if (x->queryid != y->queryid)
+		return x->queryid < y->queryid ? -1 : 1;
+	return x->userid < y->userid ? -1 : x->userid > y->userid ? 1 : 0;
+}
+
+/* A statement's place in the array, by (role, queryid), while its rows are added up. */
+typedef struct ApesStmtKey
+{
+	Oid			userid;
+	int64		queryid;
+} ApesStmtKey;
+
+typedef struct ApesStmtSlot
+{
+	ApesStmtKey key;
+	int			index;
+} ApesStmtSlot;
+
+/* The schema an extension lives in (pg_extension, AccessShareLock), or InvalidOid. */
+static Oid
+apes_extension_schema(Oid extoid)
+{
+	Relation	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	Oid			nsp = InvalidOid;
+
+	ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(extoid));
+	scan = systable_beginscan(rel, ExtensionOidIndexId, true, NULL, 1, &key);
+	if ((tup = systable_getnext(scan)) != NULL)
+		nsp = ((Form_pg_extension) GETSTRUCT(tup))->extnamespace;
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return nsp;
+}
+
+/* The number of the result column called name, or an error: pg_stat_statements of another shape. */
+static AttrNumber
+apes_result_column(TupleDesc desc, const char *name)
+{
+	for (int i = 0; i < desc->natts; i++)
+		if (!TupleDescAttr(desc, i)->attisdropped && strcmp(NameStr(TupleDescAttr(desc, i)->attname), name) == 0)
+			return i + 1;
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("pg_stat_statements() returns no column \"%s\"", name),
+			 errhint("pg_apes_health reads pg_stat_statements 1.9 or later (PostgreSQL 14 and later).")));
+	return 0;					/* keep compiler quiet */
+}
+
 /*
- * Read this database's statements from pg_stat_statements (an apes_run_guarded() callback), as the caller: the
- * extension's schema from pg_extension, the text as pg_stat_statements shows it to the caller.  Rows of one statement
- * (toplevel or not) are added up; those without a queryid are the ones the caller may not see.  Every name and
- * operator is qualified: this runs under the caller's search_path.
+ * Read this database's statements from pg_stat_statements (an apes_run_guarded() callback), as the caller: its
+ * function pg_stat_statements(true), found in the extension's schema, called directly (fmgr, materialize mode) once
+ * the caller is known to hold EXECUTE on it, so its own privacy rule applies to every row and no executor or SPI copy
+ * of 5,000 rows and texts is made.  The rows of one statement (toplevel and nested) are added up here, the toplevel
+ * row's text preferred (a statement run under EXPLAIN also has a nested row whose text is the whole EXPLAIN); rows
+ * without a queryid are the statements whose text the caller may not see.
  */
 static void
 apes_read_statements(void *arg)
 {
 	ApesWorkload *w = (ApesWorkload *) arg;
-	MemoryContext caller = CurrentMemoryContext;
-	Oid			argtypes[1] = {OIDOID};
-	Datum		args[1] = {ObjectIdGetDatum(MyDatabaseId)};
-	const char *schema;
-	char	   *sql;
-	bool		isnull;
+	Oid			extoid;
+	Oid			nsp;
+	Oid			funcoid;
+	Oid			argtype = BOOLOID;
+	FmgrInfo	flinfo;
+	ReturnSetInfo rsinfo = {T_ReturnSetInfo};
+	LOCAL_FCINFO(fcinfo, 1);
+	TupleTableSlot *slot;
+	AttrNumber	a_userid,
+				a_dbid,
+				a_toplevel,
+				a_queryid,
+				a_query,
+				a_calls,
+				a_exec,
+				a_plan;
+	HASHCTL		ctl;
+	HTAB	   *slots;
+	List	   *top = NIL;
+	ApesStatement *found_stmts;
+	int		   *order;
 	int			n = 0;
+	int			cap = 64;
 
 	if (GetConfigOption("pg_stat_statements.max", true, false) == NULL)
 	{
 		w->unavailable = "pg_stat_statements is not loaded (shared_preload_libraries)";
 		return;
 	}
-	SPI_connect();
-	if (SPI_execute("SELECT n.nspname FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n"
-					" ON n.oid OPERATOR(pg_catalog.=) e.extnamespace"
-					" WHERE e.extname OPERATOR(pg_catalog.=) 'pg_stat_statements'", true, 1) != SPI_OK_SELECT ||
-		SPI_processed != 1)
+	extoid = get_extension_oid("pg_stat_statements", true);
+	nsp = OidIsValid(extoid) ? apes_extension_schema(extoid) : InvalidOid;
+	if (!OidIsValid(nsp))
 	{
-		SPI_finish();
-		MemoryContextSwitchTo(caller);
 		w->unavailable = "pg_stat_statements is not installed in this database";
 		return;
 	}
-	schema = quote_identifier(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
-	/* the toplevel row's text first: a statement run under EXPLAIN has a nested row whose text is the EXPLAIN */
-	sql = psprintf("SELECT s.userid, s.queryid, pg_catalog.sum(s.total_exec_time OPERATOR(pg_catalog.+) s.total_plan_time)::pg_catalog.float8,"
-				   " pg_catalog.sum(s.calls)::pg_catalog.int8, (pg_catalog.array_agg(s.query ORDER BY s.toplevel DESC))[1],"
-				   " pg_catalog.count(*)::pg_catalog.int8"
-				   " FROM %s.pg_stat_statements(true) s WHERE s.dbid OPERATOR(pg_catalog.=) $1"
-				   " GROUP BY s.userid, s.queryid ORDER BY 3 DESC, 2", schema);
-	if (SPI_execute_with_args(sql, 1, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read pg_stat_statements");
-	w->stmts = MemoryContextAllocZero(w->cxt, sizeof(ApesStatement) * Max(SPI_processed, 1));
-	for (uint64 i = 0; i < SPI_processed; i++)
+	funcoid = LookupFuncName(list_make2(makeString(get_namespace_name(nsp)), makeString("pg_stat_statements")), 1,
+							 &argtype, true);
+	if (!OidIsValid(funcoid))
 	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		ApesStatement *s = &w->stmts[n];
-		Datum		queryid = SPI_getbinval(tup, desc, 2, &isnull);
-		Datum		qtext;
+		w->unavailable = "pg_stat_statements has no function pg_stat_statements(boolean)";
+		return;
+	}
+	if (apes_proc_aclcheck(funcoid, GetUserId()) != ACLCHECK_OK)
+	{
+		w->unavailable = "you may not execute pg_stat_statements()";
+		return;
+	}
+	fmgr_info(funcoid, &flinfo);
+	rsinfo.econtext = CreateStandaloneExprContext();
+	rsinfo.allowedModes = SFRM_Materialize;
+	rsinfo.returnMode = SFRM_ValuePerCall;
+	InitFunctionCallInfoData(*fcinfo, &flinfo, 1, InvalidOid, NULL, (Node *) &rsinfo);
+	fcinfo->args[0].value = BoolGetDatum(true);
+	fcinfo->args[0].isnull = false;
+	(void) FunctionCallInvoke(fcinfo);
+	if (rsinfo.returnMode != SFRM_Materialize || rsinfo.setResult == NULL || rsinfo.setDesc == NULL)
+		elog(ERROR, "pg_stat_statements() returned no result set");
+	a_userid = apes_result_column(rsinfo.setDesc, "userid");
+	a_dbid = apes_result_column(rsinfo.setDesc, "dbid");
+	a_toplevel = apes_result_column(rsinfo.setDesc, "toplevel");
+	a_queryid = apes_result_column(rsinfo.setDesc, "queryid");
+	a_query = apes_result_column(rsinfo.setDesc, "query");
+	a_calls = apes_result_column(rsinfo.setDesc, "calls");
+	a_exec = apes_result_column(rsinfo.setDesc, "total_exec_time");
+	a_plan = apes_result_column(rsinfo.setDesc, "total_plan_time");
+
+	ctl.keysize = sizeof(ApesStmtKey);
+	ctl.entrysize = sizeof(ApesStmtSlot);
+	ctl.hcxt = CurrentMemoryContext;
+	slots = hash_create("apes workload statements", 1024, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	found_stmts = palloc0(sizeof(ApesStatement) * cap);
+	slot = MakeSingleTupleTableSlot(rsinfo.setDesc, &TTSOpsMinimalTuple);
+	while (tuplestore_gettupleslot(rsinfo.setResult, true, false, slot))
+	{
+		bool		isnull;
+		bool		found;
+		bool		toplevel;
+		Datum		d;
+		ApesStmtKey key;
+		ApesStmtSlot *e;
+		ApesStatement *s;
 
 		CHECK_FOR_INTERRUPTS();
+		d = slot_getattr(slot, a_dbid, &isnull);
+		if (isnull || DatumGetObjectId(d) != MyDatabaseId)
+			continue;
+		d = slot_getattr(slot, a_queryid, &isnull);
 		if (isnull)
 		{
-			w->hidden_texts += (int) DatumGetInt64(SPI_getbinval(tup, desc, 6, &isnull));
+			w->hidden_texts++;
 			continue;
 		}
-		s->queryid = DatumGetInt64(queryid);
-		s->userid = DatumGetObjectId(SPI_getbinval(tup, desc, 1, &isnull));
-		s->total_ms = DatumGetFloat8(SPI_getbinval(tup, desc, 3, &isnull));
-		s->calls = DatumGetInt64(SPI_getbinval(tup, desc, 4, &isnull));
-		qtext = SPI_getbinval(tup, desc, 5, &isnull);
-		s->query = isnull ? NULL : MemoryContextStrdup(w->cxt, TextDatumGetCString(qtext));
-		s->rank = ++n;
-		if (s->query == NULL)
+		memset(&key, 0, sizeof(key));
+		key.queryid = DatumGetInt64(d);
+		key.userid = DatumGetObjectId(slot_getattr(slot, a_userid, &isnull));
+		e = hash_search(slots, &key, HASH_ENTER, &found);
+		if (!found)
 		{
-			/* pg_stat_statements lost the text (its file was garbage-collected): nothing to plan */
-			s->state = APES_STMT_SKIPPED;
-			s->skip_reason = "pg_stat_statements holds no text for it";
+			if (n == cap)
+			{
+				found_stmts = repalloc(found_stmts, sizeof(ApesStatement) * cap * 2);
+				memset(found_stmts + cap, 0, sizeof(ApesStatement) * cap);
+				cap *= 2;
+			}
+			e->index = n++;
+			found_stmts[e->index].userid = key.userid;
+			found_stmts[e->index].queryid = key.queryid;
+			top = lappend_int(top, 0);
+		}
+		s = &found_stmts[e->index];
+		s->total_ms += DatumGetFloat8(slot_getattr(slot, a_exec, &isnull)) +
+			DatumGetFloat8(slot_getattr(slot, a_plan, &isnull));
+		s->calls += DatumGetInt64(slot_getattr(slot, a_calls, &isnull));
+		toplevel = DatumGetBool(slot_getattr(slot, a_toplevel, &isnull));
+		d = slot_getattr(slot, a_query, &isnull);
+		if (!isnull && (s->query == NULL || (toplevel && !list_nth_int(top, e->index))))
+		{
+			s->query = MemoryContextStrdup(w->cxt, TextDatumGetCString(d));
+			list_nth_cell(top, e->index)->int_value = toplevel;
 		}
 	}
+	ExecDropSingleTupleTableSlot(slot);
+	tuplestore_end(rsinfo.setResult);
+	FreeExprContext(rsinfo.econtext, true);
+	hash_destroy(slots);
+	/* by total time: an order of indexes sorted, then the statements copied once into the workload in that order */
+	order = palloc(sizeof(int) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+		order[i] = i;
+	qsort_arg(order, n, sizeof(int), apes_stmt_time_cmp, found_stmts);
 	w->nstmts = n;
-	SPI_finish();
-	MemoryContextSwitchTo(caller);
+	w->stmts = MemoryContextAlloc(w->cxt, sizeof(ApesStatement) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+	{
+		w->stmts[i] = found_stmts[order[i]];
+		w->stmts[i].rank = i + 1;
+		if (w->stmts[i].query == NULL)
+		{
+			/* pg_stat_statements lost the text (its file was garbage-collected): nothing to plan */
+			w->stmts[i].state = APES_STMT_SKIPPED;
+			w->stmts[i].skip_reason = "pg_stat_statements holds no text for it";
+		}
+	}
+	pfree(found_stmts);
+	pfree(order);
+	list_free(top);
 }
 
 /*
@@ -485,6 +635,85 @@ apes_index_text(ApesWorkload *w, int i)
 			e->stmts = lappend_int(e->stmts, i);
 	}
 	scanner_finish(scanner);
+}
+
+/* True when the text holds one of the names (an identifier or keyword token equal to it), by the server's scanner. */
+static bool
+apes_text_names_any(const char *query, List *names)
+{
+	core_yy_extra_type yyextra;
+	core_YYSTYPE yylval;
+	YYLTYPE		yylloc;
+	core_yyscan_t scanner = scanner_init(query, &yyextra, &ScanKeywords, ScanKeywordTokens);
+	bool		found = false;
+
+	yyextra.escape_string_warning = false;
+	while (!found)
+	{
+		int			tok = core_yylex(&yylval, &yylloc, scanner);
+		const char *at = query + yylloc;
+		ListCell   *lc;
+
+		if (tok == 0)
+			break;
+		if (tok < 256 || (*at != '"' && !apes_ident_start((unsigned char) *at)))
+			continue;
+		foreach(lc, names)
+			found |= strncmp(yylval.str, lfirst(lc), NAMEDATALEN - 1) == 0;
+	}
+	scanner_finish(scanner);
+	return found;
+}
+
+/* A copy of s with its ASCII letters in lower case (identifiers down-cased as the server does, quoted ones too). */
+static char *
+apes_ascii_lower(const char *s)
+{
+	char	   *out = pstrdup(s);
+
+	for (char *p = out; *p; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p += 'a' - 'A';
+	return out;
+}
+
+/* Which texts name a table, without the index of names: a pass over every text, the scanner only on the few hits. */
+typedef struct ApesMentionRun
+{
+	ApesWorkload *w;
+	List	   *names;
+	List	   *lower_names;
+	Bitmapset **hits;
+	int			next;
+} ApesMentionRun;
+
+/* Look at every text from run->next on (an apes_run_guarded() callback). */
+static void
+apes_mention_texts(void *arg)
+{
+	ApesMentionRun *run = (ApesMentionRun *) arg;
+	MemoryContext old = MemoryContextSwitchTo(run->w->cxt);
+
+	for (; run->next < run->w->nstmts; run->next++)
+	{
+		const char *query = run->w->stmts[run->next].query;
+		bool		maybe = false;
+		ListCell   *lc;
+
+		CHECK_FOR_INTERRUPTS();
+		if (query == NULL)
+			continue;
+		if (run->w->lower == NULL)
+			run->w->lower = palloc0(sizeof(char *) * run->w->nstmts);
+		if (run->w->lower[run->next] == NULL)
+			run->w->lower[run->next] = apes_ascii_lower(query);
+		/* a first look, ignoring case, at a copy in lower case; the scanner then confirms the few hits */
+		foreach(lc, run->lower_names)
+			maybe |= strstr(run->w->lower[run->next], lfirst(lc)) != NULL;
+		if (maybe && apes_text_names_any(query, run->names))
+			*run->hits = bms_add_member(*run->hits, run->next);
+	}
+	MemoryContextSwitchTo(old);
 }
 
 /* Progress of filing texts under their names (an apes_run_guarded() argument). */
@@ -675,20 +904,42 @@ apes_workload_mentioning(ApesWorkload *w, Oid table, List **related)
 			names = lappend(names, name);
 		apes_add_view_names(lfirst_oid(lc), &names, &seen, 0);
 	}
-	if (w->tokens == NULL)
-		apes_build_tokens(w);
-	foreach(lc, names)
+	/*
+	 * The first few tables: a case-insensitive search of every text for the names, the scanner on the hits.  Once
+	 * more are asked about (a report's many findings), every text is scanned once and filed under its names.
+	 */
+	if (w->tokens == NULL && w->tables_asked++ < APES_TOKEN_INDEX_AFTER)
 	{
-		char		key[NAMEDATALEN];
-		ApesTokenEntry *e;
-		ListCell   *sc;
+		ApesMentionRun run = {w, names, NIL, &hits, 0};
+		ErrorData  *edata;
 
-		memset(key, 0, sizeof(key));
-		strlcpy(key, (char *) lfirst(lc), sizeof(key));
-		e = hash_search(w->tokens, key, HASH_FIND, NULL);
-		if (e != NULL)
-			foreach(sc, e->stmts)
-				hits = bms_add_member(hits, lfirst_int(sc));
+		foreach(lc, names)
+			run.lower_names = lappend(run.lower_names, apes_ascii_lower(lfirst(lc)));
+
+		while (!apes_run_guarded(apes_mention_texts, &run, &edata))
+		{
+			FreeErrorData(edata);
+			w->stmts[run.next].unscanned = true;	/* the scanner rejects it: a candidate for every table */
+			run.next++;
+		}
+	}
+	else
+	{
+		if (w->tokens == NULL)
+			apes_build_tokens(w);
+		foreach(lc, names)
+		{
+			char		key[NAMEDATALEN];
+			ApesTokenEntry *e;
+			ListCell   *sc;
+
+			memset(key, 0, sizeof(key));
+			strlcpy(key, (char *) lfirst(lc), sizeof(key));
+			e = hash_search(w->tokens, key, HASH_FIND, NULL);
+			if (e != NULL)
+				foreach(sc, e->stmts)
+					hits = bms_add_member(hits, lfirst_int(sc));
+		}
 	}
 	for (i = 0; i < w->nstmts; i++)
 		if (w->stmts[i].unscanned)
@@ -1272,14 +1523,37 @@ apes_stmt_as_role(ApesStmtRun *r)
 	return NULL;
 }
 
-/* The search_path sessions of a role start with in this database, or the caller's own default when unknown. */
+/* A role's search_path, as its sessions in this database start with it. */
+typedef struct ApesRolePath
+{
+	Oid			role;
+	char	   *path;
+} ApesRolePath;
+
+/*
+ * The search_path sessions of a role start with in this database (role_settings.c), or the caller's own default when
+ * that is unknown; looked up once per role and call.
+ */
 static char *
-apes_role_search_path(Oid role)
+apes_role_search_path(ApesWorkload *w, Oid role)
 {
 	const char *source;
-	char	   *path = apes_session_setting(MyDatabaseId, role, "search_path", &source);
+	char	   *path;
+	ApesRolePath *rp;
+	MemoryContext old;
+	ListCell   *lc;
 
-	return path != NULL ? path : pstrdup(GetConfigOptionResetString("search_path"));
+	foreach(lc, w->role_paths)
+		if (((ApesRolePath *) lfirst(lc))->role == role)
+			return ((ApesRolePath *) lfirst(lc))->path;
+	path = apes_session_setting(MyDatabaseId, role, "search_path", &source);
+	old = MemoryContextSwitchTo(w->cxt);	/* kept for the call, not the statement's scratch memory */
+	rp = palloc(sizeof(ApesRolePath));
+	rp->role = role;
+	rp->path = pstrdup(path != NULL ? path : GetConfigOptionResetString("search_path"));
+	w->role_paths = lappend(w->role_paths, rp);
+	MemoryContextSwitchTo(old);
+	return rp->path;
 }
 
 /*
@@ -1306,7 +1580,7 @@ apes_stmt_run(void *arg)
 	}
 	/* the settings first: a security-restricted operation may not change some */
 	nest = NewGUCNestLevel();
-	(void) set_config_option("search_path", apes_role_search_path(s->userid), PGC_USERSET, PGC_S_SESSION,
+	(void) set_config_option("search_path", apes_role_search_path(r->w, s->userid), PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
 	(void) set_config_option("lock_timeout", "1", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 	if (GetConfigOption("pg_stat_statements.track", true, false) != NULL)

@@ -62,8 +62,10 @@ typedef struct ApesWorkload
 	int			nstmts;
 	int			hidden_texts;	/* statements whose text pg_stat_statements does not show the caller */
 	Oid			caller;			/* whose privileges decide what is planned and shown */
-	struct HTAB *tokens;		/* name -> the statements whose text holds it; built on first use */
-	bool		tokens_failed;	/* a text could not be scanned: every statement is a candidate */
+	struct HTAB *tokens;		/* name -> the statements whose text holds it; built once many tables are asked */
+	int			tables_asked;	/* tables whose statements were looked for so far */
+	char	  **lower;			/* the texts with their letters in lower case, made on first look */
+	List	   *role_paths;		/* the search_path of each role met (ApesRolePath, workload.c) */
 	TimestampTz deadline;		/* the time budget's end, or 0 for none */
 	bool		out_of_time;	/* the budget ran out */
 	Oid			fake_oid;		/* the OID a hypothetical index gets (no relation has it) */
