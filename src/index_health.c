@@ -1185,7 +1185,12 @@ apes_unread_nodes(List *nodes)
 		ApesStandbyNode *node = lfirst(lc);
 
 		if (node->error != NULL)
-			appendStringInfo(&buf, "%s%s (%s)", buf.len > 0 ? ", " : "", node->name, node->error);
+		{
+			/* a summary is one line: libpq's message only to its first line break (the evidence has it all) */
+			int			len = strcspn(node->error, "\r\n");
+
+			appendStringInfo(&buf, "%s%s (%.*s)", buf.len > 0 ? ", " : "", node->name, len, node->error);
+		}
 	}
 	return buf.len > 0 ? buf.data : NULL;
 }

@@ -176,7 +176,7 @@ apes_standby_read_one(ApesStandbyNode *node, const char *dsn, List *indexoids)
 
 		apes_remote_query(conn, "SELECT pg_catalog.pg_is_in_recovery(),"
 						  " (SELECT c.system_identifier FROM pg_catalog.pg_control_system() c),"
-						  " pg_catalog.date_part('epoch', pg_catalog.greatest(pg_catalog.pg_postmaster_start_time(),"
+						  " pg_catalog.date_part('epoch', GREATEST(pg_catalog.pg_postmaster_start_time(),"
 						  " (SELECT d.stats_reset FROM pg_catalog.pg_stat_database d"
 						  " WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())))",
 						  deadline, &r, &err);
