@@ -150,8 +150,10 @@ apes_init_materialized_srf(FunctionCallInfo fcinfo)
 /* MERGE arrived in 15. */
 #if PG_VERSION_NUM >= 150000
 #define apes_is_merge_stmt(node) IsA((node), MergeStmt)
+#define apes_merge_target(node) (((MergeStmt *) (node))->relation)
 #else
 #define apes_is_merge_stmt(node) false
+#define apes_merge_target(node) ((RangeVar *) NULL)
 #endif
 
 #endif							/* APES_COMPAT_H */

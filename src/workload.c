@@ -39,6 +39,7 @@
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/nbtree.h"
+#include "access/relation.h"
 #include "access/table.h"
 #include "access/transam.h"
 #include "catalog/dependency.h"
@@ -69,7 +70,9 @@
 #include "parser/parser.h"
 #include "parser/parsetree.h"
 #include "parser/scanner.h"
+#include "rewrite/prs2lock.h"
 #include "rewrite/rewriteHandler.h"
+#include "storage/lmgr.h"
 #include "storage/bufpage.h"
 #include "tcop/tcopprot.h"
 #include "utils/acl.h"
@@ -1427,6 +1430,134 @@ apes_scenario_result(ApesStmtRun *r, PlannedStmt *ps)
 	r->scen_uses_hypo = r->scen->hypo != NULL && list_member_oid(used, r->w->fake_oid);
 }
 
+/* The relations a raw statement names, and the lock mode it will take on each (a walker's state). */
+typedef struct ApesPrelockCtx
+{
+	List	   *rangevars;		/* RangeVar * */
+	List	   *modes;			/* int: its lock mode */
+	List	   *targets;		/* RangeVar *: INSERT, UPDATE, DELETE, MERGE targets */
+	bool		locking;		/* a FOR UPDATE / FOR SHARE clause somewhere */
+} ApesPrelockCtx;
+
+/* Walk a raw parse tree (every level: subqueries, CTEs, sublinks) and note the relations it names. */
+static bool
+apes_prelock_walker(Node *node, ApesPrelockCtx *ctx)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, InsertStmt))
+		ctx->targets = lappend(ctx->targets, ((InsertStmt *) node)->relation);
+	else if (IsA(node, UpdateStmt))
+		ctx->targets = lappend(ctx->targets, ((UpdateStmt *) node)->relation);
+	else if (IsA(node, DeleteStmt))
+		ctx->targets = lappend(ctx->targets, ((DeleteStmt *) node)->relation);
+	else if (apes_is_merge_stmt(node))
+		ctx->targets = lappend(ctx->targets, apes_merge_target(node));
+	else if (IsA(node, SelectStmt) && ((SelectStmt *) node)->lockingClause != NIL)
+		ctx->locking = true;
+	else if (IsA(node, RangeVar))
+	{
+		ctx->rangevars = lappend(ctx->rangevars, node);
+		return false;
+	}
+	return raw_expression_tree_walker(node, apes_prelock_walker, ctx);
+}
+
+static void apes_prelock_rel(Oid relid, LOCKMODE mode, int depth);
+
+/* Lock a relation in mode if that can be had at once, else the 55P03 error that skips the statement. */
+static void
+apes_prelock_oid(Oid relid, LOCKMODE mode, int depth)
+{
+	if (!ConditionalLockRelationOid(relid, mode))
+		ereport(ERROR,
+				(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+				 errmsg("could not obtain lock on relation with OID %u", relid)));
+	if (SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
+		apes_prelock_rel(relid, mode, depth);
+}
+
+/* Take at once what a rewrite rule's query will lock (a view's relations), or fail. */
+static bool
+apes_prelock_rule_walker(Node *node, int *depth)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, RangeTblEntry))
+	{
+		RangeTblEntry *rte = (RangeTblEntry *) node;
+
+		if (rte->rtekind == RTE_RELATION && !CheckRelationOidLockedByMe(rte->relid, rte->rellockmode, true))
+			apes_prelock_oid(rte->relid, rte->rellockmode, *depth + 1);
+		return false;
+	}
+	if (IsA(node, Query))
+		return query_tree_walker((Query *) node, apes_prelock_rule_walker, depth, QTW_EXAMINE_RTES_BEFORE);
+	return expression_tree_walker(node, apes_prelock_rule_walker, depth);
+}
+
+/*
+ * With relid locked: take at once the locks parse analysis, the rewriter and the planner will take because of it,
+ * or fail with 55P03: its indexes (the planner opens every one, AccessShareLock), its inheritance children (the planner
+ * expands them, in the parent's mode) and, for a view, the relations its rule reads, in their modes.
+ */
+static void
+apes_prelock_rel(Oid relid, LOCKMODE mode, int depth)
+{
+	Relation	rel;
+	List	   *children = NIL;
+	ListCell   *lc;
+
+	if (depth > APES_MAX_VIEW_DEPTH)
+		return;
+	rel = relation_open(relid, NoLock);
+	if (rel->rd_rel->relhasindex)
+		foreach(lc, RelationGetIndexList(rel))
+			if (!ConditionalLockRelationOid(lfirst_oid(lc), AccessShareLock))
+				ereport(ERROR,
+						(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+						 errmsg("could not obtain lock on index with OID %u", lfirst_oid(lc))));
+	if (rel->rd_rel->relkind == RELKIND_VIEW && rel->rd_rules != NULL)
+		for (int i = 0; i < rel->rd_rules->numLocks; i++)
+			foreach(lc, rel->rd_rules->rules[i]->actions)
+				(void) query_tree_walker(lfirst_node(Query, lc), apes_prelock_rule_walker, &depth,
+										 QTW_EXAMINE_RTES_BEFORE);
+	if (rel->rd_rel->relhassubclass)
+		children = find_inheritance_children(relid, NoLock);
+	relation_close(rel, NoLock);
+	foreach(lc, children)
+		apes_prelock_oid(lfirst_oid(lc), mode, depth + 1);
+}
+
+/*
+ * Take, before parse analysis and without waiting, every lock the statement will take (the mode it takes on each
+ * relation it names: RowExclusiveLock on an INSERT, UPDATE, DELETE or MERGE target, RowShareLock under FOR UPDATE or
+ * FOR SHARE, AccessShareLock otherwise; then what those bring, apes_prelock_rel): a lock held by another session's DDL
+ * skips the statement at once (55P03) instead of a wait.  Names resolve as parse analysis will resolve them (the
+ * statement's role and search_path are in force); a name that is no relation (a CTE) is left to parse analysis.
+ */
+static void
+apes_prelock(RawStmt *raw)
+{
+	ApesPrelockCtx ctx = {NIL, NIL, NIL, false};
+	ListCell   *lc;
+
+	(void) apes_prelock_walker(raw->stmt, &ctx);
+	foreach(lc, ctx.rangevars)
+	{
+		RangeVar   *rv = lfirst(lc);
+		LOCKMODE	mode = list_member_ptr(ctx.targets, rv) ? RowExclusiveLock :
+			ctx.locking ? RowShareLock : AccessShareLock;
+		Oid			relid;
+
+		CHECK_FOR_INTERRUPTS();
+		/* a plain name may be a CTE's, schema-qualified never: look it up only where it can be a relation */
+		relid = RangeVarGetRelidExtended(rv, mode, RVR_MISSING_OK | RVR_NOWAIT, NULL, NULL);
+		if (OidIsValid(relid))
+			apes_prelock_rel(relid, mode, 0);
+	}
+}
+
 /*
  * The part of one statement's run that happens as its role: parse analysis with inferred parameter types, the
  * caller's privileges (first time), rewriting, what it reads and searches by (first time), the plan as it is (first
@@ -1458,6 +1589,7 @@ apes_stmt_as_role(ApesStmtRun *r)
 		s->utility = true;
 		return "a utility statement";
 	}
+	apes_prelock(raw);
 	query = parse_analyze_varparams(raw, text, &ptypes, &nparams, NULL);
 	for (int i = 0; i < nparams; i++)
 		if (ptypes[i] == UNKNOWNOID)
