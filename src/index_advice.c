@@ -186,14 +186,15 @@ apes_drop_sim_phrase(ApesDropSim *sim)
 						apes_statement_label(sim->worst->s), sim->worst_ratio, sim->worst->cost_with,
 						sim->worst->cost_without);
 	if (sim->checked == 0)
-		return psprintf("no statement in pg_stat_statements that can be planned reads its table%s%s%s",
-						sim->skipped > 0 ? psprintf(" (%d more name it: utility statements or statements that do not plan)", sim->skipped) : "",
+		return psprintf("no top statement in pg_stat_statements reads its table%s%s%s",
+						sim->skipped > 0 ? psprintf(" (%d name it but cannot be planned)", sim->skipped) : "",
 						sim->hidden_texts > 0 ? psprintf(" (%d statements are not visible to you)", sim->hidden_texts) : "",
 						sim->stopped != NULL ? " (the time budget ran out)" : "");
-	return psprintf("the workload agrees: of the %d top statements reading its table, %d %s it, and none gets more than %.1f times costlier without it%s%s",
-					sim->checked, sim->changed, sim->changed == 1 ? "uses" : "use", sim->worst_ratio,
-					sim->hidden > 0 ? psprintf(" (%d not planned: you may not read all they read)", sim->hidden) : "",
-					sim->stopped != NULL ? " (the time budget ran out before all were checked)" : "");
+	return psprintf("the workload agrees: none of the %d top statement%s reading its table gets more than %.1f times costlier without it (%d scan%s it)%s%s",
+					sim->checked, sim->checked == 1 ? "" : "s", sim->worst_ratio, sim->changed,
+					sim->changed == 1 ? "s" : "",
+					sim->hidden > 0 ? psprintf("; %d not planned: you may not read all they read", sim->hidden) : "",
+					sim->stopped != NULL ? "; the time budget ran out before all were checked" : "");
 }
 
 /* One statement of a simulation in the evidence. */
@@ -814,11 +815,14 @@ apes_missing_finding(ApesCatalog *cat, ApesMissingTable *mt, ApesMissingCand *c)
 	days = Max(secs / 86400.0, 1.0 / 24);
 	f = apes_new_finding(APES_CHECK_index_missing, APES_WARNING, psprintf("%s (%s)", tname, cols));
 	f->confidence = APES_MEDIUM;
-	f->summary = psprintf("an index on %s (%s) would cut the estimated cost of %d top statement%s by %.0f%% (%s: %.2f -> %.2f); they take %.0f%% of the time of the statements reading the table; estimated size %s; the table took %.0f row writes a day, each of which would update this index too",
+	f->summary = psprintf("an index on %s (%s) would cut the estimated cost of %d top statement%s by %.0f%% (%s: %.2f -> %.2f); they take %.0f%% of the time of the statements reading the table; estimated size %s; the table took %s, each of which would update this index too",
 						  tname, cols, list_length(c->helped), list_length(c->helped) == 1 ? "" : "s",
 						  100.0 * c->saved_share, apes_statement_label(top->s), top->before, top->after,
 						  mt->table_ms > 0 ? 100.0 * c->helped_ms / mt->table_ms : 100.0,
-						  apes_size_pretty(pages * BLCKSZ), writes / days);
+						  apes_size_pretty(pages * BLCKSZ),
+						  secs >= 86400 ? psprintf("%.0f row writes a day over %.1f days", writes / days, secs / 86400.0) :
+						  psprintf("%lld row writes in the %.1f hours the statistics cover", (long long) writes,
+								   secs / 3600.0));
 	if (partitioned)
 		f->summary = psprintf("%s (on a partitioned table this blocks writes while it builds; to avoid that, build each partition's index CONCURRENTLY, then attach it to an index created ON ONLY the parent)",
 							  f->summary);

@@ -1204,7 +1204,7 @@ apes_nodes_phrase(IndexFindingArgs *a)
 	ListCell   *lc;
 
 	if (a->nodes == NIL)
-		return " on this server (standbys count their own scans: pg_apes_health.standby_dsns adds them)";
+		return " on this server (a standby counts its own: pg_apes_health.standby_dsns adds them)";
 	foreach(lc, a->nodes)
 		read += ((ApesStandbyNode *) lfirst(lc))->error == NULL;
 	if (unread == NULL)
