@@ -4,8 +4,15 @@
  *   index_invalid     invalid indexes (not those a running CREATE INDEX / REINDEX is still building)
  *   index_duplicate   two indexes that are the same index
  *   index_redundant   an index another index makes unnecessary (prefix, INCLUDE, implied predicate, uniqueness)
- *   index_unused      no scans since the statistics window began
+ *   index_unused      no scans since the statistics window began (the standbys' scans added)
+ *   index_rarely_used a few scans in the window against many writes to its table
+ *   index_null_heavy  an index mostly on NULLs of its leading column: a partial index would be smaller
  *   fk_missing_index  foreign keys whose referencing columns lead no valid btree index
+ *   index_missing     (index_advice.c) indexes the top statements' predicates ask for, tried as hypothetical indexes
+ *
+ * Every drop this area proposes (unused, rarely used, redundant, duplicate) is checked against the plans of the top
+ * statements that read the index's table (index_advice.c, workload.c), within pg_apes_health.simulation_time_budget:
+ * a drop that makes one of them much costlier becomes "keep".
  *
  * Everything is decided on the catalog structures loaded by catalog.c: attribute numbers, operator classes,
  * collations, sort options, expression and predicate node trees compared with equal(), and predicate implication by

@@ -3,14 +3,16 @@
  * server's planner as generic plans, with an index hidden from the planner or a hypothetical index shown to it.
  * Nothing is ever executed.
  *
- * Reading: pg_stat_statements is read once per call, through SPI as the caller, so its own privacy rule applies: the
- * text of another role's statement reaches the caller only when the caller is a member of pg_read_all_stats; the
- * others are only counted.  The statements are ranked by total time (execution and planning).
+ * Reading: pg_stat_statements is read once per call, by calling its function as the caller (who must hold EXECUTE on
+ * it), so its own privacy rule applies: the text of another role's statement reaches the caller only when the caller
+ * is a member of pg_read_all_stats; the others are only counted.  The statements are ranked by total time (execution
+ * and planning).
  *
- * Finding the statements that read a table: each text is scanned once with the server's own SQL scanner into the
- * names it holds; a table's statements are those whose text names the table, a table of its inheritance tree or a
- * view over any of them (pg_depend), confirmed by analysis.  Only those are parsed, so the cost follows the tables
- * asked about, not the size of the workload.
+ * Finding the statements that read a table: those whose text names the table, a table of its inheritance tree or a
+ * view over any of them (pg_depend), as the server's own SQL scanner reads the text (for the first few tables a
+ * search of lower-cased texts finds the candidates the scanner confirms; past that every text is scanned once and
+ * filed under its names), confirmed by analysis.  Only those are parsed, so the cost follows the tables asked about,
+ * not the size of the workload.
  *
  * Analyzing and planning one statement: in a subtransaction of its own (an error skips that statement, with the
  * message as the reason; a cancel or the caller's statement_timeout ends the call), the normalized text is parsed
@@ -18,11 +20,13 @@
  * applied), and planned as a generic plan (no parameter values), exactly as a prepared statement's generic plan is.
  * It runs as the statement's own role with SECURITY_RESTRICTED_OPERATION, under the search_path a session of that role
  * in this database starts with: names resolve as they did for that role, and what planning evaluates (immutable
- * functions folded, selectivity estimators) runs with that role's rights, never the caller's.  Locks: parse analysis
- * takes the lock the statement itself would take on each relation (AccessShareLock on what it reads,
- * RowExclusiveLock on the target of an INSERT, UPDATE, DELETE or MERGE), under lock_timeout = 1 ms, so it never
- * waits behind DDL; they are released when the subtransaction ends, before the next statement.  pg_stat_statements'
- * tracking is off meanwhile: planning what it recorded must not record anything.
+ * functions folded, selectivity estimators) runs with that role's rights, never the caller's.  Locks: the locks the
+ * statement itself would take (AccessShareLock on what it reads, RowExclusiveLock on the target of an INSERT, UPDATE,
+ * DELETE or MERGE, RowShareLock under FOR UPDATE), and what they bring (indexes, partitions, a view's relations), are
+ * taken before parse analysis without waiting (apes_prelock): one another session's DDL holds skips the statement at
+ * once.  lock_timeout = 1 ms is the fallback for what cannot be foreseen (a SQL function the planner inlines).  All
+ * are released when the subtransaction ends, before the next statement.  pg_stat_statements' tracking is off
+ * meanwhile: planning what it recorded must not record anything.
  *
  * Privacy: a statement is planned only when the caller may SELECT every relation it reads (the table, or all its
  * columns) and no row-level security applies to the caller there: a plan's row estimates tell what a table holds.

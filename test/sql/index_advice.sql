@@ -232,6 +232,34 @@ REVOKE ALL ON FUNCTION apes.simulate_drop(regclass, integer) FROM regress_ia_rea
 REVOKE ALL ON FUNCTION apes.findings(text) FROM regress_ia_reader;
 REVOKE ALL ON SCHEMA apes FROM regress_ia_reader;
 
+-- planning evaluates what it folds (an immutable function with constant arguments): as the statement's own role,
+-- in a security-restricted operation, never as the caller (here a superuser)
+CREATE ROLE regress_ia_app;
+GRANT USAGE ON SCHEMA ia TO regress_ia_app;
+GRANT SELECT ON ia.acct TO regress_ia_app;
+CREATE FUNCTION ia.folded() RETURNS int LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+    restricted boolean := false;
+BEGIN
+    BEGIN
+        PERFORM set_config('role', current_user, true);     -- allowed, unless in a security-restricted operation
+    EXCEPTION WHEN insufficient_privilege THEN
+        restricted := true;
+    END;
+    RAISE NOTICE 'ia.folded() runs as %, security-restricted: %', current_user, restricted;
+    RETURN 1;
+END $$;
+SET client_min_messages = warning;
+SET ROLE regress_ia_app;
+SELECT count(*) FROM ia.acct WHERE owner = ia.folded() AND region = 1;
+RESET ROLE;
+RESET client_min_messages;
+SELECT status, query FROM apes.simulate_drop('ia.acct_owner') WHERE query LIKE '%ia.folded()%';
+DROP FUNCTION ia.folded();
+REVOKE ALL ON ia.acct FROM regress_ia_app;
+REVOKE ALL ON SCHEMA ia FROM regress_ia_app;
+DROP ROLE regress_ia_app;
+
 -------------------------------------------------------------------- bad input
 SELECT * FROM apes.simulate_drop('ia.acct');
 SELECT * FROM apes.simulate_drop('ia.acct_owner', 0);
