@@ -35,7 +35,7 @@ $(patsubst %.c,%.o,$(shell grep -l APES_VERSION src/*.c src/*.h 2>/dev/null | gr
 # The warning set CI builds with (kept out of the default so packagers are not broken by -Werror).
 STRICT_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers -Werror
 
-.PHONY: test demo docs bench bench-bloat bench-history bench-pool bench-scale strict
+.PHONY: test demo docs bench bench-bloat bench-history bench-pool bench-scale bench-advice strict
 # One command: install what is missing, build, start a throwaway cluster, run pg_regress and pgTAP.
 test:
 	test/run_tests.sh
@@ -68,6 +68,11 @@ bench-scale:
 # The pool benchmark (250 sessions in several states; pools, capacity and blocking against plain SQL).
 bench-pool:
 	bench/pool/run.sh
+
+# The index advice benchmark (drop simulations and suggestions on 10,000 tables and 5,000 statements, against EXPLAIN
+# from SQL), in a throwaway cluster of test/cluster.sh.
+bench-advice:
+	bench/advice/run.sh
 
 strict:
 	$(MAKE) PG_CFLAGS='$(STRICT_CFLAGS)'
