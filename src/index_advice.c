@@ -41,6 +41,7 @@
 #define APES_MISSING_MAX_PER_TABLE 2	/* indexes suggested per table */
 #define APES_MISSING_MAX_EQ 3			/* equality columns in one candidate */
 #define APES_SIM_SHOWN 5				/* statements listed in a finding's evidence */
+#define APES_MISSING_MIN_TABLE_BYTES (8 * BLCKSZ)	/* smaller tables: a sequential scan is the plan they want */
 
 /* ---------- drop simulation ---------- */
 
@@ -821,8 +822,10 @@ apes_missing_finding(ApesCatalog *cat, ApesMissingTable *mt, ApesMissingCand *c)
 						  mt->table_ms > 0 ? 100.0 * c->helped_ms / mt->table_ms : 100.0,
 						  apes_size_pretty(pages * BLCKSZ),
 						  secs >= 86400 ? psprintf("%.0f row writes a day over %.1f days", writes / days, secs / 86400.0) :
-						  psprintf("%lld row writes in the %.1f hours the statistics cover", (long long) writes,
-								   secs / 3600.0));
+						  secs >= 3600 ? psprintf("%lld row writes in the %.1f hours the statistics cover",
+												  (long long) writes, secs / 3600.0) :
+						  psprintf("%lld row writes in the %ld minutes the statistics cover", (long long) writes,
+								   Max(secs / 60, 1)));
 	if (partitioned)
 		f->summary = psprintf("%s (on a partitioned table this blocks writes while it builds; to avoid that, build each partition's index CONCURRENTLY, then attach it to an index created ON ONLY the parent)",
 							  f->summary);
@@ -961,9 +964,15 @@ apes_check_missing(ApesCatalog *cat, ApesWorkload *w, TimestampTz deadline, List
 		return;
 	w->deadline = deadline;
 	w->out_of_time = false;
-	for (int i = 0; i < w->nstmts && i < apes_simulation_statements; i++)
+	/*
+	 * The top statements that read a table sequentially (one of a few pages or more: a sequential scan of a tiny
+	 * table is the right plan), pg_apes_health.simulation_statements of them: statements that scan nothing (a
+	 * monitoring job's own report calls, say) do not take their places.
+	 */
+	for (int i = 0, found = 0; i < w->nstmts && found < apes_simulation_statements; i++)
 	{
 		ApesStatement *s = &w->stmts[i];
+		bool		scans = false;
 
 		CHECK_FOR_INTERRUPTS();
 		if (!apes_workload_time_left(w))
@@ -975,9 +984,13 @@ apes_check_missing(ApesCatalog *cat, ApesWorkload *w, TimestampTz deadline, List
 		{
 			ApesRel    *r = apes_rel(cat, s->seqscanned[k]);
 
-			if (r != NULL)
+			if (r != NULL && apes_rel_bytes(r) >= APES_MISSING_MIN_TABLE_BYTES)
+			{
 				apes_add_missing_table(cat, &tables, r);
+				scans = true;
+			}
 		}
+		found += scans;
 	}
 	for (int i = 0; i < cat->nrels; i++)
 	{
