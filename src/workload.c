@@ -347,6 +347,7 @@ typedef struct ApesStmtKey
 	int64		queryid;
 } ApesStmtKey;
 
+/* A hash entry: the statement's key and its index among the statements found. */
 typedef struct ApesStmtSlot
 {
 	ApesStmtKey key;

@@ -4,11 +4,12 @@
 --   bench.explain_generic(q)        the generic plan's total cost of one pg_stat_statements text, from SQL: PREPARE
 --                                   (parameter types inferred), EXPLAIN EXECUTE with plan_cache_mode =
 --                                   force_generic_plan, DEALLOCATE
---   bench.ref_drop(idx, stmts)      the reference for apes.simulate_drop(): each statement planned with EXPLAIN as
---                                   the database is, then again after DROP INDEX in a subtransaction rolled back
---   bench.ref_suggest(tbl, col, stmts)  the reference for a missing-index suggestion: each statement planned with
---                                   EXPLAIN, then again after CREATE INDEX in a subtransaction rolled back (SQL has no
---                                   hypothetical index without HypoPG: it must build one)
+--   bench.ref_plan(stmts, ddl)      each statement planned with EXPLAIN as the database is, then again after ddl in a
+--                                   subtransaction rolled back
+--   bench.ref_drop(idx, stmts)      the reference for apes.simulate_drop(): ref_plan with DROP INDEX
+--   bench.ref_drop_lookup(idx)      the same, the statements found in pg_stat_statements first
+--   bench.ref_suggest(tbl, col, stmts)  the reference for a missing-index suggestion: ref_plan with CREATE INDEX (SQL
+--                                   has no hypothetical index without HypoPG: it must build one)
 
 \set ON_ERROR_STOP 1
 \set QUIET on
@@ -50,8 +51,9 @@ EXCEPTION WHEN OTHERS THEN
 END
 $$;
 
--- The reference for one drop simulation: every statement with the index and (DROP INDEX, rolled back) without it.
-CREATE FUNCTION bench.ref_drop(idx regclass, stmts text[]) RETURNS int
+-- Plan every statement as the database is, then run ddl in a subtransaction, plan every statement again, and roll
+-- the ddl back: the SQL way to see what an index's drop (or its creation) does to the plans.  Returns the statements.
+CREATE FUNCTION bench.ref_plan(stmts text[], ddl text) RETURNS int
 LANGUAGE plpgsql AS $$
 DECLARE
     q text;
@@ -64,7 +66,7 @@ BEGIN
         n := n + 1;
     END LOOP;
     BEGIN
-        EXECUTE format('DROP INDEX %s', idx);
+        EXECUTE ddl;
         FOREACH q IN ARRAY coalesce(stmts, '{}') LOOP
             c := bench.explain_generic(q);
         END LOOP;
@@ -75,6 +77,10 @@ BEGIN
     RETURN n;
 END
 $$;
+
+-- The reference for one drop simulation: every statement with the index and (DROP INDEX, rolled back) without it.
+CREATE FUNCTION bench.ref_drop(idx regclass, stmts text[]) RETURNS int
+LANGUAGE sql AS $$ SELECT bench.ref_plan(stmts, format('DROP INDEX %s', idx)) $$;
 
 -- The same reference, finding its statements itself as a SQL tool would: the top statements by total time in
 -- pg_stat_statements whose text names the index's table (a regular expression on every text), then as bench.ref_drop().
@@ -93,29 +99,7 @@ $$;
 
 -- The reference for one suggestion: every statement as it is, and (CREATE INDEX, rolled back) with the index.
 CREATE FUNCTION bench.ref_suggest(tbl regclass, col text, stmts text[]) RETURNS int
-LANGUAGE plpgsql AS $$
-DECLARE
-    q text;
-    n int := 0;
-    c double precision;
-BEGIN
-    SET LOCAL plan_cache_mode = force_generic_plan;
-    FOREACH q IN ARRAY coalesce(stmts, '{}') LOOP
-        c := bench.explain_generic(q);
-        n := n + 1;
-    END LOOP;
-    BEGIN
-        EXECUTE format('CREATE INDEX ON %s (%I)', tbl, col);
-        FOREACH q IN ARRAY coalesce(stmts, '{}') LOOP
-            c := bench.explain_generic(q);
-        END LOOP;
-        RAISE EXCEPTION 'bench: roll back' USING ERRCODE = 'P0001';
-    EXCEPTION WHEN raise_exception THEN
-        NULL;
-    END;
-    RETURN n;
-END
-$$;
+LANGUAGE sql AS $$ SELECT bench.ref_plan(stmts, format('CREATE INDEX ON %s (%I)', tbl, col)) $$;
 
 -- What each side is asked to do, filled by run.sh: the indexes to simulate dropping (with the statements the
 -- simulation planned), and the columns to try indexes on (with the statements filtering them).
