@@ -14,7 +14,7 @@ PG_CPPFLAGS += -Isrc -DAPES_VERSION=\"$(EXTVERSION)\" -I$(shell $(PG_CONFIG) --i
 SHLIB_LINK += -L$(shell $(PG_CONFIG) --libdir) -lpq
 
 # pg_regress: inputs in test/sql, expected output in expected/ (top level).
-REGRESS = install index_health findings demo table_bloat index_bloat bloat_findings history finding_history pools iit_timeout maintenance acknowledge metrics report_html bad_input memory privileges security
+REGRESS = install index_health findings demo table_bloat index_bloat bloat_findings history finding_history pools iit_timeout maintenance acknowledge metrics report_html bad_input memory privileges security index_advice
 REGRESS_OPTS = --inputdir=test --outputdir=.
 
 # Isolation tests (concurrency): specs in test/specs, expected output in expected/.
@@ -35,7 +35,7 @@ $(patsubst %.c,%.o,$(shell grep -l APES_VERSION src/*.c src/*.h 2>/dev/null | gr
 # The warning set CI builds with (kept out of the default so packagers are not broken by -Werror).
 STRICT_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers -Werror
 
-.PHONY: test demo docs bench bench-bloat bench-history bench-pool bench-scale bench-report strict
+.PHONY: test demo docs bench bench-bloat bench-history bench-pool bench-scale bench-report bench-advice strict
 # One command: install what is missing, build, start a throwaway cluster, run pg_regress and pgTAP.
 test:
 	test/run_tests.sh
@@ -74,6 +74,11 @@ bench-pool:
 # against plain SQL doing the same aggregation (bench/report/README.md).
 bench-report:
 	bench/report/run.sh
+
+# The index advice benchmark (drop simulations and suggestions on 10,000 tables and 5,000 statements, against EXPLAIN
+# from SQL), in a throwaway cluster of test/cluster.sh.
+bench-advice:
+	bench/advice/run.sh
 
 strict:
 	$(MAKE) PG_CFLAGS='$(STRICT_CFLAGS)'

@@ -76,7 +76,7 @@ typedef struct ApesTotals
 } ApesTotals;
 
 /* findings.c */
-extern List *apes_collect_all(struct ApesCatalog **catp);
+extern List *apes_collect_all(struct ApesCatalog **catp, int shown_limit);
 extern int	apes_area_count(void);
 extern const char *apes_area_name(int i);
 extern ApesTotals apes_totals(List *findings);
@@ -152,6 +152,17 @@ extern int	apes_sequence_max_pct;
 extern int	apes_growth_max_per_day_mb;
 extern int	apes_metrics_top_n;
 extern int	apes_report_top_n;
+extern int	apes_simulation_time_budget_ms;
+extern int	apes_simulation_statements;
+extern double apes_keep_cost_ratio;
+extern int	apes_missing_index_min_gain_pct;
+extern int	apes_missing_index_min_share_pct;
+extern char *apes_standby_dsns;
+extern int	apes_standby_timeout_ms;
+extern int	apes_rarely_used_max_scans;
+extern int	apes_rarely_used_writes_per_scan;
+extern int	apes_null_heavy_min_pct;
+extern int	apes_null_heavy_min_size_kb;
 
 /* index_health.c */
 extern void apes_collect_index_findings(struct ApesCatalog *cat, List **out);
@@ -165,6 +176,10 @@ extern void apes_collect_sql_findings(const char *area, const char *fn, List **o
 /* query_findings.c and table_usage.c: the 'query' area */
 extern void apes_collect_query_findings(struct ApesCatalog *cat, List **out);
 extern void apes_collect_table_usage_findings(struct ApesCatalog *cat, List **out);
+struct ApesRel;
+struct PgStat_StatTabEntry;
+extern bool apes_seq_scan_heavy(struct ApesRel *r, struct PgStat_StatTabEntry *tab, double *per_scan,
+								int64 *idx_scans);
 
 /* pool_findings.c and pgbouncer.c: the 'pool' area */
 extern void apes_collect_pool_findings(struct ApesCatalog *cat, List **out);

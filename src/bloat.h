@@ -94,6 +94,7 @@ typedef struct ApesBloatEstimate
 } ApesBloatEstimate;
 
 /* bloat_estimate.c */
+extern bool apes_stats_visible(ApesRel *rel, AttrNumber attnum, int *memo);
 extern bool apes_estimate_wanted(ApesRel *rel);
 extern void apes_estimate_table(ApesRel *table, ApesBloatEstimate *heap, ApesBloatEstimate *toast);
 extern void apes_estimate_index(ApesRel *index, ApesBloatEstimate *est);

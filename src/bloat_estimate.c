@@ -101,9 +101,9 @@ apes_acl_select(Acl *acl, Oid user, Oid owner)
  * row-level security in force for the caller.  Decided the way pg_class_aclcheck() and pg_attribute_aclcheck() decide
  * it, but from the catalog copy: a syscache look-up per table would leave thousands of pg_class rows in the backend's
  * CacheMemoryContext for the rest of the session.  *memo: -1 not yet known, 1 the whole table, 0 not the table,
- * 2 nothing (row-level security).
+ * 2 nothing (row-level security).  index_null_heavy (index_health.c) applies the same rule.
  */
-static bool
+bool
 apes_stats_visible(ApesRel *rel, AttrNumber attnum, int *memo)
 {
 	Oid			user = GetUserId();

@@ -69,6 +69,7 @@ typedef struct ApesRel
 	bool		bloat_candidate;	/* scratch for one report: big enough to be a bloat candidate */
 	bool		bloat_active;	/* scratch: never vacuumed nor analyzed, but has rows */
 	bool		bloat_columns;	/* scratch: its columns are needed (the table of a candidate index) */
+	bool		index_columns;	/* scratch: index_null_heavy needs its columns' statistics */
 	List	   *children;		/* partitions (ApesRel *), for partitioned tables and indexes */
 	List	   *indexes;		/* for tables: their indexes (ApesIndex *), oldest first */
 	List	   *fks;			/* for tables: their foreign keys (ApesForeignKey *) */
@@ -147,6 +148,8 @@ typedef struct ApesCatalog
 	TimestampTz now;
 	TimestampTz stats_since;	/* counters cover at least [stats_since, now] */
 	const char *stats_since_basis;	/* "stats_reset" or "server_start" */
+	int			shown_limit;	/* findings the rendering shows per severity and area (0: all): work done only for
+								 * findings no rendering shows may stop there (index_health.c's simulations) */
 } ApesCatalog;
 
 extern ApesCatalog *apes_catalog_load(void);

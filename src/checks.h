@@ -20,16 +20,27 @@
 	  "", "docs/index_health.md#index_invalid") \
 	X(index_duplicate, "index", WARNING, \
 	  "two indexes of a table that are the same index: one can go", \
-	  "", "docs/index_health.md#index_duplicate") \
+	  "pg_apes_health.simulation_time_budget, pg_apes_health.keep_cost_ratio", "docs/index_health.md#index_duplicate") \
 	X(index_redundant, "index", WARNING, \
-	  "an index another index of the table serves as well (a leading prefix of it, as selective)", \
-	  "", "docs/index_health.md#index_redundant") \
+	  "an index another index of the table serves as well (a leading prefix of it, as selective); a drop a top statement needs is a keep", \
+	  "pg_apes_health.simulation_time_budget, pg_apes_health.keep_cost_ratio", "docs/index_health.md#index_redundant") \
 	X(index_unused, "index", WARNING, \
-	  "an index no query has scanned since the statistics or the history began, or since it was made", \
-	  "pg_apes_health.unused_index_min_size, pg_apes_health.stats_trusted_age", "docs/index_health.md#index_unused") \
+	  "an index no query has scanned since the statistics or the history began, or since it was made (standbys' scans added); a drop a top statement needs is a keep", \
+	  "pg_apes_health.unused_index_min_size, pg_apes_health.stats_trusted_age, pg_apes_health.standby_dsns, pg_apes_health.simulation_time_budget, pg_apes_health.keep_cost_ratio", "docs/index_health.md#index_unused") \
 	X(fk_missing_index, "index", WARNING, \
 	  "a foreign key whose referencing columns no index serves: every delete or key update of the referenced table scans this one", \
 	  "", "docs/index_health.md#fk_missing_index") \
+	X(index_missing, "index", WARNING, \
+	  "a btree index the top statements' own predicates ask for: shown to the planner as a hypothetical index, it makes them much cheaper", \
+	  "pg_apes_health.missing_index_min_gain, pg_apes_health.missing_index_min_share, pg_apes_health.simulation_statements, pg_apes_health.simulation_time_budget", \
+	  "docs/index_advice.md#index_missing") \
+	X(index_rarely_used, "index", INFO, \
+	  "an index scanned only a few times in the window (standbys' scans added) while its table took many writes", \
+	  "pg_apes_health.rarely_used_max_scans, pg_apes_health.rarely_used_writes_per_scan, pg_apes_health.unused_index_min_size, pg_apes_health.standby_dsns, pg_apes_health.keep_cost_ratio", \
+	  "docs/index_advice.md#index_rarely_used") \
+	X(index_null_heavy, "index", INFO, \
+	  "an index whose leading column is mostly NULL: a partial index WHERE the column IS NOT NULL would be smaller", \
+	  "pg_apes_health.null_heavy_min_pct, pg_apes_health.null_heavy_min_size", "docs/index_advice.md#index_null_heavy") \
 	X(table_bloat, "bloat", WARNING, \
 	  "a table or materialized view whose pages, measured, hold much dead or free space", \
 	  "pg_apes_health.bloat_min_size, pg_apes_health.bloat_min_pct, pg_apes_health.bloat_time_budget", \

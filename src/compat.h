@@ -163,4 +163,22 @@ apes_init_materialized_srf(FunctionCallInfo fcinfo)
 #define apes_qualified_name_list(s) stringToQualifiedNameList(s)
 #endif
 
+/* EXECUTE privilege on a function: object_aclcheck() from 16, pg_proc_aclcheck() before. */
+#include "catalog/pg_proc.h"
+#include "utils/acl.h"
+#if PG_VERSION_NUM >= 160000
+#define apes_proc_aclcheck(proc, role) object_aclcheck(ProcedureRelationId, (proc), (role), ACL_EXECUTE)
+#else
+#define apes_proc_aclcheck(proc, role) pg_proc_aclcheck((proc), (role), ACL_EXECUTE)
+#endif
+
+/* MERGE arrived in 15. */
+#if PG_VERSION_NUM >= 150000
+#define apes_is_merge_stmt(node) IsA((node), MergeStmt)
+#define apes_merge_target(node) (((MergeStmt *) (node))->relation)
+#else
+#define apes_is_merge_stmt(node) false
+#define apes_merge_target(node) ((RangeVar *) NULL)
+#endif
+
 #endif							/* APES_COMPAT_H */

@@ -244,14 +244,19 @@ apes_collect_area(const ApesArea *area, ApesCatalog *cat, List **out)
 	*out = lappend(*out, f);
 }
 
-/* Every finding of one area (or of all when area is NULL), in report order; the caller frees *catp when done. */
+/*
+ * Every finding of one area (or of all when area is NULL), in report order; the caller frees *catp when done.
+ * shown_limit: how many findings per severity and area the caller shows (0: all of them).
+ */
 static List *
-apes_collect(const ApesArea *area, ApesCatalog **catp)
+apes_collect(const ApesArea *area, ApesCatalog **catp, int shown_limit)
 {
 	bool		need_catalog = area == NULL || area->needs_catalog;
 	int			stats = need_catalog ? apes_stats_begin() : -1;
 	ApesCatalog *cat = need_catalog ? apes_catalog_load() : apes_catalog_empty();
 	List	   *out = NIL;
+
+	cat->shown_limit = shown_limit;
 
 	for (int i = 0; i < APES_NAREAS; i++)
 	{
@@ -266,11 +271,14 @@ apes_collect(const ApesArea *area, ApesCatalog **catp)
 	return out;
 }
 
-/* Every finding of every area, in report order, for a rendering; the caller frees *catp when done. */
+/*
+ * Every finding of every area, in report order, for a rendering that shows shown_limit findings per severity and
+ * area (0: all); the caller frees *catp when done.
+ */
 List *
-apes_collect_all(ApesCatalog **catp)
+apes_collect_all(ApesCatalog **catp, int shown_limit)
 {
-	return apes_collect(NULL, catp);
+	return apes_collect(NULL, catp, shown_limit);
 }
 
 /* How many areas there are (apes_area_name() names each). */
@@ -382,7 +390,7 @@ apes_findings(PG_FUNCTION_ARGS)
 	List	   *findings;
 
 	apes_findings_result(fcinfo, "apes.findings()");
-	findings = apes_collect(area, &cat);
+	findings = apes_collect(area, &cat, 0);
 	apes_put_findings((ReturnSetInfo *) fcinfo->resultinfo, findings, NULL, 0);
 	apes_catalog_free(cat);
 	return (Datum) 0;
@@ -440,7 +448,7 @@ apes_findings_new(PG_FUNCTION_ARGS)
 	for (int i = 0; i < nchecks; i++)
 		known[i] = apes_finding_key(checks[i], sevs[i], objs[i]);
 	qsort(known, nchecks, sizeof(char *), pg_qsort_strcmp);
-	findings = apes_collect(NULL, &cat);
+	findings = apes_collect(NULL, &cat, 0);
 	apes_put_findings((ReturnSetInfo *) fcinfo->resultinfo, findings, known, nchecks);
 	apes_catalog_free(cat);
 	return (Datum) 0;
@@ -592,7 +600,7 @@ Datum
 apes_health_report(PG_FUNCTION_ARGS)
 {
 	ApesCatalog *cat;
-	List	   *all = apes_collect(NULL, &cat);
+	List	   *all = apes_collect(NULL, &cat, apes_report_limit);
 	ApesTotals	t = apes_totals(all);
 	int			nacked;
 	List	   *findings = apes_unacknowledged(all, &nacked);
@@ -722,7 +730,7 @@ Datum
 apes_health_json(PG_FUNCTION_ARGS)
 {
 	ApesCatalog *cat;
-	List	   *all = apes_collect(NULL, &cat);
+	List	   *all = apes_collect(NULL, &cat, apes_report_limit);
 	ApesTotals	t = apes_totals(all);
 	int			nacked;
 	List	   *findings = apes_unacknowledged(all, &nacked);

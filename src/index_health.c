@@ -4,8 +4,15 @@
  *   index_invalid     invalid indexes (not those a running CREATE INDEX / REINDEX is still building)
  *   index_duplicate   two indexes that are the same index
  *   index_redundant   an index another index makes unnecessary (prefix, INCLUDE, implied predicate, uniqueness)
- *   index_unused      no scans since the statistics window began
+ *   index_unused      no scans since the statistics window began (the standbys' scans added)
+ *   index_rarely_used a few scans in the window against many writes to its table
+ *   index_null_heavy  an index mostly on NULLs of its leading column: a partial index would be smaller
  *   fk_missing_index  foreign keys whose referencing columns lead no valid btree index
+ *   index_missing     (index_advice.c) indexes the top statements' predicates ask for, tried as hypothetical indexes
+ *
+ * Every drop this area proposes (unused, rarely used, redundant, duplicate) is checked against the plans of the top
+ * statements that read the index's table (index_advice.c, workload.c), within pg_apes_health.simulation_time_budget:
+ * a drop that makes one of them much costlier becomes "keep".
  *
  * Everything is decided on the catalog structures loaded by catalog.c: attribute numbers, operator classes,
  * collations, sort options, expression and predicate node trees compared with equal(), and predicate implication by
@@ -50,6 +57,8 @@
 #include "utils/timestamp.h"
 
 #include "apes.h"
+#include "advice.h"
+#include "bloat.h"
 #include "catalog.h"
 
 
@@ -61,6 +70,9 @@ typedef struct IndexCheckState
 	List	   *building;		/* table oids with a CREATE INDEX / REINDEX in progress */
 	HTAB	   *fk_children;	/* conparentid -> the FKs partitions inherited (built on first use) */
 	List	   *fk_proposed;	/* ProposedFkIndex: indexes fk_missing_index already proposes */
+	ApesWorkload *workload;		/* the statements run here, read on first need; NULL when simulations are off */
+	bool		workload_tried;
+	TimestampTz sim_start;		/* when the simulation budget started */
 } IndexCheckState;
 
 /* The FKs that partitions inherited from one FK. */
@@ -95,7 +107,15 @@ typedef struct IndexFindingArgs
 	double		age_days;
 	bool		age_unknown;	/* index_unused: nothing said when the index was made */
 	ApesForeignKey *fk;			/* the foreign key the unused index supports, or NULL */
+	ApesDropSim *sim;			/* a proposed drop: what it would do to the workload's plans */
+	List	   *nodes;			/* index_unused, index_rarely_used: the standbys (ApesStandbyNode) */
+	int64	   *node_scans;		/* their scans of the index, by node (-1: the node could not be read) */
+	int64		writes;			/* index_rarely_used: rows the table took in the window */
+	AttrNumber	null_col;		/* index_null_heavy: the leading column, and its share of NULLs */
+	double		null_frac;
 } IndexFindingArgs;
+
+static void apes_sim_summary(ApesFinding *f, IndexFindingArgs *a, const char *verdict);
 
 /* ---------- helpers: names, sizes, statistics, DDL ---------- */
 
@@ -727,9 +747,12 @@ apes_duplicate_details(ApesFinding *f, bool bulk)
 	int64		bytes = f->wasted_bytes;
 	ApesJson	ev;
 
-	if (apes_index_droppable(idx))
+	if (a->sim != NULL && apes_drop_sim_keep(a->sim))
+		apes_sim_summary(f, a, psprintf("it duplicates %s, yet a top statement's plan gets costlier without it", kname));
+	else if (apes_index_droppable(idx))
 	{
 		f->summary = psprintf("index %s (%s) is a duplicate of %s; drop it", name, apes_pretty(bytes), kname);
+		apes_sim_summary(f, a, NULL);
 		apes_set_drop_ddl(f, idx->rel, bulk);
 	}
 	else
@@ -747,6 +770,8 @@ apes_duplicate_details(ApesFinding *f, bool bulk)
 	apes_json_int(&ev, "index_scans", a->idx_scans);
 	apes_json_int(&ev, "keeper_scans", a->other_scans);
 	apes_json_text(&ev, "definition", apes_indexdef(idx->rel, bulk));
+	if (a->sim != NULL)
+		apes_drop_sim_evidence(&ev, a->sim);
 	apes_json_text(&ev, "confidence_reason", "same access method, key and INCLUDE columns, operator classes, collations, sort options, expressions and predicate");
 	f->evidence = apes_json_end(&ev);
 }
@@ -843,14 +868,16 @@ apes_redundant_details(ApesFinding *f, bool bulk)
 	int64		cbytes = apes_rel_bytes(cover->rel);
 	ApesJson	ev;
 
-	f->summary = psprintf("index %s (%s) is redundant: %s serves the same queries%s; drop it",
-						  name, apes_pretty(bytes), cname,
-						  idx->unique ? " and enforces the same uniqueness" : "");
-	apes_set_drop_ddl(f, idx->rel, bulk);
-
-	/* a much wider covering index can make the queries of the narrow one slower */
-	if (bytes > 0 && cbytes > 4 * bytes)
-		f->confidence = APES_MEDIUM;
+	if (a->sim != NULL && apes_drop_sim_keep(a->sim))
+		apes_sim_summary(f, a, psprintf("%s covers it, but a top statement's plan gets costlier without it", cname));
+	else
+	{
+		f->summary = psprintf("index %s (%s) is redundant: %s serves the same queries%s; drop it",
+							  name, apes_pretty(bytes), cname,
+							  idx->unique ? " and enforces the same uniqueness" : "");
+		apes_sim_summary(f, a, NULL);
+		apes_set_drop_ddl(f, idx->rel, bulk);
+	}
 
 	apes_json_begin(&ev);
 	apes_json_text(&ev, "table", apes_qualified_name(idx->table));
@@ -861,9 +888,14 @@ apes_redundant_details(ApesFinding *f, bool bulk)
 	apes_json_int(&ev, "index_scans", a->idx_scans);
 	apes_json_bool(&ev, "predicate_implied", apes_index_pred(idx) != NIL && !apes_same_pred(idx, cover));
 	apes_json_text(&ev, "definition", apes_indexdef(idx->rel, bulk));
-	apes_json_text(&ev, "confidence_reason", f->confidence == APES_HIGH ?
-				   "key columns are a leading prefix of the covering index with the same operator classes, collations and sort options" :
-				   "the covering index is more than 4 times larger, so queries that use this index may get slower without it");
+	if (a->sim != NULL)
+		apes_drop_sim_evidence(&ev, a->sim);
+	apes_json_text(&ev, "confidence_reason",
+				   psprintf("%s%s",
+							bytes > 0 && cbytes > 4 * bytes ?
+							"the covering index is more than 4 times larger, so queries that use this index may get slower without it" :
+							"key columns are a leading prefix of the covering index with the same operator classes, collations and sort options",
+							a->sim != NULL && a->sim->not_run != NULL ? "; the drop was not checked against the workload's plans: confidence lowered" : ""));
 	f->evidence = apes_json_end(&ev);
 }
 
@@ -888,6 +920,9 @@ apes_check_redundant(IndexCheckState *st)
 
 		f = apes_new_finding(APES_CHECK_index_redundant, APES_WARNING, apes_qualified_name(idx->rel));
 		f->wasted_bytes = apes_rel_bytes(idx->rel);
+		/* a much wider covering index can make the queries of the narrow one slower */
+		if (f->wasted_bytes > 0 && apes_rel_bytes(cover->rel) > 4 * f->wasted_bytes)
+			f->confidence = APES_MEDIUM;
 		apes_defer_details(f, apes_redundant_details, idx, cover);
 		idx->proposed = true;
 		cover->named_cover = true;
@@ -996,6 +1031,7 @@ typedef struct UnusedHistory
 	TimestampTz oldest;			/* the oldest snapshot */
 	int64		oldest_id;
 	SPIPlanPtr	plan;			/* "was this index in the oldest snapshot, and ever seen scanned?" */
+	SPIPlanPtr	usage_plan;		/* an index's scans and its table's writes, per statistics series */
 } UnusedHistory;
 
 /* Open the history for index_unused: false when there is none or the caller may not read it. */
@@ -1042,6 +1078,25 @@ apes_history_open(UnusedHistory *h)
 						  " AND h.snapshot_id OPERATOR(pg_catalog.=) ANY (SELECT pg_catalog.max(s.snapshot_id)"
 						  " FROM apes.snapshot s GROUP BY s.server_start, s.db_stats_reset))",
 						  2, argtypes);
+	/*
+	 * Per statistics series (server start, reset): whether it holds the oldest or the newest snapshot, and the
+	 * index's scans and its table's writes at its first and last snapshots.  A relation whose counters were all zero
+	 * is not stored: absent is zero.
+	 */
+	h->usage_plan = SPI_prepare("SELECT ser.server_start, ser.db_stats_reset,"
+								" ser.first_id OPERATOR(pg_catalog.=) (SELECT pg_catalog.min(s.snapshot_id) FROM apes.snapshot s),"
+								" ser.last_id OPERATOR(pg_catalog.=) (SELECT pg_catalog.max(s.snapshot_id) FROM apes.snapshot s),"
+								" COALESCE(fi.idx_scan, 0), COALESCE(li.idx_scan, 0),"
+								" COALESCE(ft.n_tup_ins OPERATOR(pg_catalog.+) ft.n_tup_upd OPERATOR(pg_catalog.+) ft.n_tup_del, 0),"
+								" COALESCE(lt.n_tup_ins OPERATOR(pg_catalog.+) lt.n_tup_upd OPERATOR(pg_catalog.+) lt.n_tup_del, 0)"
+								" FROM (SELECT s.server_start, s.db_stats_reset, pg_catalog.min(s.snapshot_id) AS first_id,"
+								" pg_catalog.max(s.snapshot_id) AS last_id FROM apes.snapshot s"
+								" GROUP BY s.server_start, s.db_stats_reset) ser"
+								" LEFT JOIN apes.relation_history fi ON fi.snapshot_id OPERATOR(pg_catalog.=) ser.first_id AND fi.relid OPERATOR(pg_catalog.=) $1"
+								" LEFT JOIN apes.relation_history li ON li.snapshot_id OPERATOR(pg_catalog.=) ser.last_id AND li.relid OPERATOR(pg_catalog.=) $1"
+								" LEFT JOIN apes.relation_history ft ON ft.snapshot_id OPERATOR(pg_catalog.=) ser.first_id AND ft.relid OPERATOR(pg_catalog.=) $2"
+								" LEFT JOIN apes.relation_history lt ON lt.snapshot_id OPERATOR(pg_catalog.=) ser.last_id AND lt.relid OPERATOR(pg_catalog.=) $2",
+								2, (Oid[]) {OIDOID, OIDOID});
 	MemoryContextSwitchTo(caller);
 	h->available = h->plan != NULL;
 	if (!h->available)
@@ -1070,6 +1125,120 @@ apes_history_unscanned(UnusedHistory *h, Oid indexoid)
 	return unscanned;
 }
 
+/* The leaf indexes of an index (a partitioned index's partitions' indexes, down the tree), added to *out. */
+static void
+apes_leaf_indexes(ApesRel *rel, List **out)
+{
+	ListCell   *lc;
+
+	if (rel->relkind != RELKIND_PARTITIONED_INDEX)
+	{
+		*out = lappend_oid(*out, rel->oid);
+		return;
+	}
+	foreach(lc, rel->children)
+		apes_leaf_indexes((ApesRel *) lfirst(lc), out);
+}
+
+/* A standby's scans of an index (all its leaves), or -1 when the standby could not be read. */
+static int64
+apes_node_index_scans(ApesStandbyNode *node, ApesRel *rel)
+{
+	List	   *leaves = NIL;
+	ListCell   *lc;
+	int64		scans = 0;
+
+	if (node->error != NULL)
+		return -1;
+	apes_leaf_indexes(rel, &leaves);
+	foreach(lc, leaves)
+		scans += apes_standby_scans(node, lfirst_oid(lc));
+	return scans;
+}
+
+/* The names of the standbys that could not be read, with why: "standby 2 (timed out)", or NULL when none. */
+static char *
+apes_unread_nodes(List *nodes)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+
+	initStringInfo(&buf);
+	foreach(lc, nodes)
+	{
+		ApesStandbyNode *node = lfirst(lc);
+
+		if (node->error != NULL)
+		{
+			/* a summary is one line: libpq's message only to its first line break (the evidence has it all) */
+			int			len = strcspn(node->error, "\r\n");
+
+			appendStringInfo(&buf, "%s%s (%.*s)", buf.len > 0 ? ", " : "", node->name, len, node->error);
+		}
+	}
+	return buf.len > 0 ? buf.data : NULL;
+}
+
+/* Where the scans were counted, for a summary: " on this server and its 2 standbys", or a hint to count them. */
+static char *
+apes_nodes_phrase(IndexFindingArgs *a)
+{
+	char	   *unread = apes_unread_nodes(a->nodes);
+	int			read = 0;
+	ListCell   *lc;
+
+	if (a->nodes == NIL)
+		return " on this server (a standby counts its own: pg_apes_health.standby_dsns adds them)";
+	foreach(lc, a->nodes)
+		read += ((ApesStandbyNode *) lfirst(lc))->error == NULL;
+	if (unread == NULL)
+		return psprintf(" on this server and its %d standby%s", read, read == 1 ? "" : "s");
+	return psprintf(" on this server and %d of its %d standbys; could not read %s, whose scans are unknown", read,
+					list_length(a->nodes), unread);
+}
+
+/* Scans per node and the nodes that could not be read, in the evidence. */
+static void
+apes_nodes_evidence(ApesJson *ev, IndexFindingArgs *a, int64 local)
+{
+	ListCell   *lc;
+
+	apes_json_begin_object(ev, "scans_per_node");
+	apes_json_int(ev, "this server", local);
+	foreach(lc, a->nodes)
+	{
+		ApesStandbyNode *node = lfirst(lc);
+
+		if (node->error == NULL)
+			apes_json_int(ev, node->name, a->node_scans[foreach_current_index(lc)]);
+	}
+	apes_json_end_object(ev);
+	apes_json_begin_array(ev, "nodes_unread");
+	foreach(lc, a->nodes)
+	{
+		ApesStandbyNode *node = lfirst(lc);
+
+		if (node->error != NULL)
+		{
+			apes_json_begin_object(ev, NULL);
+			apes_json_text(ev, "node", node->name);
+			apes_json_text(ev, "error", node->error);
+			apes_json_end_object(ev);
+		}
+	}
+	apes_json_end_array(ev);
+}
+
+/* The simulation's verdict as the end of a drop finding's summary, and "keep" as its start when it says so. */
+static void
+apes_sim_summary(ApesFinding *f, IndexFindingArgs *a, const char *verdict)
+{
+	if (a->sim != NULL && apes_drop_sim_keep(a->sim))
+		f->summary = psprintf("keep index %s: %s; %s", f->object_name, verdict, apes_drop_sim_phrase(a->sim));
+	else if (a->sim != NULL)
+		f->summary = psprintf("%s; %s", f->summary, apes_drop_sim_phrase(a->sim));
+}
+
 /* The summary, DDL and evidence of an index_unused finding (its ApesFinding.details). */
 static void
 apes_unused_details(ApesFinding *f, bool bulk)
@@ -1077,24 +1246,34 @@ apes_unused_details(ApesFinding *f, bool bulk)
 	IndexFindingArgs *a = f->details_arg;
 	ApesIndex  *idx = a->idx;
 	char	   *name = f->object_name;
+	int64		bytes = apes_rel_bytes(idx->rel);
+	bool		keep = a->sim != NULL && apes_drop_sim_keep(a->sim);
+	char	   *unread = apes_unread_nodes(a->nodes);
 	ApesJson	ev;
 
 	if (a->fk != NULL)
 	{
 		/* dropping it would only turn this finding into fk_missing_index: no DDL */
-		f->summary = psprintf("index %s (%s) has not been scanned in %.1f days of statistics, but it supports foreign key %s: deletes and key updates of the referenced table need it, so keep it unless that table never changes",
-							  name, apes_pretty(f->wasted_bytes), a->age_days, quote_identifier(a->fk->name));
+		f->summary = psprintf("index %s (%s) has not been scanned in %.1f days of statistics%s, but it supports foreign key %s: deletes and key updates of the referenced table need it, so keep it unless that table never changes",
+							  name, apes_pretty(bytes), a->age_days, apes_nodes_phrase(a),
+							  quote_identifier(a->fk->name));
+		if (a->sim != NULL)
+			f->summary = psprintf("%s; %s", f->summary, apes_drop_sim_phrase(a->sim));
 	}
+	else if (keep)
+		apes_sim_summary(f, a, psprintf("it has not been scanned in %.1f days of statistics%s, but the workload still plans it (a rare job, counters reset, or a standby)",
+										a->age_days, apes_nodes_phrase(a)));
 	else
 	{
-		f->summary = psprintf("index %s (%s) has not been scanned in %.1f days of statistics; drop it unless a standby (which keeps its own counters) or a rare job uses it",
-							  name, apes_pretty(f->wasted_bytes), a->age_days);
+		f->summary = psprintf("index %s (%s) has not been scanned in %.1f days of statistics%s; drop it unless a rare job needs it",
+							  name, apes_pretty(bytes), a->age_days, apes_nodes_phrase(a));
+		apes_sim_summary(f, a, NULL);
 		apes_set_drop_ddl(f, idx->rel, bulk);
 	}
 
 	apes_json_begin(&ev);
 	apes_json_text(&ev, "table", apes_qualified_name(idx->table));
-	apes_json_int(&ev, "index_bytes", f->wasted_bytes);
+	apes_json_int(&ev, "index_bytes", bytes);
 	apes_json_int(&ev, "index_scans", a->scans);
 	apes_json_int(&ev, "tuples_read", a->tuples);
 	apes_json_text(&ev, "stats_since", timestamptz_to_str(a->since));
@@ -1103,30 +1282,210 @@ apes_unused_details(ApesFinding *f, bool bulk)
 	apes_json_text(&ev, "supports_foreign_key", a->fk != NULL ? a->fk->name : NULL);
 	apes_json_bool(&ev, "partitioned", idx->rel->relkind == RELKIND_PARTITIONED_INDEX);
 	apes_json_bool(&ev, "index_age_known", !a->age_unknown);
+	apes_nodes_evidence(&ev, a, a->scans);
+	if (a->sim != NULL)
+		apes_drop_sim_evidence(&ev, a->sim);
 	apes_json_text(&ev, "confidence_reason",
-				   psprintf("statistics cover %.1f days (basis: %s); %.1f days or more is trusted fully (pg_apes_health.stats_trusted_age); counters are per server, standbys keep their own%s",
+				   psprintf("statistics cover %.1f days (basis: %s); %.1f days or more is trusted fully (pg_apes_health.stats_trusted_age); counters are per server%s%s%s%s",
 							a->age_days, a->basis, apes_stats_trusted_age_s / 86400.0,
-							a->age_unknown ? "; the file system does not say when the index was made, so it may be younger than the statistics: confidence lowered" : ""));
+							a->nodes != NIL ? ", the standbys' are added" : ", standbys keep their own",
+							a->age_unknown ? "; the file system does not say when the index was made, so it may be younger than the statistics: confidence lowered" : "",
+							unread != NULL ? psprintf("; could not read %s: confidence lowered", unread) : "",
+							a->sim != NULL && a->sim->not_run != NULL ? "; the drop was not checked against the workload's plans: confidence lowered" : ""));
+	f->evidence = apes_json_end(&ev);
+}
+
+/* The summary, DDL and evidence of an index_rarely_used finding (its ApesFinding.details). */
+static void
+apes_rarely_details(ApesFinding *f, bool bulk)
+{
+	IndexFindingArgs *a = f->details_arg;
+	ApesIndex  *idx = a->idx;
+	char	   *name = f->object_name;
+	int64		bytes = apes_rel_bytes(idx->rel);
+	bool		keep = a->sim != NULL && apes_drop_sim_keep(a->sim);
+	char	   *unread = apes_unread_nodes(a->nodes);
+	ApesJson	ev;
+
+	if (keep)
+		apes_sim_summary(f, a, psprintf("it was scanned only %lld times in %.1f days%s while its table took %lld row writes, but a top statement needs it",
+										(long long) a->scans, a->age_days, apes_nodes_phrase(a), (long long) a->writes));
+	else
+	{
+		f->summary = psprintf("index %s (%s) was scanned only %lld times in %.1f days%s while its table took %lld row writes, each of which updates it (%.0f writes per scan); drop it unless those few scans matter",
+							  name, apes_pretty(bytes), (long long) a->scans, a->age_days, apes_nodes_phrase(a),
+							  (long long) a->writes, (double) a->writes / Max(a->scans, 1));
+		apes_sim_summary(f, a, NULL);
+		apes_set_drop_ddl(f, idx->rel, bulk);
+	}
+	apes_json_begin(&ev);
+	apes_json_text(&ev, "table", apes_qualified_name(idx->table));
+	apes_json_int(&ev, "index_bytes", bytes);
+	apes_json_int(&ev, "index_scans", a->scans);
+	apes_json_int(&ev, "table_writes", a->writes);
+	apes_json_float(&ev, "writes_per_scan", (double) a->writes / Max(a->scans, 1));
+	apes_json_text(&ev, "window_since", timestamptz_to_str(a->since));
+	apes_json_text(&ev, "window_basis", a->basis);
+	apes_json_float(&ev, "window_days", a->age_days);
+	apes_json_bool(&ev, "partitioned", idx->rel->relkind == RELKIND_PARTITIONED_INDEX);
+	apes_nodes_evidence(&ev, a, a->idx_scans);
+	if (a->sim != NULL)
+		apes_drop_sim_evidence(&ev, a->sim);
+	apes_json_text(&ev, "confidence_reason",
+				   psprintf("scans and writes over %.1f days (basis: %s); %.1f days or more is trusted fully (pg_apes_health.stats_trusted_age)%s%s",
+							a->age_days, a->basis, apes_stats_trusted_age_s / 86400.0,
+							unread != NULL ? psprintf("; could not read %s: confidence lowered", unread) : "",
+							a->sim != NULL && a->sim->not_run != NULL ? "; the drop was not checked against the workload's plans: confidence lowered" : ""));
 	f->evidence = apes_json_end(&ev);
 }
 
 /*
- * index_unused: droppable, non-unique indexes of at least the configured size that were never scanned.  With kept
- * history, an index no snapshot ever saw scanned is judged over the whole history when that is longer than the
- * statistics window (snapshots see scans only as counters at snapshot time: a restart between two snapshots hides
- * the scans made since the first).
+ * Scans of an index and writes to its table over the kept history, when the history is longer than the statistics
+ * window: every statistics series (a server start, a reset) adds what its counters grew by (the oldest from its
+ * first snapshot, the later ones from zero), and the current counters add what came since the last snapshot (all of
+ * them when a reset or restart came after it).  False when the history cannot say.
+ */
+static bool
+apes_history_usage(UnusedHistory *h, ApesIndex *idx, int64 scans_now, int64 writes_now, int64 *scans,
+				   int64 *writes)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	Datum		args[2] = {ObjectIdGetDatum(idx->oid), ObjectIdGetDatum(idx->table->oid)};
+	PgStat_StatDBEntry *db = pgstat_fetch_stat_dbentry(MyDatabaseId);
+	TimestampTz reset = db != NULL ? db->stat_reset_timestamp : 0;
+	bool		ok = false;
+
+	*scans = *writes = 0;
+	if (h->usage_plan == NULL)
+		return false;
+	if (SPI_execute_plan(h->usage_plan, args, NULL, true, 0) == SPI_OK_SELECT && SPI_processed > 0)
+	{
+		ok = true;
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[i];
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+			bool		isnull;
+			bool		oldest = DatumGetBool(SPI_getbinval(tup, desc, 3, &isnull));
+			bool		newest = DatumGetBool(SPI_getbinval(tup, desc, 4, &isnull));
+			int64		first_scans = DatumGetInt64(SPI_getbinval(tup, desc, 5, &isnull));
+			int64		last_scans = DatumGetInt64(SPI_getbinval(tup, desc, 6, &isnull));
+			int64		first_writes = DatumGetInt64(SPI_getbinval(tup, desc, 7, &isnull));
+			int64		last_writes = DatumGetInt64(SPI_getbinval(tup, desc, 8, &isnull));
+
+			*scans += last_scans - (oldest ? first_scans : 0);
+			*writes += last_writes - (oldest ? first_writes : 0);
+			if (newest)
+			{
+				TimestampTz start = DatumGetTimestampTz(SPI_getbinval(tup, desc, 1, &isnull));
+				Datum		r = SPI_getbinval(tup, desc, 2, &isnull);
+				bool		same = start == PgStartTime && (isnull ? reset == 0 : DatumGetTimestampTz(r) == reset);
+
+				/* the same series still counting: what came since the last snapshot; else all since the reset */
+				*scans += same ? scans_now - last_scans : scans_now;
+				*writes += same ? writes_now - last_writes : writes_now;
+			}
+		}
+	}
+	SPI_freetuptable(SPI_tuptable);
+	MemoryContextSwitchTo(caller);
+	return ok && *scans >= 0 && *writes >= 0;
+}
+
+/*
+ * index_rarely_used for one candidate with scans: at most pg_apes_health.rarely_used_max_scans scans (all nodes) in
+ * the window, against at least pg_apes_health.rarely_used_writes_per_scan row writes to its table per scan.  The
+ * window is the history's, when it is longer than the statistics' and the index is older than it; else the
+ * statistics window.  An index younger than the window is not judged: the counters cannot say how many of its
+ * table's writes came after it was made.
+ */
+static void
+apes_check_rarely_used(IndexCheckState *st, ApesIndex *idx, UnusedHistory *hist, int64 local_scans, int64 standby_scans,
+					   List *nodes, int64 *node_scans, int64 bytes)
+{
+	int64		writes = apes_table_writes(idx->table);
+	int64		scans = local_scans;
+	TimestampTz since = st->cat->stats_since;
+	const char *basis = st->cat->stats_since_basis;
+	TimestampTz born = apes_rel_born(idx->rel);
+	double		days;
+	ApesConfidence conf;
+	ApesFinding *f;
+	IndexFindingArgs *a;
+	int64		hscans;
+	int64		hwrites;
+
+	if (idx->rel->relkind == RELKIND_INDEX && apes_history_open(hist) && hist->oldest < since &&
+		born != 0 && born < hist->oldest && apes_history_usage(hist, idx, local_scans, writes, &hscans, &hwrites))
+	{
+		since = hist->oldest;
+		basis = "history";
+		scans = hscans;
+		writes = hwrites;
+	}
+	else if (born > since)
+		return;					/* younger than the window: the writes it has taken are not known */
+	scans += standby_scans;
+	if (scans <= 0 || scans > apes_rarely_used_max_scans ||
+		(double) writes < (double) apes_rarely_used_writes_per_scan * scans)
+		return;
+	conf = apes_window_confidence(st->cat, since, &days);
+	if (apes_unread_nodes(nodes) != NULL && conf < APES_LOW)
+		conf++;
+	f = apes_new_finding(APES_CHECK_index_rarely_used, APES_INFO, apes_qualified_name(idx->rel));
+	f->wasted_bytes = bytes;
+	f->confidence = conf;
+	a = apes_defer_details(f, apes_rarely_details, idx, NULL);
+	a->scans = scans;
+	a->writes = writes;
+	a->since = since;
+	a->basis = basis;
+	a->age_days = days;
+	a->nodes = nodes;
+	a->node_scans = node_scans;
+	idx->proposed = true;		/* a DROP is proposed: no later check proposes another fix for it */
+	*st->out = lappend(*st->out, f);
+}
+
+/*
+ * index_unused and index_rarely_used: droppable, non-unique indexes of at least the configured size with no scans,
+ * or only a few, in the window.  The standbys of pg_apes_health.standby_dsns are asked once for the scans of every
+ * candidate (this server's scans at most rarely_used_max_scans) and their scans added.  With kept history, an index
+ * no snapshot ever saw scanned is judged over the whole history when that is longer than the statistics window
+ * (snapshots see scans only as counters at snapshot time: a restart between two snapshots hides the scans made since
+ * the first).
  */
 static void
 apes_check_unused(IndexCheckState *st)
 {
 	int64		min_bytes = (int64) apes_unused_index_min_size_kb * 1024;
 	UnusedHistory hist = {0};
+	List	   *cands = NIL;
+	List	   *leaves = NIL;
+	List	   *nodes;
+	ListCell   *lc;
 
 	for (int i = 0; i < st->cat->nindexes; i++)
 	{
 		ApesIndex  *idx = st->cat->indexes[i];
+
+		CHECK_FOR_INTERRUPTS();
+		if (!apes_index_usable(idx) || idx->unique || !apes_index_droppable(idx) || idx->proposed ||
+			idx->relied_on || apes_cached_scans(idx) > apes_rarely_used_max_scans ||
+			!apes_index_may_reach(idx, min_bytes))
+			continue;
+		cands = lappend(cands, idx);
+		apes_leaf_indexes(idx->rel, &leaves);
+	}
+	nodes = apes_standby_read(leaves);
+
+	foreach(lc, cands)
+	{
+		ApesIndex  *idx = lfirst(lc);
 		int64		scans = 0;
 		int64		tuples = 0;
+		int64		standby_scans = 0;
+		int64	   *node_scans = palloc0(sizeof(int64) * Max(list_length(nodes), 1));
 		int64		bytes;
 		ApesForeignKey *fk;
 		ApesFinding *f;
@@ -1136,17 +1495,23 @@ apes_check_unused(IndexCheckState *st)
 		double		age_days;
 		bool		age_unknown;
 		ApesConfidence conf;
+		ListCell   *nc;
 
 		CHECK_FOR_INTERRUPTS();
-		if (!apes_index_usable(idx) || idx->unique || !apes_index_droppable(idx) || idx->proposed ||
-			idx->relied_on || !apes_index_may_reach(idx, min_bytes))
-			continue;
 		apes_index_usage(idx->rel, &scans, &tuples);
-		if (scans > 0)
-			continue;
+		foreach(nc, nodes)
+		{
+			node_scans[foreach_current_index(nc)] = apes_node_index_scans(lfirst(nc), idx->rel);
+			standby_scans += Max(node_scans[foreach_current_index(nc)], 0);
+		}
 		bytes = apes_rel_bytes(idx->rel);
 		if (bytes < min_bytes)
 			continue;
+		if (scans + standby_scans > 0)
+		{
+			apes_check_rarely_used(st, idx, &hist, scans, standby_scans, nodes, node_scans, bytes);
+			continue;
+		}
 
 		/*
 		 * The longer of the statistics window and a history that recorded the index from its start and never saw
@@ -1177,6 +1542,8 @@ apes_check_unused(IndexCheckState *st)
 		conf = apes_window_confidence(st->cat, since, &age_days);
 		if (age_unknown && conf < APES_LOW)
 			conf++;
+		if (apes_unread_nodes(nodes) != NULL && conf < APES_LOW)
+			conf++;
 
 		fk = apes_supported_fk(idx);
 		f = apes_new_finding(APES_CHECK_index_unused, fk != NULL ? APES_INFO : APES_WARNING,
@@ -1191,10 +1558,229 @@ apes_check_unused(IndexCheckState *st)
 		a->age_days = age_days;
 		a->age_unknown = age_unknown;
 		a->fk = fk;
+		a->nodes = nodes;
+		a->node_scans = node_scans;
+		if (fk == NULL)
+			idx->proposed = true;	/* a DROP is proposed: no later check proposes another fix for it */
 		*st->out = lappend(*st->out, f);
 	}
 	if (hist.available)
 		SPI_finish();
+}
+
+/* ---------- index_null_heavy ---------- */
+
+/* The tables whose columns' statistics index_null_heavy reads (apes_catalog_load_columns). */
+static bool
+apes_null_heavy_wanted(ApesRel *rel)
+{
+	return rel->index_columns;
+}
+
+/*
+ * DDL that builds the index again as a partial index without the rows whose leading column is NULL, under another
+ * name: the server's definition with the name replaced, CONCURRENTLY, and the predicate (the definition ends with its
+ * storage parameters and tablespace: a WHERE comes last).  NULL without a definition.
+ */
+static char *
+apes_partial_create_sql(ApesRel *rel, const char *newname, const char *colname, bool bulk)
+{
+	char	   *def = apes_indexdef(rel, bulk);
+	const char *head = rel->index->unique ? "CREATE UNIQUE INDEX " : "CREATE INDEX ";
+	const char *qname = quote_identifier(rel->relname);
+
+	if (def == NULL || strncmp(def, head, strlen(head)) != 0 ||
+		strncmp(def + strlen(head), qname, strlen(qname)) != 0)
+		return NULL;
+	return psprintf("%sCONCURRENTLY %s%s WHERE (%s IS NOT NULL);", head, quote_identifier(newname),
+					def + strlen(head) + strlen(qname), quote_identifier(colname));
+}
+
+/* The summary, DDL and evidence of an index_null_heavy finding (its ApesFinding.details). */
+static void
+apes_null_heavy_details(ApesFinding *f, bool bulk)
+{
+	IndexFindingArgs *a = f->details_arg;
+	ApesIndex  *idx = a->idx;
+	int64		bytes = apes_rel_bytes(idx->rel);
+	char	   *col = get_attname(idx->table->oid, a->null_col, true);
+	char	   *newname;
+	char	   *create;
+	char	   *recreate;
+	ApesJson	ev;
+
+	if (col == NULL)
+		col = "?column?";		/* dropped since the catalog pass */
+	newname = ChooseRelationName(idx->rel->relname, NULL, "notnull", idx->rel->nspoid, false);
+	f->summary = psprintf("index %s (%s): %.0f%% of its rows have no value in its leading column %s; a partial index WHERE %s IS NOT NULL would leave them out (about %s smaller); only a query searching for %s IS NULL would lose it",
+						  f->object_name, apes_pretty(bytes), 100.0 * a->null_frac, quote_identifier(col),
+						  quote_identifier(col), apes_pretty(f->wasted_bytes), quote_identifier(col));
+	create = apes_partial_create_sql(idx->rel, newname, col, bulk);
+	recreate = apes_index_create_sql(idx->rel, bulk);
+	if (create != NULL && recreate != NULL)
+	{
+		f->fix_sql = psprintf("%s\n%s", create, apes_index_drop_sql(idx->rel));
+		f->undo_sql = psprintf("%s\nDROP INDEX CONCURRENTLY %s;", recreate,
+							   quote_qualified_identifier(idx->rel->nspname, newname));
+	}
+	else
+		f->summary = psprintf("%s (no DDL now: the table is locked by another session's DDL; run the report again later)",
+							  f->summary);
+	apes_json_begin(&ev);
+	apes_json_text(&ev, "table", apes_qualified_name(idx->table));
+	apes_json_text(&ev, "column", col);
+	apes_json_float(&ev, "null_frac", a->null_frac);
+	apes_json_int(&ev, "index_bytes", bytes);
+	apes_json_int(&ev, "estimated_saving_bytes", f->wasted_bytes);
+	apes_json_text(&ev, "definition", apes_indexdef(idx->rel, bulk));
+	apes_json_text(&ev, "confidence_reason", "pg_stats.null_frac of the leading column, from the table's last ANALYZE; the saving is the NULL rows' share of the index");
+	f->evidence = apes_json_end(&ev);
+}
+
+/*
+ * index_null_heavy: a usable, non-partial btree of at least pg_apes_health.null_heavy_min_size whose leading column
+ * (a plain column) is NULL in at least pg_apes_health.null_heavy_min_pct percent of the rows, by pg_stats.null_frac,
+ * read only where the caller may see the statistics as pg_stats shows them (apes_stats_visible: SELECT on the column
+ * or table, no row-level security).  Left out: indexes backing a constraint (a constraint's index cannot be partial),
+ * NULLS NOT DISTINCT (a partial index would change what it forbids), partitions' and partitioned indexes, and indexes
+ * an earlier finding proposes to drop or relies on.
+ */
+static void
+apes_check_null_heavy(IndexCheckState *st)
+{
+	int64		min_bytes = (int64) apes_null_heavy_min_size_kb * 1024;
+	List	   *cands = NIL;
+	ListCell   *lc;
+
+	for (int i = 0; i < st->cat->nindexes; i++)
+	{
+		ApesIndex  *idx = st->cat->indexes[i];
+
+		CHECK_FOR_INTERRUPTS();
+		if (!apes_index_usable(idx) || idx->rel->relam != BTREE_AM_OID || idx->pred_text != NULL ||
+			idx->keys[0] <= 0 || idx->proposed || idx->relied_on || OidIsValid(idx->constraint_oid) ||
+			idx->exclusion || idx->nulls_not_distinct || idx->rel->ispartition ||
+			idx->rel->relkind != RELKIND_INDEX || idx->table->relkind != RELKIND_RELATION ||
+			!apes_index_may_reach(idx, min_bytes) || apes_rel_bytes(idx->rel) < min_bytes)
+			continue;
+		idx->table->index_columns = true;
+		cands = lappend(cands, idx);
+	}
+	if (cands == NIL)
+		return;
+	apes_catalog_load_columns(st->cat, apes_null_heavy_wanted);
+	foreach(lc, cands)
+	{
+		ApesIndex  *idx = lfirst(lc);
+		ApesRel    *table = idx->table;
+		ApesColumn *c;
+		int			memo = -1;
+		ApesFinding *f;
+		IndexFindingArgs *a;
+
+		CHECK_FOR_INTERRUPTS();
+		if (table->columns == NULL || idx->keys[0] > table->relnatts)
+			continue;
+		c = &table->columns[idx->keys[0] - 1];
+		if (c->attnum == 0 || c->notnull || !c->has_stats || c->nullfrac * 100.0 < apes_null_heavy_min_pct ||
+			!apes_stats_visible(table, c->attnum, &memo))
+			continue;
+		f = apes_new_finding(APES_CHECK_index_null_heavy, APES_INFO, apes_qualified_name(idx->rel));
+		f->wasted_bytes = (int64) (apes_rel_bytes(idx->rel) * c->nullfrac);
+		a = apes_defer_details(f, apes_null_heavy_details, idx, NULL);
+		a->null_col = c->attnum;
+		a->null_frac = c->nullfrac;
+		*st->out = lappend(*st->out, f);
+	}
+}
+
+/* ---------- simulations: what the proposed drops would do to the workload's plans ---------- */
+
+/*
+ * The workload (pg_stat_statements, as the caller may see it), read on first need; the simulation budget
+ * (pg_apes_health.simulation_time_budget) starts then.  NULL when the budget is 0: no simulation runs.
+ */
+static ApesWorkload *
+apes_index_workload(IndexCheckState *st)
+{
+	if (!st->workload_tried)
+	{
+		st->workload_tried = true;
+		st->sim_start = GetCurrentTimestamp();
+		if (apes_simulation_time_budget_ms > 0)
+			st->workload = apes_workload_load(CurrentMemoryContext,
+											  TimestampTzPlusMilliseconds(st->sim_start,
+																		  apes_simulation_time_budget_ms));
+	}
+	return st->workload;
+}
+
+/* Findings by size, largest first: the ones reports show first are simulated first. */
+static int
+apes_finding_size_cmp(const ListCell *a, const ListCell *b)
+{
+	int64		x = ((ApesFinding *) lfirst(a))->wasted_bytes;
+	int64		y = ((ApesFinding *) lfirst(b))->wasted_bytes;
+
+	return x > y ? -1 : x < y ? 1 : 0;
+}
+
+/*
+ * Simulate the drop of every index an index_unused, index_rarely_used, index_redundant or index_duplicate finding
+ * names, largest first, until the budget is spent, or, for a rendering that shows pg_apes_health.report_limit
+ * findings per group, until that many drops are confirmed: the smaller ones rank below them and are not shown.  A drop
+ * that makes a top statement costlier than pg_apes_health.keep_cost_ratio makes the finding a "keep": info, nothing
+ * reclaimed, no DDL.  A drop not checked (no pg_stat_statements, budget spent) lowers the finding's confidence by a
+ * step, except for a duplicate (its twin serves every plan it served) and for those left out because no rendering
+ * shows them.
+ */
+static void
+apes_simulate_drops(IndexCheckState *st)
+{
+	List	   *todo = NIL;
+	ApesWorkload *w = apes_index_workload(st);
+	int			confirmed = 0;
+	ListCell   *lc;
+
+	foreach(lc, *st->out)
+	{
+		ApesFinding *f = lfirst(lc);
+
+		if ((f->check == APES_CHECK_index_unused || f->check == APES_CHECK_index_rarely_used ||
+			 f->check == APES_CHECK_index_redundant || f->check == APES_CHECK_index_duplicate) &&
+			f->details_arg != NULL)
+			todo = lappend(todo, f);
+	}
+	list_sort(todo, apes_finding_size_cmp);
+	foreach(lc, todo)
+	{
+		ApesFinding *f = lfirst(lc);
+		IndexFindingArgs *a = f->details_arg;
+
+		CHECK_FOR_INTERRUPTS();
+		if (st->cat->shown_limit > 0 && confirmed >= st->cat->shown_limit)
+		{
+			a->sim = apes_drop_sim_not_run("not simulated for this report: it ranks below the findings the report shows (apes.findings() and apes.simulate_drop() check it)");
+			continue;
+		}
+		if (w == NULL)
+			a->sim = apes_drop_sim_not_run("the simulation budget is 0 (pg_apes_health.simulation_time_budget)");
+		else if (w->unavailable != NULL)
+			a->sim = apes_drop_sim_not_run(w->unavailable);
+		else if (!apes_workload_time_left(w))
+			a->sim = apes_drop_sim_not_run("the simulation budget was spent on larger indexes first (pg_apes_health.simulation_time_budget); apes.simulate_drop() checks this one alone");
+		else
+			a->sim = apes_drop_simulation(w, a->idx->oid, apes_simulation_statements);
+		if (apes_drop_sim_keep(a->sim))
+		{
+			f->severity = APES_INFO;
+			f->wasted_bytes = -1;
+		}
+		else if (a->sim->not_run != NULL && f->check != APES_CHECK_index_duplicate && f->confidence < APES_LOW)
+			f->confidence++;
+		else if (a->sim->not_run == NULL && f->severity == APES_WARNING)
+			confirmed++;
+	}
 }
 
 /* ---------- fk_missing_index ---------- */
@@ -1600,9 +2186,18 @@ apes_collect_index_findings(ApesCatalog *cat, List **out)
 	st.fk_children = NULL;
 	st.fk_proposed = NIL;
 
+	st.workload = NULL;
+	st.workload_tried = false;
+
 	apes_check_invalid(&st);
 	apes_check_duplicates(&st);
 	apes_check_redundant(&st);
 	apes_check_unused(&st);
+	apes_check_null_heavy(&st);
 	apes_check_fk_missing(&st);
+	/* the workload's plans: index_missing within half the simulation budget, then the drops with the rest */
+	if (apes_index_workload(&st) != NULL)
+		apes_check_missing(cat, st.workload,
+						   TimestampTzPlusMilliseconds(st.sim_start, apes_simulation_time_budget_ms / 2), out);
+	apes_simulate_drops(&st);
 }

@@ -221,7 +221,7 @@ apes_metric_findings(List **samples, const bool *wanted)
 
 	old = MemoryContextSwitchTo(cxt);
 	start = GetCurrentTimestamp();
-	findings = apes_collect_all(&cat);
+	findings = apes_collect_all(&cat, 0);	/* every finding is counted */
 	foreach(lc, findings)
 	{
 		ApesFinding *f = lfirst(lc);

@@ -14,6 +14,7 @@
 #include "utils/guc.h"
 
 #include "apes.h"
+#include "advice.h"
 
 #if PG_VERSION_NUM >= 180000
 PG_MODULE_MAGIC_EXT(.name = "pg_apes_health", .version = APES_VERSION);
@@ -60,6 +61,17 @@ int			apes_sequence_max_pct = 75;
 int			apes_growth_max_per_day_mb = 1024;
 int			apes_metrics_top_n = 10;
 int			apes_report_top_n = 10;
+int			apes_simulation_time_budget_ms = 200;
+int			apes_simulation_statements = 20;
+double		apes_keep_cost_ratio = 1.5;
+int			apes_missing_index_min_gain_pct = 50;
+int			apes_missing_index_min_share_pct = 10;
+char	   *apes_standby_dsns = NULL;
+int			apes_standby_timeout_ms = 2000;
+int			apes_rarely_used_max_scans = 50;
+int			apes_rarely_used_writes_per_scan = 1000;
+int			apes_null_heavy_min_pct = 50;
+int			apes_null_heavy_min_size_kb = 1024;
 
 void		_PG_init(void);
 
@@ -75,6 +87,22 @@ apes_check_exclude_schemas(char **newval, void **extra, GucSource source)
 		GUC_check_errdetail("List syntax is invalid.");
 	list_free(names);
 	pfree(raw);
+	return ok;
+}
+
+/*
+ * pg_apes_health.standby_dsns is a list of connection strings, each parsed by libpq, or refused with the reason
+ * (without the string: it may hold a password).
+ */
+static bool
+apes_check_standby_dsns(char **newval, void **extra, GucSource source)
+{
+	List	   *dsns = NIL;
+	char	   *err = NULL;
+	bool		ok = apes_standby_dsn_list(*newval, &dsns, &err);
+
+	if (!ok)
+		GUC_check_errdetail("%s", err);
 	return ok;
 }
 
@@ -259,7 +287,64 @@ _PG_init(void)
 	DefineCustomIntVariable("pg_apes_health.report_top_n",
 							"Most statements, relations, databases and applications apes.report_html() charts and lists.",
 							NULL, &apes_report_top_n, 10, 1, 100, PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_apes_health.simulation_time_budget",
+							"Time a report may spend planning the workload's statements: drop simulations of index findings and missing-index suggestions.",
+							"Half of it at most goes to index_missing, the rest to simulating drops, largest indexes first; findings beyond it say the simulation did not run. 0 turns both off.",
+							&apes_simulation_time_budget_ms,
+							200, 0, 3600 * 1000,
+							PGC_USERSET, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_apes_health.simulation_statements",
+							"How many of the top statements (by total time) that read an index's table a drop simulation plans.",
+							"index_missing looks at as many of the top statements of each table.",
+							&apes_simulation_statements,
+							20, 1, 10000,
+							PGC_USERSET, 0,
+							NULL, NULL, NULL);
+	DefineCustomRealVariable("pg_apes_health.keep_cost_ratio",
+							 "How many times costlier a statement's plan may get without an index before its drop finding says to keep it.",
+							 "Applies to index_unused, index_rarely_used, index_redundant and index_duplicate findings whose simulation ran.",
+							 &apes_keep_cost_ratio,
+							 1.5, 1.0, 1e9,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_apes_health.missing_index_min_gain",
+							"Share of a statement's estimated cost, in percent, a hypothetical index must save for index_missing to count the statement as helped.",
+							NULL,
+							&apes_missing_index_min_gain_pct,
+							50, 1, 100,
+							PGC_USERSET, 0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_apes_health.missing_index_min_share",
+							"Share of the time of the statements reading a table, in percent, that the statements an index would help must take for index_missing to suggest it.",
+							NULL,
+							&apes_missing_index_min_share_pct,
+							10, 0, 100,
+							PGC_USERSET, 0,
+							NULL, NULL, NULL);
+	DefineCustomStringVariable("pg_apes_health.standby_dsns",
+							   "Connection strings of the standbys whose index scans index_unused and index_rarely_used add, separated by semicolons.",
+							   "Superusers only: they may hold passwords. Each connects to this database's name on the standby; a role in pg_monitor is enough there.",
+							   &apes_standby_dsns, "", PGC_SUSET, GUC_SUPERUSER_ONLY,
+							   apes_check_standby_dsns, NULL, NULL);
+	DefineCustomIntVariable("pg_apes_health.standby_timeout",
+							"Deadline for connecting to one standby and reading its index scans.",
+							NULL, &apes_standby_timeout_ms, 2000, 100, 60000, PGC_USERSET, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_apes_health.rarely_used_max_scans",
+							"Most index scans (all nodes together) in the window for index_rarely_used to report an index.",
+							NULL, &apes_rarely_used_max_scans, 50, 1, INT_MAX, PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_apes_health.rarely_used_writes_per_scan",
+							"Fewest rows written to the table (inserted, updated, deleted) per index scan in the window for index_rarely_used to report an index.",
+							NULL, &apes_rarely_used_writes_per_scan, 1000, 1, INT_MAX, PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_apes_health.null_heavy_min_pct",
+							"Share of NULLs, in percent, in an index's leading column (pg_stats.null_frac) from which index_null_heavy reports it.",
+							NULL, &apes_null_heavy_min_pct, 50, 1, 100, PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_apes_health.null_heavy_min_size",
+							"Smallest index that index_null_heavy reports.",
+							NULL, &apes_null_heavy_min_size_kb, 1024, 0, INT_MAX, PGC_USERSET, GUC_UNIT_KB, NULL, NULL, NULL);
 	apes_reserve_guc_prefix("pg_apes_health");
+	/* the planner hook of drop simulation and hypothetical indexes: inert unless this backend plans a scenario */
+	apes_workload_init();
 }
 
 PG_FUNCTION_INFO_V1(apes_version);

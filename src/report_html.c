@@ -1186,7 +1186,7 @@ apes_report_html(PG_FUNCTION_ARGS)
 	}
 	h.cxt = CurrentMemoryContext;
 
-	findings = apes_collect_all(&cat);
+	findings = apes_collect_all(&cat, apes_report_limit);
 	if (!apes_run_guarded(apes_read_history, &h, &series_error))
 		h.charts = NIL;			/* what was read before the error is partial */
 	if (series_error == NULL && h.nsnapshots > 0 && !apes_run_guarded(apes_read_statements, &h, &stmt_error))

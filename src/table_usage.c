@@ -53,6 +53,26 @@ apes_window_days(ApesCatalog *cat)
 	return secs / 86400.0;
 }
 
+/*
+ * The table_seq_scan_heavy signal: a table of at least 10 MB read by many sequential scans of many rows each, more
+ * than by index scans; *per_scan and *idx_scans get the numbers.  index_missing (index_advice.c) looks for the
+ * statements behind the same signal.
+ */
+bool
+apes_seq_scan_heavy(ApesRel *r, PgStat_StatTabEntry *tab, double *per_scan, int64 *idx_scans)
+{
+	if (tab == NULL || tab->numscans < APES_SEQ_MIN_SCANS)
+		return false;
+	/* relpages first: no stat() for the many small tables */
+	if (r->relpages < APES_USAGE_MIN_PAGES / 2 || apes_rel_bytes(r) < (int64) APES_USAGE_MIN_PAGES * BLCKSZ)
+		return false;
+	*per_scan = (double) tab->tuples_returned / tab->numscans;
+	if (*per_scan < APES_SEQ_MIN_ROWS_PER_SCAN)
+		return false;
+	*idx_scans = apes_table_index_scans(r);
+	return *idx_scans < tab->numscans;
+}
+
 /* table_seq_scan_heavy: many sequential scans of many rows each, more than index scans. */
 static void
 apes_check_seq_scans(ApesCatalog *cat, ApesRel *r, PgStat_StatTabEntry *tab, List **out)
@@ -63,13 +83,7 @@ apes_check_seq_scans(ApesCatalog *cat, ApesRel *r, PgStat_StatTabEntry *tab, Lis
 	ApesJson	ev;
 	char	   *name;
 
-	if (tab->numscans < APES_SEQ_MIN_SCANS)
-		return;
-	per_scan = (double) tab->tuples_returned / tab->numscans;
-	if (per_scan < APES_SEQ_MIN_ROWS_PER_SCAN)
-		return;
-	idx_scans = apes_table_index_scans(r);
-	if (idx_scans >= tab->numscans)
+	if (!apes_seq_scan_heavy(r, tab, &per_scan, &idx_scans))
 		return;
 	name = apes_qualified_name(r);
 	f = apes_new_finding(APES_CHECK_table_seq_scan_heavy, APES_WARNING, name);

@@ -14,6 +14,10 @@
 --   warning   toast_bloat       shop.documents                   (four documents in five purged from TOAST)
 --   warning   sequence_exhaustion shop.tickets_id_seq            (a serial key at 85% of its integer range)
 --   warning   autovacuum_disabled shop.documents, shop.order_history (autovacuum turned off to keep the bloat)
+--   warning   index_missing     shop.invoices (customer_ref)     (its look-ups scan the whole table; a hypothetical
+--                                                                 index makes them a few pages)
+--   info      index_unused      shop.invoices_due_idx            (never scanned, made after the last billing run:
+--                                                                 "keep", the billing statement needs it)
 -- make demo adds a session idle in transaction (vacuum_horizon_held) and rows it keeps VACUUM from removing
 -- (table_bloat on shop.sessions, recently dead), a replication slot nobody reads, failing WAL archiving, a table
 -- autovacuum cannot keep up with, and an acknowledged finding; see test/demo.sh.
@@ -161,6 +165,25 @@ SELECT setval('shop.audit_log_id_seq', 1825361100) \g /dev/null
 -- near-miss: a big table with no bloat at all
 CREATE TABLE shop.ledger (id bigint PRIMARY KEY, amount numeric(12, 2), booked_at timestamptz);
 INSERT INTO shop.ledger SELECT g, g % 1000, now() FROM generate_series(1, 300000) g;
+
+-- planted (index advice): the workload's own statements, which pg_stat_statements records as they run.  The monthly
+-- billing run reads shop.invoices by due_at; invoices_due_idx was created after the last run, so no scan ever used
+-- it and the counters call it unused, but planned without it the billing statement costs several times more: the
+-- report says to keep it.  The look-ups by customer_ref have no index: a sequential scan each, which a hypothetical
+-- index on customer_ref makes a few pages: index_missing suggests it (due_at is a near-miss: an index serves it).
+CREATE TABLE shop.invoices (id bigint PRIMARY KEY, customer_ref text NOT NULL, due_at timestamptz NOT NULL,
+                            amount numeric(12, 2));
+INSERT INTO shop.invoices
+SELECT g, 'CUST-' || (g % 20000), timestamptz '2026-01-01 00:00+00' + g * interval '5 minutes', g % 700
+  FROM generate_series(1, 100000) g;
+ANALYZE shop.invoices;
+SELECT count(*), sum(amount) FROM shop.invoices WHERE due_at >= '2026-03-01' AND due_at < '2026-04-01' \g /dev/null
+SELECT count(*), sum(amount) FROM shop.invoices WHERE due_at >= '2026-04-01' AND due_at < '2026-05-01' \g /dev/null
+\o /dev/null
+SELECT format('SELECT id, amount FROM shop.invoices WHERE customer_ref = %L', 'CUST-' || g)
+  FROM generate_series(1, 40) g \gexec
+\o
+CREATE INDEX invoices_due_idx ON shop.invoices (due_at);
 
 -- flush this session's row counts before ANALYZE, or they would land after it and look like changes since
 SELECT pg_stat_force_next_flush() \g /dev/null

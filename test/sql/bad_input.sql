@@ -28,6 +28,9 @@ BEGIN
             argsets := argsets || ARRAY['0,NULL,NULL', '''pg_class'',0,false', '''pg_class'',-1,false',
                                         '''pg_class'',2147483647,false', '''pg_class_oid_index'',1,true',
                                         '''pg_catalog.pg_tables'',NULL,NULL', '4294967295,NULL,true'];
+        ELSIF f.types = 'regclass,integer' THEN
+            argsets := argsets || ARRAY['0,20', '''pg_class'',20', '''pg_class_oid_index'',0', '''pg_class_oid_index'',-1',
+                                        '''pg_class_oid_index'',2147483647', '4294967295,1', '''pg_catalog.pg_tables'',1'];
         ELSIF f.types = 'timestamp with time zone,timestamp with time zone' THEN
             argsets := argsets || ARRAY['''infinity'',''-infinity''', '''-infinity'',''infinity''', '''epoch'',NULL'];
         ELSIF f.types = 'tstzrange,tstzrange,integer' THEN
