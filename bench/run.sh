@@ -63,6 +63,8 @@ PSQL=(psql -X -q -v ON_ERROR_STOP=1)
 now() { date +%s.%N; }
 # Run a query that generates statements, then each generated statement (psql \gexec), in autocommit mode.
 gexec() { printf '%s\n\\gexec\n' "$1" | "${PSQL[@]}" "${@:2}" >/dev/null; }
+# shellcheck source=bench/lib.sh
+. "$HERE/lib.sh"
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 
 echo "== pg_apes_health index benchmark"
@@ -100,25 +102,7 @@ if [[ $reuse == 0 ]]; then
     echo
     echo "== building the catalog: $N_TABLES empty tables in $N_SCHEMAS schemas, $WORKERS workers"
     t_build=$(now)
-    gexec "SELECT format('CREATE SCHEMA %I', 's' || i) FROM generate_series(0, $N_SCHEMAS - 1) i"
-
-    # Worker ranges are aligned on schema boundaries so a table's FK parent (table k - k % 10) is built by the same
-    # worker, earlier.
-    per_schema=$(( N_TABLES / N_SCHEMAS ))
-    pids=()
-    for (( w = 0; w < WORKERS; w++ )); do
-        lo=$(( N_SCHEMAS * w / WORKERS * per_schema ))
-        hi=$(( N_SCHEMAS * (w + 1) / WORKERS * per_schema ))
-        (( hi > lo )) || continue
-        "${PSQL[@]}" -v n_tables="$N_TABLES" -v n_schemas="$N_SCHEMAS" -v lo="$lo" -v hi="$hi" \
-            -f "$HERE/build_catalog.sql" >"$WORK/build_$w.log" 2>&1 &
-        pids+=($!)
-    done
-    failed=0
-    for (( w = 0; w < ${#pids[@]}; w++ )); do
-        wait "${pids[$w]}" || { failed=1; echo "bench: build worker $w failed:" >&2; cat "$WORK/build_$w.log" >&2; }
-    done
-    (( failed == 0 )) || exit 1
+    bench_build_catalog
     echo "   tables and indexes built in $(since "$t_build") s"
 
     # Invalid indexes: a CREATE UNIQUE INDEX CONCURRENTLY that fails on duplicate rows leaves an invalid index behind,

@@ -76,6 +76,8 @@ now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 step() { printf '   %-66s %7s s (total %s s)\n' "$1" "$(since "$2")" "$(since "$T_START")"; }
 gexec() { printf '%s\n\\gexec\n' "$1" | "${PSQL[@]}" "${@:2}" >/dev/null; }
+# shellcheck source=bench/lib.sh
+. "$BENCH/lib.sh"
 qa() { "${PSQL[@]}" -At -c "$1"; }
 
 COMMIT=$(git -C "$HERE" rev-parse --short HEAD 2>/dev/null || echo '?')
@@ -105,22 +107,7 @@ export PGDATABASE=$DB
 echo "   extension: pg_apes_health $(qa "SELECT extversion FROM pg_extension WHERE extname = 'pg_apes_health'")" \
      "(library $(qa 'SELECT apes.version()'))"
 t=$(now)
-gexec "SELECT format('CREATE SCHEMA %I', 's' || i) FROM generate_series(0, $N_SCHEMAS - 1) i"
-per_schema=$(( N_TABLES / N_SCHEMAS ))
-pids=()
-for (( w = 0; w < WORKERS; w++ )); do
-    lo=$(( N_SCHEMAS * w / WORKERS * per_schema ))
-    hi=$(( N_SCHEMAS * (w + 1) / WORKERS * per_schema ))
-    (( hi > lo )) || continue
-    "${PSQL[@]}" -v n_tables="$N_TABLES" -v n_schemas="$N_SCHEMAS" -v lo="$lo" -v hi="$hi" \
-        -f "$BENCH/build_catalog.sql" >"$WORK/build_$w.log" 2>&1 &
-    pids+=($!)
-done
-failed=0
-for (( w = 0; w < ${#pids[@]}; w++ )); do
-    wait "${pids[$w]}" || { failed=1; echo "bench: build worker $w failed:" >&2; cat "$WORK/build_$w.log" >&2; }
-done
-(( failed == 0 )) || exit 1
+bench_build_catalog
 step "catalog: $N_TABLES tables (bench/build_catalog.sql, $WORKERS workers)" "$t"
 
 # filled tables: k % 10 = 4 (no plant there), spread over the schemas; parent_id has no index on them

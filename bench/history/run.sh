@@ -129,6 +129,8 @@ nested() {
 }
 # Run a query that generates statements, then each generated statement (psql \gexec), in autocommit mode.
 gexec() { printf '%s\n\\gexec\n' "$1" | "${PSQL[@]}" "${@:2}" >/dev/null; }
+# shellcheck source=bench/lib.sh
+. "$BENCH/lib.sh"
 
 EXTVER=$(sed -n "s/^default_version *= *'\(.*\)'.*/\1/p" "$(dirname "$BENCH")/pg_apes_health.control")
 SQL_MD5=$(md5sum "$(pg_config --sharedir)/extension/pg_apes_health--$EXTVER.sql" 2>/dev/null | cut -c1-12 || echo '?')
@@ -161,22 +163,7 @@ echo "   extension: pg_apes_health $("${PSQL[@]}" -Atc "SELECT extversion FROM p
      "(library $("${PSQL[@]}" -Atc 'SELECT apes.version()' 2>/dev/null || echo '?'))"
 
 t=$(now)
-gexec "SELECT format('CREATE SCHEMA %I', 's' || i) FROM generate_series(0, $N_SCHEMAS - 1) i"
-per_schema=$(( N_TABLES / N_SCHEMAS ))
-pids=()
-for (( w = 0; w < WORKERS; w++ )); do
-    lo=$(( N_SCHEMAS * w / WORKERS * per_schema ))
-    hi=$(( N_SCHEMAS * (w + 1) / WORKERS * per_schema ))
-    (( hi > lo )) || continue
-    "${PSQL[@]}" -v n_tables="$N_TABLES" -v n_schemas="$N_SCHEMAS" -v lo="$lo" -v hi="$hi" \
-        -f "$BENCH/build_catalog.sql" >"$WORK/build_$w.log" 2>&1 &
-    pids+=($!)
-done
-failed=0
-for (( w = 0; w < ${#pids[@]}; w++ )); do
-    wait "${pids[$w]}" || { failed=1; echo "bench: build worker $w failed:" >&2; cat "$WORK/build_$w.log" >&2; }
-done
-(( failed == 0 )) || exit 1
+bench_build_catalog
 "${PSQL[@]}" -c "VACUUM (ANALYZE) pg_catalog.pg_class, pg_catalog.pg_index, pg_catalog.pg_attribute,
                                   pg_catalog.pg_constraint, pg_catalog.pg_namespace, pg_catalog.pg_depend,
                                   pg_catalog.pg_type, pg_catalog.pg_am"

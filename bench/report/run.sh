@@ -68,6 +68,8 @@ T_START=$(date +%s.%N)
 since() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'; }
 step() { printf '   %-62s %7s s (total %s s)\n' "$1" "$(since "$2")" "$(since "$T_START")"; }
 gexec() { printf '%s\n\\gexec\n' "$1" | "${PSQL[@]}" "${@:2}" >/dev/null; }
+# shellcheck source=bench/lib.sh
+. "$BENCH/lib.sh"
 
 echo "== pg_apes_health report benchmark, $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo "   server: $("${PSQL[@]}" -d postgres -Atc 'SELECT version()')"
@@ -88,20 +90,7 @@ t=$(date +%s.%N)
 export PGDATABASE=$DB
 "${PSQL[@]}" -c "SET client_min_messages = warning" -c "CREATE EXTENSION pg_stat_statements" \
              -c "CREATE EXTENSION pg_walinspect" -c "CREATE EXTENSION pg_apes_health"
-gexec "SELECT format('CREATE SCHEMA %I', 's' || i) FROM generate_series(0, $N_SCHEMAS - 1) i"
-per_schema=$(( N_TABLES / N_SCHEMAS ))
-pids=()
-for (( w = 0; w < WORKERS; w++ )); do
-    lo=$(( N_SCHEMAS * w / WORKERS * per_schema ))
-    hi=$(( N_SCHEMAS * (w + 1) / WORKERS * per_schema ))
-    (( hi > lo )) || continue
-    "${PSQL[@]}" -v n_tables="$N_TABLES" -v n_schemas="$N_SCHEMAS" -v lo="$lo" -v hi="$hi" \
-        -f "$BENCH/build_catalog.sql" >"$WORK/build_$w.log" 2>&1 &
-    pids+=($!)
-done
-for (( w = 0; w < ${#pids[@]}; w++ )); do
-    wait "${pids[$w]}" || { echo "bench: build worker $w failed:" >&2; cat "$WORK/build_$w.log" >&2; exit 1; }
-done
+bench_build_catalog
 "${PSQL[@]}" -c "VACUUM (ANALYZE) pg_catalog.pg_class, pg_catalog.pg_index, pg_catalog.pg_attribute,
                                   pg_catalog.pg_constraint, pg_catalog.pg_namespace, pg_catalog.pg_depend"
 step "catalog: $N_TABLES tables (bench/build_catalog.sql, $WORKERS workers)" "$t"

@@ -1,0 +1,26 @@
+# Shell functions the benchmarks share (sourced by bench/run.sh, bench/history/run.sh, bench/report/run.sh and
+# bench/advice/run.sh after they have set PSQL, WORK, N_TABLES, N_SCHEMAS and WORKERS).
+
+# bench_build_catalog: the schemas s0..s(N_SCHEMAS-1), then bench/build_catalog.sql run by WORKERS psql sessions at
+# once.  Worker ranges are aligned on schema boundaries so a table's FK parent (table k - k % 10) is built by the same
+# worker, earlier.  A worker that fails prints its log and ends the benchmark.  Sets per_schema (tables per schema:
+# table k is s(k / per_schema).t<k, five digits>).
+bench_build_catalog() {
+    local lib_dir lo hi w failed=0 pids=()
+    lib_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+    printf '%s\n\\gexec\n' "SELECT format('CREATE SCHEMA %I', 's' || i) FROM generate_series(0, $N_SCHEMAS - 1) i" \
+        | "${PSQL[@]}" >/dev/null
+    per_schema=$(( N_TABLES / N_SCHEMAS ))
+    for (( w = 0; w < WORKERS; w++ )); do
+        lo=$(( N_SCHEMAS * w / WORKERS * per_schema ))
+        hi=$(( N_SCHEMAS * (w + 1) / WORKERS * per_schema ))
+        (( hi > lo )) || continue
+        "${PSQL[@]}" -v n_tables="$N_TABLES" -v n_schemas="$N_SCHEMAS" -v lo="$lo" -v hi="$hi" \
+            -f "$lib_dir/build_catalog.sql" >"$WORK/build_$w.log" 2>&1 &
+        pids+=($!)
+    done
+    for (( w = 0; w < ${#pids[@]}; w++ )); do
+        wait "${pids[$w]}" || { failed=1; echo "bench: build worker $w failed:" >&2; cat "$WORK/build_$w.log" >&2; }
+    done
+    (( failed == 0 )) || exit 1
+}
