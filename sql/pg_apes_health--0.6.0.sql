@@ -1682,6 +1682,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT CASE WHEN value IS NULL THEN NULL
                 WHEN unit IS NULL OR value !~ '^[0-9]+$' THEN value
+                WHEN unit = 'B' THEN pg_size_pretty(value::numeric)   -- pg_size_bytes() knows no unit "B" before 17
                 WHEN unit ~ 'B$' THEN pg_size_pretty(value::numeric
                                                      * pg_size_bytes(CASE WHEN unit ~ '^[0-9]' THEN unit ELSE '1' || unit END))
                 ELSE value || ' ' || unit END

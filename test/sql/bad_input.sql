@@ -142,3 +142,10 @@ DROP SERVER bi_server;
 DROP FOREIGN DATA WRAPPER bi_fdw;
 DROP TABLE bi_temp;
 RESET client_min_messages;
+-- every setting of the server shows, in every unit pg_settings uses ("B" among them: pg_size_bytes() knows no "B"
+-- before 17), as the settings checks show it
+SELECT count(*) FILTER (WHERE apes.setting_display(setting, unit) IS NULL) AS not_shown,
+       count(DISTINCT unit) FILTER (WHERE unit = 'B') AS byte_units
+  FROM pg_settings WHERE setting IS NOT NULL;
+SELECT apes.setting_display('1024', 'B') AS bytes, apes.setting_display('16', '8kB') AS pages,
+       apes.setting_display('-1', 'MB') AS off, apes.setting_display('300', 's') AS seconds;
