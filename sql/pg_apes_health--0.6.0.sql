@@ -1661,18 +1661,12 @@ $$;
 COMMENT ON FUNCTION apes.window_start(interval) IS
     'the snapshot a window of the given length starts from, or none (counters since their reset)';
 
--- A setting of this library in its own unit, as a number (the library is loaded first: it defines the settings).
+-- A numeric setting in its own base unit, as pg_settings.setting shows it (NULL when unknown), read directly.
 CREATE FUNCTION apes.setting_num(name text)
 RETURNS double precision
-LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    PERFORM apes.version();
-    RETURN (SELECT s.setting::double precision FROM pg_settings s WHERE s.name = setting_num.name);
-END
-$$;
-COMMENT ON FUNCTION apes.setting_num(text) IS 'a numeric setting of pg_apes_health, in its own unit';
+AS 'MODULE_PATHNAME', 'apes_setting_num'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION apes.setting_num(text) IS 'a numeric setting in its own base unit, as pg_settings.setting shows it';
 
 -- A setting's value for people: sizes as pg_size_pretty() shows them, durations with their unit, others as they are.
 CREATE FUNCTION apes.setting_display(value text, unit text)
@@ -2068,22 +2062,27 @@ BEGIN
     END LOOP;
 
     -- settings_changed: settings whose value changed within the window (rows of settings_history after its first
-    -- snapshot), and since the latest snapshot (the live value against the latest row)
+    -- snapshot, read from the window's snapshots through the primary key), and since the latest snapshot (the live
+    -- value against each setting's latest row, one index probe per setting): the cost follows the window and the
+    -- number of settings, not the length of the history
     FOR r IN
-        WITH latest AS (SELECT DISTINCT ON (h.name) h.name, h.setting, h.unit, h.snapshot_id
-                          FROM apes.settings_history h ORDER BY h.name, h.snapshot_id DESC),
-             first_snap AS (SELECT min(h.snapshot_id) AS id FROM apes.settings_history h),
+        WITH first_snap AS (SELECT h.snapshot_id AS id FROM apes.settings_history h ORDER BY h.snapshot_id LIMIT 1),
              recorded AS (SELECT h.name, apes.setting_display(h.setting, h.unit) AS new_value,
-                                 (SELECT apes.setting_display(p.setting, p.unit) FROM apes.settings_history p
-                                   WHERE p.name = h.name AND p.snapshot_id < h.snapshot_id
-                                   ORDER BY p.snapshot_id DESC LIMIT 1) AS old_value,
+                                 apes.setting_display(p.setting, p.unit) AS old_value,
                                  s.taken_at AS changed_by
-                            FROM apes.settings_history h JOIN apes.snapshot s USING (snapshot_id)
-                           WHERE h.snapshot_id > (SELECT id FROM first_snap)
-                             AND s.taken_at >= clock_timestamp() - win),
+                            FROM apes.snapshot s
+                            JOIN apes.settings_history h ON h.snapshot_id = s.snapshot_id
+                            LEFT JOIN LATERAL (SELECT p.setting, p.unit FROM apes.settings_history p
+                                                WHERE p.name = h.name AND p.snapshot_id < h.snapshot_id
+                                                ORDER BY p.snapshot_id DESC LIMIT 1) p ON true
+                           WHERE s.taken_at >= clock_timestamp() - win
+                             AND h.snapshot_id > (SELECT id FROM first_snap)
+                             AND p.setting IS DISTINCT FROM h.setting),
              live AS (SELECT s.name, apes.setting_display(s.reset_val, s.unit) AS new_value,
                              apes.setting_display(l.setting, l.unit) AS old_value, clock_timestamp() AS changed_by
-                        FROM pg_settings s JOIN latest l ON l.name = s.name
+                        FROM pg_settings s
+                        JOIN LATERAL (SELECT h.setting, h.unit FROM apes.settings_history h WHERE h.name = s.name
+                                       ORDER BY h.snapshot_id DESC LIMIT 1) l ON true
                        WHERE l.setting IS DISTINCT FROM s.reset_val
                          AND s.source NOT IN ('client', 'global', 'database', 'user', 'database user'))
         SELECT DISTINCT ON (c.name) c.name, c.old_value, c.new_value, c.changed_by, c.live
@@ -2216,15 +2215,19 @@ AS $$
                    JOIN apes.server_database_history x ON x.snapshot_id = span.a_id
                    JOIN apes.server_database_history y ON y.snapshot_id = span.b_id AND y.datid = x.datid
                   WHERE x.size_bytes IS NOT NULL AND y.size_bytes IS NOT NULL),
-         rels AS (SELECT 'relation'::text AS kind, y.relid::regclass::text AS name, x.total_bytes AS s0,
-                         y.total_bytes AS s1, (y.total_bytes - x.total_bytes) / span.days AS per_day,
-                         span.a_at, span.b_at
+         -- both snapshots' rows in one index range, paired by an aggregate (a join of one snapshot's rows to the
+         -- other's probed the index once per relation); names only for the relations that grew
+         rels AS (SELECT 'relation'::text AS kind, g.relid::regclass::text AS name, g.s0, g.s1,
+                         (g.s1 - g.s0) / span.days AS per_day, span.a_at, span.b_at
                     FROM span
-                    JOIN apes.relation_history x ON x.snapshot_id = span.a_id
-                    JOIN apes.relation_history y ON y.snapshot_id = span.b_id AND y.relid = x.relid
-                    JOIN pg_class c ON c.oid = y.relid
-                   WHERE x.total_bytes IS NOT NULL AND y.total_bytes IS NOT NULL
-                     AND y.total_bytes > x.total_bytes AND apes.schema_reported(c.relnamespace)
+                    CROSS JOIN LATERAL (SELECT h.relid,
+                                               max(h.total_bytes) FILTER (WHERE h.snapshot_id = span.a_id) AS s0,
+                                               max(h.total_bytes) FILTER (WHERE h.snapshot_id = span.b_id) AS s1
+                                          FROM apes.relation_history h
+                                         WHERE h.snapshot_id IN (span.a_id, span.b_id)
+                                         GROUP BY h.relid) g
+                    JOIN pg_class c ON c.oid = g.relid
+                   WHERE g.s1 > g.s0 AND apes.schema_reported(c.relnamespace)
                    ORDER BY 5 DESC, 2
                    LIMIT greatest(top, 0))
     SELECT * FROM dbs

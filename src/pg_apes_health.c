@@ -61,7 +61,7 @@ int			apes_sequence_max_pct = 75;
 int			apes_growth_max_per_day_mb = 1024;
 int			apes_metrics_top_n = 10;
 int			apes_report_top_n = 10;
-int			apes_simulation_time_budget_ms = 200;
+int			apes_simulation_time_budget_ms = 100;
 int			apes_simulation_statements = 20;
 double		apes_keep_cost_ratio = 1.5;
 int			apes_missing_index_min_gain_pct = 50;
@@ -291,7 +291,7 @@ _PG_init(void)
 							"Time a report may spend planning the workload's statements: drop simulations of index findings and missing-index suggestions.",
 							"Half of it at most goes to index_missing, the rest to simulating drops, largest indexes first; findings beyond it say the simulation did not run. 0 turns both off.",
 							&apes_simulation_time_budget_ms,
-							200, 0, 3600 * 1000,
+							100, 0, 3600 * 1000,
 							PGC_USERSET, GUC_UNIT_MS,
 							NULL, NULL, NULL);
 	DefineCustomIntVariable("pg_apes_health.simulation_statements",

@@ -156,3 +156,29 @@ apes_session_setting_sql(PG_FUNCTION_ARGS)
 	values[1] = CStringGetTextDatum(source);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), values, nulls)));
 }
+
+/*
+ * apes.setting_num(name): a numeric setting's value in its own base unit, as pg_settings.setting shows it, read
+ * directly (GetConfigOption) rather than through pg_settings, which builds every setting's row for each call.  NULL
+ * for an unknown setting; a setting that is not a number is an error (22023).  Superuser-only settings follow
+ * pg_settings' rule (pg_read_all_settings).
+ */
+PG_FUNCTION_INFO_V1(apes_setting_num);
+Datum
+apes_setting_num(PG_FUNCTION_ARGS)
+{
+	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	const char *value = GetConfigOption(name, true, true);
+	char	   *end;
+	double		num;
+
+	if (value == NULL)
+		PG_RETURN_NULL();
+	errno = 0;
+	num = strtod(value, &end);
+	if (end == value || *end != '\0' || errno != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("setting \"%s\" is not a number: \"%s\"", name, value)));
+	PG_RETURN_FLOAT8(num);
+}

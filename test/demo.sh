@@ -95,7 +95,8 @@ DROP INDEX shop.payments_ref_idx;
 DO $$ BEGIN FOR i IN 1..150 LOOP PERFORM amount FROM shop.payments WHERE ref = 'PAY-' || md5(i::text); END LOOP; END $$;
 SQL
 export PGOPTIONS="-c pg_apes_health.horizon_max_age=5s -c pg_apes_health.regression_window=5s
- -c pg_apes_health.idle_in_transaction_max=5s -c pg_apes_health.blocked_min_wait=1s"
+ -c pg_apes_health.idle_in_transaction_max=5s -c pg_apes_health.blocked_min_wait=1s
+ -c pg_apes_health.simulation_time_budget=1s"
 psql -X -At -d apes_demo -c "SELECT apes.health_report()"
 echo "== the pools (SELECT * FROM apes.pools)"
 psql -X -d apes_demo -c "SELECT database, role, application, sessions, active, idle, idle_in_transaction AS iit,

@@ -10,7 +10,8 @@
 -- now.  Every table of schema apes with a snapshot_id column (statement_history, relation_history,
 -- database_history, pool_history, ...) gets the template's rows again for each snapshot, with only snapshot_id
 -- changed; apes.relation_history only for the last rel_days days (as bench/history: 13,000 rows a snapshot, about
--- 5 million rows for 4 days).  Tables without snapshot_id (statement_text, finding_history) keep what the template
+-- 5 million rows for 4 days); apes.settings_history, which keeps changes only, for the first snapshot alone (no
+-- setting changes in the series).  Tables without snapshot_id (statement_text, finding_history) keep what the template
 -- wrote.  Resumable: each day commits, and a new call starts after the last snapshot written.  At the end the
 -- template's own rows go, the identity sequence moves past the last id, the tables are VACUUM ANALYZEd.
 
@@ -32,6 +33,7 @@ DECLARE
     a        int;
     b        int;
     lo       int;
+    hi       int;
     tab      regclass;
     cols     text;
     sel      text;
@@ -66,7 +68,8 @@ BEGIN
                       AND c.oid <> 'apes.snapshot'::regclass
                     ORDER BY c.relname LOOP
             lo := CASE WHEN tab = 'apes.relation_history'::regclass THEN greatest(a, rel_from) ELSE a END;
-            CONTINUE WHEN lo >= b;
+            hi := CASE WHEN tab = 'apes.settings_history'::regclass THEN least(b - 1, 0) ELSE b - 1 END;
+            CONTINUE WHEN lo > hi;
             SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum),
                    string_agg(CASE attname WHEN 'snapshot_id' THEN format('%s + 1 + g.i', tmpl)
                                            ELSE 'h.' || quote_ident(attname) END, ', ' ORDER BY attnum)
@@ -74,7 +77,7 @@ BEGIN
               FROM pg_attribute
              WHERE attrelid = tab AND attnum > 0 AND NOT attisdropped AND attgenerated = '';
             EXECUTE format('INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM %s h, generate_series(%s, %s) g(i) '
-                           'WHERE h.snapshot_id = %s', tab, cols, sel, tab, lo, b - 1, tmpl);
+                           'WHERE h.snapshot_id = %s', tab, cols, sel, tab, lo, hi, tmpl);
         END LOOP;
         COMMIT;
         a := b;
