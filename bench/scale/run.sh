@@ -671,13 +671,15 @@ measure_small() {
     contender s_plain_new "10k plain SQL (DDL), new session" "$PLAIN_DDL"
     contender s_fi     "10k findings('index')"        "$(run_stmt "SELECT count(*)::text FROM apes.findings('index')")"
     contender s_hj     "10k health_json()"            "$(run_stmt "SELECT length(apes.health_json()::text)::text")"
+    contender s_hj0    "10k health_json(), simulation_time_budget 0" \
+        "$(run_stmt "SELECT length(apes.health_json()::text)::text FROM (SELECT set_config('pg_apes_health.simulation_time_budget', '0', true)) s")"
     contender s_pool   "10k findings('pool')"         "$(run_stmt "SELECT count(*)::text FROM apes.findings('pool')")"
     contender s_plain  "10k plain SQL, with DDL"      "$PLAIN_DDL"
     contender s_plainn "10k plain SQL, no DDL"        "$PLAIN_NODDL"
     say "$DB_SMALL: first calls in new sessions (1 warm-up + $RUNS)"
     measure_new_session "$DB_SMALL" s_hj_new s_plain_new
     say "$DB_SMALL: warm sessions (1 warm-up + $RUNS, interleaved)"
-    measure_warm "$DB_SMALL" s_fi s_hj s_pool s_plain s_plainn
+    measure_warm "$DB_SMALL" s_fi s_hj s_hj0 s_pool s_plain s_plainn
     measure_snapshot
 }
 
@@ -853,6 +855,7 @@ targets_table() {
     if part small; then
         target_time "10k: health_json(), first call in a new session" s_hj_new 200 s_plain_new
         target_time "10k: health_json(), warm" s_hj 100 s_plain
+        info_ratio  "10k: health_json(), warm, no simulations (budget 0)" s_hj0 s_plain
         target_time "10k: findings('index'), warm" s_fi 250 s_plainn "" 2
         info_ratio  "10k: findings('index'), warm, vs the DDL-building SQL" s_fi s_plain
         target_time "10k: findings('pool')" s_pool 20
