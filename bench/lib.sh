@@ -24,3 +24,19 @@ bench_build_catalog() {
     done
     (( failed == 0 )) || exit 1
 }
+
+# bench_run_statements N REPEAT: the statement workload of the benchmarks, with pg_stat_statements and the table
+# counters reset first.  Statement j (0 <= j < N) reads table k = j / 2 (spread over all schemas) in one of two shapes,
+# so every statement has its own queryid; each runs REPEAT times with other constants.  Needs per_schema
+# (bench_build_catalog sets it).
+bench_run_statements() {
+    local n=$1 repeat=$2 n_read=$(( ($1 + 1) / 2 ))
+    "${PSQL[@]}" -c "SELECT pg_stat_reset()" -c "SELECT pg_stat_statements_reset()" >/dev/null
+    printf '%s\n\\gexec\n' "SELECT format(CASE j % 2 WHEN 0 THEN 'SELECT count(*) FROM %1\$I.%2\$I WHERE a = %3\$s AND b > %3\$s'
+                                ELSE 'SELECT id, c FROM %1\$I.%2\$I WHERE id = %3\$s' END,
+                     's' || (k / $per_schema), 't' || lpad(k::text, 5, '0'), r)
+         FROM generate_series(0, $n - 1) j,
+              LATERAL (SELECT ((j / 2)::bigint * $N_TABLES / $n_read)::int AS k) x,
+              generate_series(1, $repeat) r
+        ORDER BY r, j" | "${PSQL[@]}" >/dev/null
+}

@@ -127,15 +127,7 @@ step "$N_FILLED tables filled with $FILL_ROWS rows, catalogs vacuumed" "$t"
 # the statements: as bench/history (statement j reads table k = j / 2 in one of two shapes), and on each filled table
 # a look-up by parent_id; counters start from zero
 t=$(now)
-"${PSQL[@]}" -c "SELECT pg_stat_reset()" -c "SELECT pg_stat_statements_reset()" >/dev/null
-n_read=$(( (N_STMTS + 1) / 2 ))
-gexec "SELECT format(CASE j % 2 WHEN 0 THEN 'SELECT count(*) FROM %1\$I.%2\$I WHERE a = %3\$s AND b > %3\$s'
-                                ELSE 'SELECT id, c FROM %1\$I.%2\$I WHERE id = %3\$s' END,
-                     's' || (k / $per_schema), 't' || lpad(k::text, 5, '0'), r)
-         FROM generate_series(0, $N_STMTS - 1) j,
-              LATERAL (SELECT ((j / 2)::bigint * $N_TABLES / $n_read)::int AS k) x,
-              generate_series(1, $REPEAT) r
-        ORDER BY r, j"
+bench_run_statements "$N_STMTS" "$REPEAT"
 gexec "SELECT format('SELECT count(*) FROM %I.%I WHERE parent_id = %s', s, t, r)
          FROM ($FILLED_SEL) x, generate_series(1, $REPEAT) r"
 step "statements: $(qa "SELECT count(*) FROM pg_stat_statements") in pg_stat_statements" "$t"

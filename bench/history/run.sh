@@ -174,15 +174,7 @@ step "catalog: $N_TABLES tables (bench/build_catalog.sql, $WORKERS workers)" "$t
 # shapes, so every statement has its own queryid; each runs BENCH_REPEAT times with other constants.  The tables it
 # reads get non-zero counters (and so do their indexes: the planner reads their metapages), the others stay at zero.
 t=$(now)
-"${PSQL[@]}" -c "SELECT pg_stat_reset()" -c "SELECT pg_stat_statements_reset()" >/dev/null
-n_read=$(( (N_STMTS + 1) / 2 ))
-gexec "SELECT format(CASE j % 2 WHEN 0 THEN 'SELECT count(*) FROM %1\$I.%2\$I WHERE a = %3\$s AND b > %3\$s'
-                                ELSE 'SELECT id, c FROM %1\$I.%2\$I WHERE id = %3\$s' END,
-                     's' || (k / $per_schema), 't' || lpad(k::text, 5, '0'), r)
-         FROM generate_series(0, $N_STMTS - 1) j,
-              LATERAL (SELECT ((j / 2)::bigint * $N_TABLES / $n_read)::int AS k) x,
-              generate_series(1, $REPEAT) r
-        ORDER BY r, j"
+bench_run_statements "$N_STMTS" "$REPEAT"
 "${PSQL[@]}" -P footer=off -c "
 SELECT (SELECT count(*) FROM pg_stat_statements)                                     AS pgss_statements,
        (SELECT count(*) FROM pg_stat_statements WHERE query ~ '^SELECT (count|id, c)') AS workload_statements,

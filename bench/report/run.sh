@@ -96,13 +96,7 @@ bench_build_catalog
 step "catalog: $N_TABLES tables (bench/build_catalog.sql, $WORKERS workers)" "$t"
 # the statements, as bench/history/run.sh makes them: statement j reads table j / 2 in one of two shapes
 t=$(date +%s.%N)
-"${PSQL[@]}" -c "SELECT pg_stat_reset()" -c "SELECT pg_stat_statements_reset()" >/dev/null
-n_read=$(( (N_STMTS + 1) / 2 ))
-gexec "SELECT format(CASE j % 2 WHEN 0 THEN 'SELECT count(*) FROM %1\$I.%2\$I WHERE a = %3\$s AND b > %3\$s'
-                                ELSE 'SELECT id, c FROM %1\$I.%2\$I WHERE id = %3\$s' END,
-                     's' || (k / $per_schema), 't' || lpad(k::text, 5, '0'), j)
-         FROM generate_series(0, $N_STMTS - 1) j,
-              LATERAL (SELECT ((j / 2)::bigint * $N_TABLES / $n_read)::int AS k) x"
+bench_run_statements "$N_STMTS" 1
 step "statements: $N_STMTS distinct" "$t"
 
 # ---------------------------------------------------------------------------------------------------------------------
