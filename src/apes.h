@@ -87,6 +87,7 @@ extern ApesFinding *apes_new_finding(ApesCheckId check, ApesSeverity severity, c
 extern void apes_finding_details(ApesFinding *f, bool bulk);
 extern bool apes_error_ends_call(int sqlerrcode);
 extern bool apes_run_guarded(void (*fn) (void *arg), void *arg, ErrorData **error);
+extern bool apes_run_released(void (*fn) (void *arg), void *arg, ErrorData **error);
 extern const char *apes_severity_name(ApesSeverity s);
 extern const char *apes_confidence_name(ApesConfidence c);
 extern char *apes_size_pretty(int64 bytes);

@@ -151,13 +151,14 @@ apes_error_ends_call(int sqlerrcode)
 }
 
 /*
- * Run fn(arg) inside a subtransaction.  True when it finished; false, with *error set (a copy in the caller's memory
- * context), when it raised an error a report turns into a finding; an error that must end the call
- * (apes_error_ends_call()) is raised again once the subtransaction is rolled back.  What fn allocated in the caller's
- * memory context survives either way; fn may switch to a context of its own.
+ * Run fn(arg) inside a subtransaction, committed when fn finished (keep) or rolled back either way.  True when it
+ * finished; false, with *error set (a copy in the caller's memory context), when it raised an error a report turns
+ * into a finding; an error that must end the call (apes_error_ends_call()) is raised again once the subtransaction is
+ * rolled back.  What fn allocated in the caller's memory context survives either way; fn may switch to a context of
+ * its own.
  */
-bool
-apes_run_guarded(void (*fn) (void *arg), void *arg, ErrorData **error)
+static bool
+apes_run_sub(void (*fn) (void *arg), void *arg, ErrorData **error, bool keep)
 {
 	MemoryContext caller = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
@@ -169,7 +170,10 @@ apes_run_guarded(void (*fn) (void *arg), void *arg, ErrorData **error)
 	PG_TRY();
 	{
 		fn(arg);
-		ReleaseCurrentSubTransaction();
+		if (keep)
+			ReleaseCurrentSubTransaction();
+		else
+			RollbackAndReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(caller);
 		CurrentResourceOwner = owner;
 	}
@@ -190,6 +194,24 @@ apes_run_guarded(void (*fn) (void *arg), void *arg, ErrorData **error)
 	}
 	PG_END_TRY();
 	return ok;
+}
+
+/* Run fn(arg) in a subtransaction that is committed when it finishes (its locks then pass to the caller's). */
+bool
+apes_run_guarded(void (*fn) (void *arg), void *arg, ErrorData **error)
+{
+	return apes_run_sub(fn, arg, error, true);
+}
+
+/*
+ * Run fn(arg) in a subtransaction that is rolled back even when it finishes: the locks it took are released at once
+ * (a committed subtransaction hands them to its parent, which keeps them to its end).  For work that writes nothing
+ * and keeps its results in the caller's memory.
+ */
+bool
+apes_run_released(void (*fn) (void *arg), void *arg, ErrorData **error)
+{
+	return apes_run_sub(fn, arg, error, false);
 }
 
 /* One area's collector with its catalog and output list, for apes_run_guarded(). */

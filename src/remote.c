@@ -89,7 +89,12 @@ apes_wait_socket(PGconn *conn, bool for_read, TimestampTz deadline)
 	}
 }
 
-/* Free the lookups glibc has finished with (those the deadline cut short finish in their own time). */
+static ApesDnsAnswer *apes_keep_answer(ApesLookup *l);
+
+/*
+ * Free the lookups glibc has finished with, keeping the answer of each that succeeded: one the deadline cut short
+ * finishes in its own time, and the next call within the cache's minute connects without a lookup.
+ */
 static void
 apes_reap_lookups(void)
 {
@@ -105,6 +110,8 @@ apes_reap_lookups(void)
 			continue;
 		}
 		*p = l->next;
+		if (gai_error(&l->cb) == 0)
+			(void) apes_keep_answer(l);
 		if (l->cb.ar_result != NULL)
 			freeaddrinfo(l->cb.ar_result);
 		free(l->name);
@@ -235,9 +242,9 @@ apes_resolve(const char *name, TimestampTz deadline, char **err)
 		apes_reap_lookups();
 		return NULL;
 	}
-	a = apes_keep_answer(l);
-	apes_reap_lookups();
-	if (a->naddrs == 0)
+	apes_reap_lookups();		/* keeps its answer */
+	a = apes_cached_answer(name);
+	if (a == NULL || a->naddrs == 0)
 	{
 		*err = psprintf("host name \"%s\" has no address", name);
 		return NULL;

@@ -1694,7 +1694,7 @@ apes_role_search_path(ApesWorkload *w, Oid role)
 }
 
 /*
- * One statement's run (an apes_run_guarded() callback), in the workload's scratch memory: as the statement's role
+ * One statement's run (an apes_run_released() callback), in the workload's scratch memory: as the statement's role
  * with SECURITY_RESTRICTED_OPERATION, under that role's search_path, lock_timeout = 1 ms and pg_stat_statements'
  * tracking off, the parse, analysis and plans (apes_stmt_as_role).  Role and settings are restored on the way out; on
  * an error the subtransaction's abort restores them.
@@ -1740,12 +1740,15 @@ apes_error_reason(ApesWorkload *w, ErrorData *edata)
 	return MemoryContextStrdup(w->cxt, psprintf("it does not plan here: %s", edata->message));
 }
 
-/* Run one statement in a subtransaction; false, with the reason in r->skip, when it could not be planned. */
+/*
+ * Run one statement in a subtransaction, rolled back once it is planned so that its locks go before the next one;
+ * false, with the reason in r->skip, when it could not be planned.
+ */
 static bool
 apes_stmt_guarded(ApesStmtRun *r)
 {
 	ErrorData  *edata;
-	bool		ok = apes_run_guarded(apes_stmt_run, r, &edata);
+	bool		ok = apes_run_released(apes_stmt_run, r, &edata);	/* its locks go with it */
 
 	if (!ok)
 	{
