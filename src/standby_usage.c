@@ -172,21 +172,15 @@ apes_standby_read_one(ApesStandbyNode *node, const char *dsn, List *indexoids)
 	}
 	PG_TRY();
 	{
-		PGresult   *r = NULL;
-
+		/* who and scans themselves are set as rows arrive: a cancel while the rest is read leaves them to clear */
 		apes_remote_query(conn, "SELECT pg_catalog.pg_is_in_recovery(),"
 						  " (SELECT c.system_identifier FROM pg_catalog.pg_control_system() c),"
 						  " pg_catalog.date_part('epoch', GREATEST(pg_catalog.pg_postmaster_start_time(),"
 						  " (SELECT d.stats_reset FROM pg_catalog.pg_stat_database d"
 						  " WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())))",
-						  deadline, &r, &err);
-		who = r;
+						  deadline, (PGresult **) &who, &err);
 		if (who != NULL && PQntuples(who) == 1)
-		{
-			r = NULL;
-			apes_remote_query(conn, apes_standby_scans_sql(indexoids), deadline, &r, &err);
-			scans = r;
-		}
+			apes_remote_query(conn, apes_standby_scans_sql(indexoids), deadline, (PGresult **) &scans, &err);
 	}
 	PG_CATCH();
 	{

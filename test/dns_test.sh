@@ -125,6 +125,16 @@ check "as pg_monitor" "$res" 08001 1000 'timed out looking up a host name \(a su
 grep -q slow-pgbouncer <<<"$res" && fail "the pg_monitor role was told the host name: $res"
 q -q -c "DROP ROLE apes_dns_monitor"
 
+echo "== 6. a lookup cut short by its deadline finishes in its thread; its answer serves the next call"
+# the first call gives up after 100 ms; 8.5 s later the lookup has finished, and a call in the same session
+# connects at once (to the address the test DNS server gave, where nothing listens) instead of timing out again
+res=$(timed "$slow; SET pg_apes_health.pgbouncer_timeout = '100ms'" \
+    "BEGIN PERFORM * FROM apes.pgbouncer_pools(); EXCEPTION WHEN OTHERS THEN NULL; END;
+     PERFORM pg_sleep(8.5);
+     PERFORM * FROM apes.pgbouncer_pools()")
+check "the late answer kept" "$res" 08001 10000
+grep -q 'timed out looking up' <<<"$res" && fail "the late answer was thrown away: $res"
+
 if [ ${#failures[@]} -ne 0 ]; then
     echo "${#failures[@]} check(s) failed:"; printf '  %s\n' "${failures[@]}"; exit 1
 fi
