@@ -234,7 +234,7 @@ BEGIN
           FROM pg_replication_slots s
          ORDER BY s.slot_name
     LOOP
-        CONTINUE WHEN r.wal_status NOT IN ('unreserved', 'lost')
+        CONTINUE WHEN coalesce(r.wal_status, 'none') NOT IN ('unreserved', 'lost')   -- NULL: it reserved no WAL
                       AND coalesce(r.retained, 0) < slot_max
                       AND NOT (NOT r.active AND coalesce(r.retained, 0) >= 16 * 1024 * 1024);
         sev := CASE WHEN r.wal_status IN ('unreserved', 'lost') THEN 'critical'

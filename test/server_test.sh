@@ -3,7 +3,8 @@
 # near-miss.  In a database of its own, inside the throwaway cluster (wal_level = logical, archive_mode = on with
 # archive_command '/bin/true', fsync = off: test/cluster.conf and test/cluster.sh):
 #   replication_slot_retaining_wal  a logical slot left inactive while 48 MB of WAL is written: warning with
-#                                   slot_retained_max = 1MB; a fresh physical slot is not reported; with
+#                                   slot_retained_max = 1MB; a fresh physical slot, and one that reserved no WAL,
+#                                   are not reported; with
 #                                   max_slot_wal_keep_size = 1MB and a checkpoint the logical slot is lost: critical
 #   archiving_failing               archive_command set to /bin/false: reported once the archiver failed; set back,
 #                                   gone once a segment is archived again
@@ -88,6 +89,9 @@ expect "inactive logical slot past 1MB" replication_slot_retaining_wal "replicat
     "SET pg_apes_health.slot_retained_max = '1MB'"
 expect "fresh physical slot" replication_slot_retaining_wal "replication slot apes_test_physical" absent \
     "SET pg_apes_health.slot_retained_max = '1GB'"
+# a physical slot made without reserving WAL (restart_lsn and wal_status NULL) keeps nothing
+q -q -c "SELECT pg_create_physical_replication_slot('apes_test_unreserved')" >/dev/null
+expect "physical slot that reserved no WAL" replication_slot_retaining_wal "replication slot apes_test_unreserved" absent
 expect "logical slot under the default 1GB but inactive past a segment" replication_slot_retaining_wal \
     "replication slot apes_test_logical" warning
 system max_slot_wal_keep_size 1MB
