@@ -139,6 +139,8 @@ CREATE TABLE apes.sequence_history (
     last_value   bigint,
     PRIMARY KEY (snapshot_id, seqrelid)
 );
+-- each sequence's latest row and its rate read by sequence (apes.snapshot(), apes.sequences()), not across snapshots
+CREATE INDEX sequence_history_seq_idx ON apes.sequence_history (seqrelid, snapshot_id);
 COMMENT ON TABLE apes.sequence_history IS 'sequence values at the snapshots where they moved';
 
 REVOKE ALL ON FUNCTION apes.filesystems() FROM PUBLIC;
@@ -161,12 +163,12 @@ CREATE FUNCTION apes.window_start(win interval, OUT snapshot_id bigint, OUT take
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    (SELECT s.snapshot_id, s.taken_at, 'delta'
-       FROM apes.snapshot s
-      ORDER BY s.taken_at <= clock_timestamp() - win DESC,
-               CASE WHEN s.taken_at <= clock_timestamp() - win THEN s.taken_at END DESC,
-               s.taken_at ASC
-      LIMIT 1)
+    -- two probes of snapshot_taken_at_idx: the latest at or before the start, else the oldest
+    SELECT s.snapshot_id, s.taken_at, 'delta'
+      FROM apes.snapshot s
+     WHERE s.snapshot_id = coalesce((SELECT b.snapshot_id FROM apes.snapshot b
+                                      WHERE b.taken_at <= clock_timestamp() - win ORDER BY b.taken_at DESC LIMIT 1),
+                                    (SELECT o.snapshot_id FROM apes.snapshot o ORDER BY o.taken_at LIMIT 1))
     UNION ALL
     SELECT NULL, NULL, 'cumulative'
      WHERE NOT EXISTS (SELECT 1 FROM apes.snapshot)
@@ -714,10 +716,10 @@ RETURNS TABLE (kind text, name text, bytes_start bigint, bytes_end bigint, bytes
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    WITH a AS (SELECT s.snapshot_id, s.taken_at FROM apes.snapshot s
-                ORDER BY s.taken_at <= growth.since DESC,
-                         CASE WHEN s.taken_at <= growth.since THEN s.taken_at END DESC, s.taken_at
-                LIMIT 1),
+    WITH a AS (SELECT s.snapshot_id, s.taken_at FROM apes.snapshot s    -- at or before since, else the oldest
+                WHERE s.snapshot_id = coalesce((SELECT b.snapshot_id FROM apes.snapshot b WHERE b.taken_at <= growth.since
+                                                 ORDER BY b.taken_at DESC LIMIT 1),
+                                               (SELECT o.snapshot_id FROM apes.snapshot o ORDER BY o.taken_at LIMIT 1))),
          b AS (SELECT s.snapshot_id, s.taken_at FROM apes.snapshot s ORDER BY s.taken_at DESC LIMIT 1),
          span AS (SELECT a.snapshot_id AS a_id, b.snapshot_id AS b_id, a.taken_at AS a_at, b.taken_at AS b_at,
                          extract(epoch FROM b.taken_at - a.taken_at) / 86400 AS days
