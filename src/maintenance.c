@@ -310,14 +310,16 @@ apes_primary_key_details(ApesFinding *f, bool bulk)
  * replica identity cannot identify a row (default without a key, or nothing): they fail on the publisher.
  */
 static void
-apes_check_primary_key(ApesRel *r, bool published, List **out)
+apes_check_primary_key(ApesRel *r, bool all_published, List *published_tables, List **out)
 {
+	bool		published;
 	bool		identity_ok;
 	ApesFinding *f;
 	MaintTable *m;
 
 	if (r->ispartition || apes_has_primary_key(r))
 		return;
+	published = all_published || list_member_oid(published_tables, r->oid);	/* for the few without a key */
 	identity_ok = r->relreplident == REPLICA_IDENTITY_FULL || r->relreplident == REPLICA_IDENTITY_INDEX;
 	f = apes_new_finding(APES_CHECK_table_without_primary_key, published && !identity_ok ? APES_WARNING : APES_INFO,
 						 apes_qualified_name(r));
@@ -396,11 +398,10 @@ apes_collect_maintenance_findings(ApesCatalog *cat, List **out)
 		PgStat_StatTabEntry *tab;
 
 		CHECK_FOR_INTERRUPTS();
-		if (r->relkind == RELKIND_PARTITIONED_TABLE)
-			apes_check_primary_key(r, all_published || list_member_oid(published, r->oid), out);
+		if (r->relkind == RELKIND_RELATION || r->relkind == RELKIND_PARTITIONED_TABLE)
+			apes_check_primary_key(r, all_published, published, out);
 		if (r->relkind != RELKIND_RELATION)
 			continue;
-		apes_check_primary_key(r, all_published || list_member_oid(published, r->oid), out);
 		tab = apes_fetch_tabentry(r->oid);
 		apes_check_autovacuum_disabled(r, tab, out);
 		apes_check_never(cat, r, tab, out);
