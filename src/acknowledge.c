@@ -34,16 +34,6 @@ apes_ack_key(char *key, const char *check_id, const char *object_name)
 	snprintf(key, sizeof(((ApesAck *) 0)->key), "%s\x1f%s", check_id, object_name);
 }
 
-/* The severity named, or -1. */
-static int
-apes_severity_by_name(const char *name)
-{
-	for (int s = APES_CRITICAL; s <= APES_INFO; s++)
-		if (strcmp(apes_severity_name(s), name) == 0)
-			return s;
-	return -1;
-}
-
 /*
  * Mark the findings an active acknowledgement covers (not expired, and the finding no worse than it was when
  * acknowledged); returns how many.  No acknowledgement: no hash table, one quick SPI query.

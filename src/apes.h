@@ -70,6 +70,7 @@ typedef void (*ApesCollector) (struct ApesCatalog *cat, List **out);
 typedef struct ApesTotals
 {
 	int			by_severity[APES_NSEVERITIES];
+	int			by_check[APES_NCHECKS];	/* findings of each check (ApesCheckId) */
 	int			total;
 	int64		wasted_bytes;
 	int			acknowledged;	/* findings left out by acknowledgement */
@@ -78,9 +79,12 @@ typedef struct ApesTotals
 /* findings.c */
 extern List *apes_collect_all(struct ApesCatalog **catp, int shown_limit);
 extern int	apes_area_count(void);
+extern int	apes_area_index(const char *name);
 extern const char *apes_area_name(int i);
 extern ApesTotals apes_totals(List *findings);
-extern List *apes_unacknowledged(List *findings, int *n);
+extern List *apes_unacknowledged(List *findings);
+extern MemoryContext apes_details_context(void);
+extern void apes_forget_details(ApesFinding *f);
 extern const char *apes_status(ApesTotals *t);
 extern char *apes_verdict(ApesTotals *t);
 extern ApesFinding *apes_new_finding(ApesCheckId check, ApesSeverity severity, const char *object_name);
@@ -89,6 +93,8 @@ extern bool apes_error_ends_call(int sqlerrcode);
 extern bool apes_run_guarded(void (*fn) (void *arg), void *arg, ErrorData **error);
 extern bool apes_run_released(void (*fn) (void *arg), void *arg, ErrorData **error);
 extern const char *apes_severity_name(ApesSeverity s);
+extern int	apes_severity_by_name(const char *name);
+extern int	apes_confidence_by_name(const char *name);
 extern const char *apes_confidence_name(ApesConfidence c);
 extern char *apes_size_pretty(int64 bytes);
 

@@ -51,6 +51,30 @@ static const ApesArea apes_areas[] = {
 static const char *const severity_names[] = {"critical", "warning", "info"};
 static const char *const confidence_names[] = {"high", "medium", "low"};
 
+/* The index of name in a table of three level names, or -1. */
+static int
+apes_level_index(const char *const *names, const char *name)
+{
+	for (int i = 0; i < 3; i++)
+		if (strcmp(names[i], name) == 0)
+			return i;
+	return -1;
+}
+
+/* The severity named ("critical", "warning", "info"), or -1. */
+int
+apes_severity_by_name(const char *name)
+{
+	return apes_level_index(severity_names, name);
+}
+
+/* The confidence named ("high", "medium", "low"), or -1. */
+int
+apes_confidence_by_name(const char *name)
+{
+	return apes_level_index(confidence_names, name);
+}
+
 /* The name of a severity. */
 const char *
 apes_severity_name(ApesSeverity s)
@@ -106,15 +130,26 @@ apes_area_list(void)
 	return buf.data;
 }
 
+/* The index of the area named in the areas table (apes_area_name() names it back), or -1. */
+int
+apes_area_index(const char *name)
+{
+	for (int i = 0; i < APES_NAREAS; i++)
+		if (strcmp(apes_areas[i].name, name) == 0)
+			return i;
+	return -1;
+}
+
 /* The area named, or an error (22023) whose hint lists the valid ones; NULL means every area. */
 static const ApesArea *
 apes_lookup_area(const char *name)
 {
+	int			i;
+
 	if (name == NULL)
 		return NULL;
-	for (int i = 0; i < APES_NAREAS; i++)
-		if (strcmp(apes_areas[i].name, name) == 0)
-			return &apes_areas[i];
+	if ((i = apes_area_index(name)) >= 0)
+		return &apes_areas[i];
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("unknown area \"%s\"", name),
@@ -476,31 +511,31 @@ apes_findings_new(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
-/* The findings without the acknowledged ones (the list the reports render); *n gets how many were left out. */
+/* The findings without the acknowledged ones (the list the reports render; apes_totals() counts those left out). */
 List *
-apes_unacknowledged(List *findings, int *n)
+apes_unacknowledged(List *findings)
 {
 	List	   *out = NIL;
 	ListCell   *lc;
 
-	*n = 0;
 	foreach(lc, findings)
 	{
 		ApesFinding *f = lfirst(lc);
 
-		if (f->acknowledged)
-			(*n)++;
-		else
+		if (!f->acknowledged)
 			out = lappend(out, f);
 	}
-	return *n > 0 ? out : findings;
+	return out;
 }
 
-/* Count findings by severity and add up what they would reclaim, the acknowledged ones apart (and only there). */
+/*
+ * Count findings by severity and by check and add up what they would reclaim, the acknowledged ones apart (and only
+ * there).
+ */
 ApesTotals
 apes_totals(List *findings)
 {
-	ApesTotals	t = {{0}, 0, 0, 0};
+	ApesTotals	t = {0};
 	ListCell   *lc;
 
 	foreach(lc, findings)
@@ -513,6 +548,7 @@ apes_totals(List *findings)
 			continue;
 		}
 		t.by_severity[f->severity]++;
+		t.by_check[f->check]++;
 		t.total++;
 		if (f->wasted_bytes > 0)
 			t.wasted_bytes += f->wasted_bytes;
@@ -601,14 +637,14 @@ apes_verdict(ApesTotals *t)
  * their rendering allocate (deparsed DDL, the jsonb builder's scratch, some 14 kB a finding) goes when the caller
  * deletes the context, not at the end of the call; the finding's detail fields are cleared then.
  */
-static MemoryContext
+MemoryContext
 apes_details_context(void)
 {
 	return AllocSetContextCreate(CurrentMemoryContext, "apes finding details", ALLOCSET_SMALL_SIZES);
 }
 
 /* Forget a finding's details once their memory context is gone. */
-static void
+void
 apes_forget_details(ApesFinding *f)
 {
 	f->summary = f->fix_sql = f->undo_sql = NULL;
@@ -624,8 +660,7 @@ apes_health_report(PG_FUNCTION_ARGS)
 	ApesCatalog *cat;
 	List	   *all = apes_collect(NULL, &cat, apes_report_limit);
 	ApesTotals	t = apes_totals(all);
-	int			nacked;
-	List	   *findings = apes_unacknowledged(all, &nacked);
+	List	   *findings = apes_unacknowledged(all);
 	StringInfoData buf;
 	ListCell   *lc;
 	ApesFinding *prev = NULL;
@@ -644,6 +679,7 @@ apes_health_report(PG_FUNCTION_ARGS)
 		ApesFinding *f = lfirst(lc);
 		bool		new_group = prev == NULL || prev->severity != f->severity || strcmp(prev->area, f->area) != 0;
 
+		CHECK_FOR_INTERRUPTS();
 		if (new_group)
 		{
 			if (omitted > 0)
@@ -661,8 +697,7 @@ apes_health_report(PG_FUNCTION_ARGS)
 		shown++;
 		tmp = apes_details_context();
 		old = MemoryContextSwitchTo(tmp);
-		apes_finding_details(f, false);
-		MemoryContextSwitchTo(old);
+		apes_finding_details(f, false);	/* and the rendering's scratch (sizes, lines) in tmp too */
 		appendStringInfo(&buf, "* [%s] ", f->check_id);
 		apes_append_one_line(&buf, f->object_name);
 		if (f->wasted_bytes >= 0)
@@ -676,15 +711,16 @@ apes_health_report(PG_FUNCTION_ARGS)
 			apes_append_indented(&buf, "    fix:  ", f->fix_sql);
 		if (f->undo_sql != NULL)
 			apes_append_indented(&buf, "    undo: ", f->undo_sql);
+		MemoryContextSwitchTo(old);
 		MemoryContextDelete(tmp);
 		apes_forget_details(f);
 	}
 	if (omitted > 0)
 		appendStringInfo(&buf, "  ... and %d more: SELECT * FROM apes.findings('%s') WHERE severity = '%s';\n",
 						 omitted, prev->area, apes_severity_name(prev->severity));
-	if (nacked > 0)
+	if (t.acknowledged > 0)
 		appendStringInfo(&buf, "\n%d acknowledged finding%s not shown: SELECT * FROM apes.findings() WHERE acknowledged; SELECT * FROM apes.acknowledgements;\n",
-						 nacked, nacked == 1 ? "" : "s");
+						 t.acknowledged, t.acknowledged == 1 ? "" : "s");
 	apes_catalog_free(cat);
 	PG_RETURN_TEXT_P(cstring_to_text(buf.data));
 }
@@ -733,18 +769,6 @@ apes_json_finding(ApesJson *j, ApesFinding *f)
 	apes_json_jsonb(j, NULL, kept);
 }
 
-/* How many findings each check of the registry has (indexed by ApesCheckId), in one pass over the findings. */
-static int *
-apes_count_checks(List *findings)
-{
-	int		   *counts = palloc0(sizeof(int) * APES_NCHECKS);
-	ListCell   *lc;
-
-	foreach(lc, findings)
-		counts[((ApesFinding *) lfirst(lc))->check]++;
-	return counts;
-}
-
 PG_FUNCTION_INFO_V1(apes_health_json);
 
 /* apes.health_json(): the report as one jsonb document. */
@@ -754,15 +778,13 @@ apes_health_json(PG_FUNCTION_ARGS)
 	ApesCatalog *cat;
 	List	   *all = apes_collect(NULL, &cat, apes_report_limit);
 	ApesTotals	t = apes_totals(all);
-	int			nacked;
-	List	   *findings = apes_unacknowledged(all, &nacked);
+	List	   *findings = apes_unacknowledged(all);
 	ApesJson	j;
 	Jsonb	   *result;
 	ListCell   *lc;
 	ApesFinding *prev = NULL;
 	int			shown = 0;
 	int			omitted = 0;
-	int		   *counts;
 
 	apes_json_begin(&j);
 	apes_json_text(&j, "version", APES_VERSION);
@@ -778,9 +800,8 @@ apes_health_json(PG_FUNCTION_ARGS)
 	apes_json_end_object(&j);
 	apes_json_int(&j, "wasted_bytes", t.wasted_bytes);
 	apes_json_begin_object(&j, "checks");
-	counts = apes_count_checks(findings);
 	for (int c = 0; c < APES_NCHECKS; c++)
-		apes_json_int(&j, apes_checks[c].id, counts[c]);
+		apes_json_int(&j, apes_checks[c].id, t.by_check[c]);
 	apes_json_end_object(&j);
 	apes_json_text(&j, "stats_since", timestamptz_to_str(cat->stats_since));
 
@@ -789,6 +810,7 @@ apes_health_json(PG_FUNCTION_ARGS)
 	{
 		ApesFinding *f = lfirst(lc);
 
+		CHECK_FOR_INTERRUPTS();
 		if (prev == NULL || prev->severity != f->severity || strcmp(prev->area, f->area) != 0)
 			shown = 0;
 		prev = f;

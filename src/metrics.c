@@ -183,16 +183,6 @@ apes_metric_add(List **samples, int family, double value, int n, const char *con
 	samples[family] = lappend(samples[family], s);
 }
 
-/* The index of an area in the areas table, or -1. */
-static int
-apes_metric_area_index(const char *area)
-{
-	for (int a = 0; a < apes_area_count(); a++)
-		if (strcmp(apes_area_name(a), area) == 0)
-			return a;
-	return -1;
-}
-
 /*
  * The families of the findings model, from one collection (in a memory context of its own, gone when counted):
  * findings and their wasted bytes by area, check and severity for every check of the registry (area_failed once per
@@ -231,7 +221,7 @@ apes_metric_findings(List **samples, const bool *wanted)
 			acknowledged++;
 		else if (f->check == APES_CHECK_area_failed)
 		{
-			int			a = apes_metric_area_index(f->area);
+			int			a = apes_area_index(f->area);
 
 			if (a >= 0)
 			{

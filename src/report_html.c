@@ -887,19 +887,51 @@ apes_report_more(StringInfo buf, int omitted, const ApesFinding *last)
 	appendStringInfoString(buf, "</code></p>\n");
 }
 
+/* One shown finding as an article: check, object, size, confidence, summary, fix and undo. */
+static void
+apes_report_finding(StringInfo buf, ApesFinding *f)
+{
+	appendStringInfoString(buf, "<article class=\"finding\" data-check=\"");
+	apes_html(buf, f->check_id);
+	appendStringInfoString(buf, "\"><h4><span class=\"tag\">[");
+	apes_html(buf, f->check_id);
+	appendStringInfoString(buf, "]</span> ");
+	apes_html(buf, f->object_name);
+	if (f->wasted_bytes >= 0)
+		appendStringInfo(buf, " <span class=\"tag\">(%s)</span>", apes_size_pretty(f->wasted_bytes));
+	if (f->confidence != APES_HIGH)
+		appendStringInfo(buf, " <span class=\"tag\">[confidence: %s]</span>", apes_confidence_name(f->confidence));
+	appendStringInfoString(buf, "</h4><p>");
+	apes_html(buf, f->summary ? f->summary : "");
+	appendStringInfoString(buf, "</p>");
+	if (f->fix_sql != NULL)
+	{
+		appendStringInfoString(buf, "<pre class=\"fix\"><span class=\"lbl\">fix:  </span>");
+		apes_html(buf, f->fix_sql);
+		appendStringInfoString(buf, "</pre>");
+	}
+	if (f->undo_sql != NULL)
+	{
+		appendStringInfoString(buf, "<pre class=\"undo\"><span class=\"lbl\">undo: </span>");
+		apes_html(buf, f->undo_sql);
+		appendStringInfoString(buf, "</pre>");
+	}
+	appendStringInfoString(buf, "</article>\n");
+}
+
 /* The findings part: verdict and counts, then the findings by severity and area (at most report_limit per group). */
 static void
 apes_report_findings(StringInfo buf, List *all)
 {
 	ApesTotals	t = apes_totals(all);
-	int			nacked;
-	List	   *findings = apes_unacknowledged(all, &nacked);
-	int		   *counts = palloc0(sizeof(int) * APES_NCHECKS);
+	List	   *findings = apes_unacknowledged(all);
 	ListCell   *lc;
 	ApesFinding *prev = NULL;
 	int			shown = 0;
 	int			omitted = 0;
 	bool		any_check = false;
+	MemoryContext tmp;
+	MemoryContext old;
 
 	appendStringInfo(buf, "<section class=\"verdict %s\" id=\"verdict\"><p class=\"verdict-line\">", apes_status(&t));
 	apes_html(buf, apes_verdict(&t));
@@ -916,11 +948,9 @@ apes_report_findings(StringInfo buf, List *all)
 	appendStringInfoString(buf, "</ul></section>\n");
 
 	/* the count of every check that found something */
-	foreach(lc, findings)
-		counts[((ApesFinding *) lfirst(lc))->check]++;
 	appendStringInfoString(buf, "<section id=\"checks\"><h2>Findings by check</h2>");
 	for (int c = 0; c < APES_NCHECKS; c++)
-		if (counts[c] > 0)
+		if (t.by_check[c] > 0)
 		{
 			if (!any_check)
 				appendStringInfoString(buf, "<div class=\"scroll\"><table><thead><tr><th class=\"text\">check</th>"
@@ -932,7 +962,7 @@ apes_report_findings(StringInfo buf, List *all)
 			apes_html(buf, apes_checks[c].id);
 			appendStringInfoString(buf, "</code></td><td class=\"text\">");
 			apes_html(buf, apes_checks[c].area);
-			appendStringInfo(buf, "</td><td>%d</td></tr>", counts[c]);
+			appendStringInfo(buf, "</td><td>%d</td></tr>", t.by_check[c]);
 		}
 	if (any_check)
 		appendStringInfoString(buf, "</tbody></table></div>");
@@ -964,33 +994,13 @@ apes_report_findings(StringInfo buf, List *all)
 			continue;
 		}
 		shown++;
+		tmp = apes_details_context();	/* the details and their rendering's scratch go with it */
+		old = MemoryContextSwitchTo(tmp);
 		apes_finding_details(f, false);
-		appendStringInfoString(buf, "<article class=\"finding\" data-check=\"");
-		apes_html(buf, f->check_id);
-		appendStringInfoString(buf, "\"><h4><span class=\"tag\">[");
-		apes_html(buf, f->check_id);
-		appendStringInfoString(buf, "]</span> ");
-		apes_html(buf, f->object_name);
-		if (f->wasted_bytes >= 0)
-			appendStringInfo(buf, " <span class=\"tag\">(%s)</span>", apes_size_pretty(f->wasted_bytes));
-		if (f->confidence != APES_HIGH)
-			appendStringInfo(buf, " <span class=\"tag\">[confidence: %s]</span>", apes_confidence_name(f->confidence));
-		appendStringInfoString(buf, "</h4><p>");
-		apes_html(buf, f->summary ? f->summary : "");
-		appendStringInfoString(buf, "</p>");
-		if (f->fix_sql != NULL)
-		{
-			appendStringInfoString(buf, "<pre class=\"fix\"><span class=\"lbl\">fix:  </span>");
-			apes_html(buf, f->fix_sql);
-			appendStringInfoString(buf, "</pre>");
-		}
-		if (f->undo_sql != NULL)
-		{
-			appendStringInfoString(buf, "<pre class=\"undo\"><span class=\"lbl\">undo: </span>");
-			apes_html(buf, f->undo_sql);
-			appendStringInfoString(buf, "</pre>");
-		}
-		appendStringInfoString(buf, "</article>\n");
+		apes_report_finding(buf, f);
+		MemoryContextSwitchTo(old);
+		MemoryContextDelete(tmp);
+		apes_forget_details(f);
 	}
 	if (omitted > 0)
 		apes_report_more(buf, omitted, prev);
@@ -998,10 +1008,10 @@ apes_report_findings(StringInfo buf, List *all)
 		appendStringInfoString(buf, "</section>\n");
 	else
 		appendStringInfoString(buf, "<p>No findings.</p>\n");
-	if (nacked > 0)
+	if (t.acknowledged > 0)
 	{
-		appendStringInfo(buf, "<p class=\"more\">%d acknowledged finding%s not shown: <code>", nacked,
-						 nacked == 1 ? "" : "s");
+		appendStringInfo(buf, "<p class=\"more\">%d acknowledged finding%s not shown: <code>", t.acknowledged,
+						 t.acknowledged == 1 ? "" : "s");
 		apes_html(buf, "SELECT * FROM apes.findings() WHERE acknowledged; SELECT * FROM apes.acknowledgements;");
 		appendStringInfoString(buf, "</code></p>\n");
 	}

@@ -14,18 +14,20 @@
 
 #include "apes.h"
 
-/* A severity or confidence by name; an error naming the column for anything else (the SQL side is wrong). */
+/* A severity or confidence by name (by_name: apes_severity_by_name() or apes_confidence_by_name()); anything else is
+ * an error naming the column (the SQL side is wrong). */
 static int
-apes_level_by_name(const char *fn, const char *name, const char *const *names, const char *column)
+apes_level_by_name(const char *fn, const char *name, int (*by_name) (const char *), const char *column,
+				   const char *valid)
 {
-	for (int i = 0; i < 3; i++)
-		if (strcmp(name, names[i]) == 0)
-			return i;
-	ereport(ERROR,
-			(errcode(ERRCODE_DATA_EXCEPTION),
-			 errmsg("%s() returned %s \"%s\"", fn, column, name),
-			 errdetail("It must be one of %s, %s or %s.", names[0], names[1], names[2])));
-	return 0;					/* keep compiler quiet */
+	int			level = name != NULL ? by_name(name) : -1;
+
+	if (level < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("%s() returned %s \"%s\"", fn, column, name ? name : "(null)"),
+				 errdetail("It must be one of %s.", valid)));
+	return level;
 }
 
 /* Column col of the current SPI row as text (a copy in the current memory context), or NULL. */
@@ -46,8 +48,6 @@ apes_spi_text(HeapTuple tup, TupleDesc desc, int col)
 void
 apes_collect_sql_findings(const char *area, const char *fn, List **out)
 {
-	static const char *const severities[] = {"critical", "warning", "info"};
-	static const char *const confidences[] = {"high", "medium", "low"};
 	MemoryContext caller = CurrentMemoryContext;
 	int			rc;
 
@@ -86,12 +86,14 @@ apes_collect_sql_findings(const char *area, const char *fn, List **out)
 					 errmsg("%s() returned check id \"%s\", which is not a check of the %s area",
 							fn, id ? id : "(null)", area)));
 		f = apes_new_finding((ApesCheckId) (check - apes_checks),
-							 apes_level_by_name(fn, apes_spi_text(tup, desc, 2), severities, "severity"),
+							 apes_level_by_name(fn, apes_spi_text(tup, desc, 2), apes_severity_by_name, "severity",
+												"critical, warning or info"),
 							 apes_spi_text(tup, desc, 3));
 		f->summary = apes_spi_text(tup, desc, 4);
 		d = SPI_getbinval(tup, desc, 5, &isnull);
 		f->wasted_bytes = isnull ? -1 : DatumGetInt64(d);
-		f->confidence = apes_level_by_name(fn, apes_spi_text(tup, desc, 6), confidences, "confidence");
+		f->confidence = apes_level_by_name(fn, apes_spi_text(tup, desc, 6), apes_confidence_by_name, "confidence",
+											   "high, medium or low");
 		d = SPI_getbinval(tup, desc, 7, &isnull);
 		f->evidence = isnull ? NULL : DatumGetJsonbPCopy(d);
 		f->fix_sql = apes_spi_text(tup, desc, 8);
