@@ -806,10 +806,9 @@ apes_missing_finding(ApesCatalog *cat, ApesMissingTable *mt, ApesMissingCand *c)
 		Oid			typid;
 		int32		typmod;
 		Oid			coll;
-		int32		wd = get_attavgwidth(t->oid, c->cols[i]);
 
 		get_atttypetypmodcoll(t->oid, c->cols[i], &typid, &typmod, &coll);
-		widths[i] = wd > 0 ? wd : get_typavgwidth(typid, typmod);
+		widths[i] = apes_column_width(t->oid, c->cols[i], typid, typmod);
 	}
 	apes_btree_estimate(apes_table_rows(t), c->ncols, widths, &pages, &height);
 	TimestampDifference(cat->stats_since, cat->now, &secs, &usecs);

@@ -159,7 +159,7 @@ apes_btree_estimate(double tuples, int ncols, const int32 *widths, int64 *pages,
 }
 
 /* Average stored width of a column: its statistics, else its type's guess. */
-static int32
+int32
 apes_column_width(Oid relid, AttrNumber attnum, Oid typid, int32 typmod)
 {
 	int32		width = get_attavgwidth(relid, attnum);
@@ -517,7 +517,12 @@ apes_read_statements(void *arg)
 		d = slot_getattr(slot, a_query, &isnull);
 		if (!isnull && (s->query == NULL || (toplevel && !list_nth_int(top, e->index))))
 		{
-			s->query = MemoryContextStrdup(w->cxt, TextDatumGetCString(d));
+			MemoryContext old = MemoryContextSwitchTo(w->cxt);
+
+			if (s->query != NULL)
+				pfree(s->query);	/* a nested row's text, replaced by the toplevel one */
+			s->query = TextDatumGetCString(d);	/* one copy, in the workload's memory */
+			MemoryContextSwitchTo(old);
 			list_nth_cell(top, e->index)->int_value = toplevel;
 		}
 	}
@@ -767,6 +772,15 @@ apes_build_tokens(ApesWorkload *w)
 		FreeErrorData(edata);
 		w->stmts[run.next].unscanned = true;
 		run.next++;
+	}
+	/* the lower-case copies the first searches made are of no more use */
+	if (w->lower != NULL)
+	{
+		for (int i = 0; i < w->nstmts; i++)
+			if (w->lower[i] != NULL)
+				pfree(w->lower[i]);
+		pfree(w->lower);
+		w->lower = NULL;
 	}
 }
 

@@ -103,6 +103,7 @@ extern bool apes_workload_plan(ApesWorkload *w, ApesStatement *s, ApesScenario *
 							   const char **why);
 extern bool apes_workload_uses(ApesStatement *s, List *indexes);
 extern bool apes_hypo_columns_ok(Oid table, int ncols, const AttrNumber *cols);
+extern int32 apes_column_width(Oid relid, AttrNumber attnum, Oid typid, int32 typmod);
 extern void apes_btree_estimate(double tuples, int ncols, const int32 *widths, int64 *pages, int *height);
 
 #endif							/* APES_WORKLOAD_H */
