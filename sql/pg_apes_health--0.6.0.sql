@@ -1997,17 +1997,17 @@ BEGIN
 
     -- settings_risky: a short list that is wrong on any server
     FOR r IN
-        SELECT s.name, s.setting, x.sev, x.why, x.fix
-          FROM pg_settings s
-          JOIN (VALUES
+        SELECT x.name, x.bad AS setting, x.sev, x.why, x.fix
+          FROM (VALUES
                 ('fsync', 'off', 'critical', 'a crash can corrupt the data beyond repair', 'on'),
                 ('full_page_writes', 'off', 'warning', 'a crash during a page write can leave torn pages that recovery cannot repair', 'on'),
                 ('autovacuum', 'off', 'warning', 'dead rows pile up and transaction IDs age toward wraparound; only anti-wraparound vacuums still run', 'on'),
                 ('track_counts', 'off', 'warning', 'autovacuum cannot see which tables need it, and usage statistics stop', 'on'),
                 ('synchronous_commit', 'off', 'info', 'a crash can lose the last committed transactions (the data stays consistent)', 'on'),
                 ('password_encryption', 'md5', 'warning', 'MD5 password hashes are weak and deprecated; new passwords should be SCRAM', 'scram-sha-256')
-               ) AS x(name, bad, sev, why, fix) ON x.name = s.name AND s.setting = x.bad
-         ORDER BY s.name
+               ) AS x(name, bad, sev, why, fix)
+         WHERE current_setting(x.name) = x.bad    -- six settings read directly, not all of pg_settings
+         ORDER BY x.name
     LOOP
         RETURN QUERY SELECT 'settings_risky', r.sev, r.name,
             format('%s = %s: %s', r.name, r.setting, r.why),
